@@ -1,0 +1,85 @@
+/**
+ * Passive outlier ejection, with Envoy's outlier-detection semantics: an endpoint that fails
+ * `consecutiveFailures` times in a row is taken out of rotation for `baseEjectionMs` times the
+ * number of times it has been ejected (capped at `maxEjectionMs`), so a flapping endpoint stays out
+ * longer each time. When its time is up it is readmitted on probation: the next request is the probe,
+ * and one failure sends it straight back out; a success clears the failure streak.
+ *
+ * Ejection never takes more than `maxEjectedPercent` of the endpoints out (but always allows one),
+ * and the balancer falls back to every endpoint when all are ejected anyway: failing open keeps a
+ * partially broken service reachable, where failing closed would turn it into a full outage.
+ */
+import type { Clock } from '../core/clock.js';
+
+export interface OutlierDetectionOptions {
+  /** Failures in a row that eject an endpoint. Default 5 (Envoy's consecutive_5xx). 0 disables. */
+  consecutiveFailures?: number;
+  /** First ejection lasts this long; the n-th lasts n times as long. Default 30 000 ms (Envoy). */
+  baseEjectionMs?: number;
+  /** Upper bound on one ejection. Default 300 000 ms (Envoy). */
+  maxEjectionMs?: number;
+  /** Most of the endpoints that may be out at once, percent. Default 50. */
+  maxEjectedPercent?: number;
+}
+
+export interface OutlierState {
+  consecutiveFailures: number;
+  ejections: number;
+  ejectedUntil: number;
+  onProbation: boolean;
+}
+
+export function newOutlierState(): OutlierState {
+  return { consecutiveFailures: 0, ejections: 0, ejectedUntil: 0, onProbation: false };
+}
+
+export class OutlierDetector {
+  readonly #threshold: number;
+  readonly #baseMs: number;
+  readonly #maxMs: number;
+  readonly #maxPercent: number;
+  readonly #clock: Clock;
+
+  constructor(options: OutlierDetectionOptions, clock: Clock) {
+    this.#threshold = options.consecutiveFailures ?? 5;
+    this.#baseMs = options.baseEjectionMs ?? 30_000;
+    this.#maxMs = options.maxEjectionMs ?? 300_000;
+    this.#maxPercent = options.maxEjectedPercent ?? 50;
+    this.#clock = clock;
+  }
+
+  isEjected(state: OutlierState, now = this.#clock.now()): boolean {
+    if (state.ejectedUntil === 0) return false;
+    if (now < state.ejectedUntil) return true;
+    state.ejectedUntil = 0;
+    state.onProbation = true;
+    return false;
+  }
+
+  onSuccess(state: OutlierState): void {
+    state.consecutiveFailures = 0;
+    if (state.onProbation) {
+      state.onProbation = false;
+      // A healthy probe earns back one step of the growing ejection time.
+      state.ejections = Math.max(0, state.ejections - 1);
+    }
+  }
+
+  /**
+   * Records a failure; returns true when it ejected the endpoint. `ejectedNow` is how many of the
+   * `total` endpoints are out already.
+   */
+  onFailure(state: OutlierState, total: number, ejectedNow: number): boolean {
+    if (this.#threshold <= 0) return false;
+    state.consecutiveFailures++;
+    const tripped = state.onProbation || state.consecutiveFailures >= this.#threshold;
+    if (!tripped || state.ejectedUntil !== 0) return false;
+    const allowed = Math.max(1, Math.floor((total * this.#maxPercent) / 100));
+    if (ejectedNow + 1 > allowed) return false;
+    state.ejections++;
+    state.onProbation = false;
+    state.consecutiveFailures = 0;
+    state.ejectedUntil = this.#clock.now() + Math.min(this.#maxMs, this.#baseMs * state.ejections);
+    return true;
+  }
+}

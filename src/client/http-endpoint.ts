@@ -1,0 +1,75 @@
+/**
+ * The transport for one endpoint: an undici Pool (keep-alive, bounded connections). undici's
+ * `request()` is used rather than `fetch()` on the hot path because it skips the WHATWG stream and
+ * Headers machinery, which costs several times the throughput on small requests.
+ *
+ * Errors are translated into MeshErrors that say whether the request may have reached the app:
+ * CONNECT_FAILED means no byte of the request was written (always safe to retry elsewhere);
+ * ENDPOINT_FAILED means the connection broke later.
+ */
+import { Pool } from 'undici';
+import { MeshError } from '../core/errors.js';
+import type { CallContext, Service } from '../core/service.js';
+import { endpointKey, type EndpointAddress } from '../discovery/endpoint-address.js';
+import type { MeshRequest, MeshResponse } from './http-types.js';
+
+export interface HttpEndpointOptions {
+  /** Most connections to this endpoint at once. Default 64. */
+  connections?: number;
+  /** How long an idle keep-alive connection is kept, ms. Default 4 000 (undici's default). */
+  keepAliveTimeoutMs?: number;
+  /** Time to establish a TCP connection, ms. Default 10 000. */
+  connectTimeoutMs?: number;
+  /** Time to wait for response headers, ms. Default 300 000 (undici's default). */
+  headersTimeoutMs?: number;
+  /** Longest silence while reading a response body, ms. Default 300 000 (undici's default). */
+  bodyTimeoutMs?: number;
+}
+
+const CONNECT_ERROR_CODES = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EAI_AGAIN',
+  'UND_ERR_CONNECT_TIMEOUT',
+]);
+
+export function httpEndpoint(address: EndpointAddress, options: HttpEndpointOptions = {}): Service<MeshRequest, MeshResponse> {
+  const key = endpointKey(address);
+  const pool = new Pool(`http://${key}`, {
+    connections: options.connections ?? 64,
+    keepAliveTimeout: options.keepAliveTimeoutMs ?? 4_000,
+    connect: { timeout: options.connectTimeoutMs ?? 10_000 },
+    headersTimeout: options.headersTimeoutMs ?? 300_000,
+    bodyTimeout: options.bodyTimeoutMs ?? 300_000,
+  });
+  return {
+    async call(req: MeshRequest, ctx: CallContext): Promise<MeshResponse> {
+      try {
+        return await pool.request({
+          method: req.method,
+          path: req.path,
+          headers: req.headers,
+          body: req.body,
+          signal: ctx.signal,
+        });
+      } catch (err) {
+        throw translateError(err, key, ctx);
+      }
+    },
+    close: () => pool.close(),
+  };
+}
+
+function translateError(err: unknown, endpoint: string, ctx: CallContext): unknown {
+  // The caller's own abort is reported as the caller's reason, untouched.
+  if (ctx.signal?.aborted) return err;
+  const code = (err as { code?: unknown } | null)?.code;
+  const detail = err instanceof Error ? err.message : String(err);
+  const where = { service: ctx.service, route: ctx.route, endpoint, cause: err };
+  if (typeof code === 'string' && CONNECT_ERROR_CODES.has(code)) {
+    return new MeshError('CONNECT_FAILED', `service "${ctx.service}": could not connect to ${endpoint} (${code}: ${detail})`, where);
+  }
+  return new MeshError('ENDPOINT_FAILED', `service "${ctx.service}": request to ${endpoint} failed (${String(code ?? 'error')}: ${detail})`, where);
+}

@@ -1,0 +1,20 @@
+/**
+ * The request and response that flow through the HTTP stack. They mirror undici's `request()` shapes
+ * so that a meshClient response is a drop-in for an undici one (statusCode, headers, body mixins).
+ */
+import type { Readable } from 'node:stream';
+import type { Dispatcher } from 'undici';
+
+export type HttpHeaders = Dispatcher.DispatchOptions['headers'];
+
+export interface MeshRequest {
+  method: Dispatcher.HttpMethod;
+  /** Path and query, e.g. `/reviews/1?x=y`. */
+  path: string;
+  headers?: HttpHeaders;
+  body?: string | Buffer | Uint8Array | Readable | null;
+  /** Caller's cancellation; also available as ctx.signal. */
+  signal?: AbortSignal;
+}
+
+export type MeshResponse = Dispatcher.ResponseData<null>;

@@ -1,0 +1,30 @@
+/**
+ * What discovery yields: a network address, with an optional weight and labels (zone, version, ...)
+ * that later balancers and traffic splits may use.
+ */
+export interface EndpointAddress {
+  readonly host: string;
+  readonly port: number;
+  readonly weight?: number;
+  readonly labels?: Readonly<Record<string, string>>;
+}
+
+/** The stable identity of an endpoint: `host:port`, with IPv6 hosts bracketed. */
+export function endpointKey(address: Pick<EndpointAddress, 'host' | 'port'>): string {
+  return address.host.includes(':') ? `[${address.host}]:${address.port}` : `${address.host}:${address.port}`;
+}
+
+/**
+ * Parses `host:port` / `[v6]:port`. Throws a plain Error naming the bad text; callers wrap it with the
+ * context they know (service, file, field).
+ */
+export function parseEndpoint(text: string): EndpointAddress {
+  const trimmed = text.trim();
+  const match = /^\[([0-9a-fA-F:.]+)\]:(\d+)$/.exec(trimmed) ?? /^([^:[\]\s]+):(\d+)$/.exec(trimmed);
+  if (!match) throw new Error(`"${text}" is not an endpoint; expected host:port, e.g. 127.0.0.1:8080 or [::1]:8080`);
+  const port = Number(match[2]);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) {
+    throw new Error(`"${text}" has port ${match[2]}; a port is a whole number from 1 to 65535`);
+  }
+  return { host: match[1]!, port };
+}
