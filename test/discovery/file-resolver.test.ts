@@ -1,0 +1,64 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, rename, rm, unlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { endpointKey, type EndpointAddress } from '../../src/discovery/endpoint-address.js';
+import { FileResolver } from '../../src/discovery/file-resolver.js';
+
+function collect(resolver: FileResolver) {
+  const sets: (readonly EndpointAddress[])[] = [];
+  const errors: Error[] = [];
+  resolver.start({ onEndpoints: (e) => sets.push(e), onError: (e) => errors.push(e) });
+  const until = async (what: string, ok: () => boolean) => {
+    const deadline = Date.now() + 8_000;
+    while (!ok()) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: sets=${JSON.stringify(sets)} errors=${errors.map((e) => e.message)}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  };
+  const last = () => (sets.at(-1) ?? []).map(endpointKey).sort().join(',');
+  return { sets, errors, until, last };
+}
+
+test('reads JSON, follows edits and renames over the file, and keeps the last good set on bad content', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'meshwork-file-'));
+  const file = join(dir, 'eps.json');
+  await writeFile(file, JSON.stringify(['127.0.0.1:9081', { host: '127.0.0.1', port: 9082, weight: 2 }]));
+  const resolver = new FileResolver({ path: file, pollIntervalMs: 200 });
+  const seen = collect(resolver);
+  try {
+    await seen.until('first set', () => seen.sets.length === 1);
+    assert.equal(seen.last(), '127.0.0.1:9081,127.0.0.1:9082');
+    assert.equal(seen.sets[0]!.find((e) => e.port === 9082)!.weight, 2);
+
+    await writeFile(file, '- 127.0.0.1:9083\n- "[::1]:9084"\n');
+    await seen.until('YAML edit', () => seen.last() === '127.0.0.1:9083,[::1]:9084');
+
+    await writeFile(file, 'endpoints:\n  - 127.0.0.1:9085\n  - [oops\n');
+    await seen.until('YAML error', () => seen.errors.length === 1);
+    assert.match(seen.errors[0]!.message, /eps\.json:\d+:\d+: not valid JSON or YAML: .*keeping the last known endpoints/);
+
+    await writeFile(file, JSON.stringify({ endpoints: ['127.0.0.1:9086', { host: '127.0.0.1', port: 'http' }] }));
+    await seen.until('entry error', () => seen.errors.length === 2);
+    assert.match(seen.errors[1]!.message, /eps\.json: entry \[1\]: "port" must be a whole number from 1 to 65535, got "http"/);
+    assert.equal(seen.last(), '127.0.0.1:9083,[::1]:9084', 'the last good set is still the current one');
+
+    // Editors and ConfigMaps replace the file by renaming a new one over it.
+    const temp = join(dir, 'eps.json.tmp');
+    await writeFile(temp, JSON.stringify(['127.0.0.1:9087']));
+    await rename(temp, file);
+    await seen.until('rename over', () => seen.last() === '127.0.0.1:9087');
+
+    await unlink(file);
+    await seen.until('missing file error', () => seen.errors.length === 3);
+    assert.match(seen.errors[2]!.message, /cannot read endpoint file \(ENOENT\); keeping the last known endpoints/);
+    const setsBefore = seen.sets.length;
+    await writeFile(file, JSON.stringify(['127.0.0.1:9087']));
+    await new Promise((r) => setTimeout(r, 400));
+    assert.equal(seen.sets.length, setsBefore, 'an unchanged set is not emitted again');
+  } finally {
+    await resolver.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
