@@ -1,0 +1,226 @@
+/**
+ * Retries, the way Linkerd and Finagle bound them: a retry happens only for a failure that is safe
+ * to repeat, only while a retry budget (./retry-budget.ts) says the service can take the extra load,
+ * and only after a jittered backoff (./backoff.ts) that still fits the request's deadline.
+ *
+ * What is safe to repeat:
+ * - CONNECT_FAILED: no byte of the request was written, so the app never saw it; always retried
+ *   (Finagle's RequeueFilter does the same for any method).
+ * - a failure response (response-classifier.ts), ENDPOINT_FAILED or PER_TRY_TIMEOUT: the app may
+ *   have acted on the request, so only when the route says so (Linkerd `isRetryable: true`), or,
+ *   where no route decides, when `retryNonRouted` says so, which defaults to the method being
+ *   idempotent (RFC 9110 §9.2.2: GET HEAD OPTIONS PUT DELETE TRACE).
+ * - never: the caller's abort, the total TIMEOUT set above us, CIRCUIT_OPEN / CONCURRENCY_LIMITED /
+ *   RATE_LIMITED (retrying load-shedding defeats it), and injected faults (a response marked
+ *   `x-meshwork-fault: abort`; Envoy and Istio likewise never retry their own injected faults).
+ *
+ * When a retry is refused (attempts, deadline, budget) the caller gets the last failure as it was:
+ * the failed response with its body unread, or the last error. Nothing ever waits for budget.
+ *
+ * A request body must be replayable: strings and byte arrays are; a stream is buffered up to
+ * `maxBodyBytes` (64 KiB, linkerd2-proxy's default retry buffer) before the first attempt. A longer
+ * stream is sent as it comes (the bytes already read, then the rest) and that request is not retried,
+ * rather than buffering unbounded uploads in memory.
+ */
+import { Readable } from 'node:stream';
+import type { Clock, Random } from '../core/clock.js';
+import { ClockParam, CountersParam, RandomParam } from '../core/core-params.js';
+import type { Counters } from '../core/counters.js';
+import { isMeshError, MeshError } from '../core/errors.js';
+import { Param } from '../core/params.js';
+import type { RetryPolicy } from '../core/policy.js';
+import { applyFilter, type CallContext, type Filter } from '../core/service.js';
+import type { HttpModule, HttpService } from '../client/default-stack.js';
+import type { MeshRequest, MeshResponse } from '../client/http-types.js';
+import { ExponentialBackoff, sleep } from './backoff.js';
+import { isFailureResponse } from './response-classifier.js';
+import { RetryBudget } from './retry-budget.js';
+
+/**
+ * On by default, like Finagle's requeues: with the rules above only safe failures are retried, and the
+ * budget caps the extra load at 20 %. `false` removes the filter from the stack.
+ */
+export const RetryPolicyParam = new Param<RetryPolicy | false>('retries', {});
+
+export interface RetryFilterDeps {
+  clock: Clock;
+  random: Random;
+  counters: Counters;
+}
+
+const IDEMPOTENT_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
+
+/** The header the fault filter puts on the responses it makes up. */
+export const FAULT_HEADER = 'x-meshwork-fault';
+
+export const retryModule: HttpModule = {
+  role: 'retry',
+  description: 'retries safe failures within a retry budget, with jittered exponential backoff',
+  make(params, next) {
+    const policy = params.get(RetryPolicyParam);
+    if (policy === false) return next;
+    const filter = retryFilter(policy, {
+      clock: params.get(ClockParam),
+      random: params.get(RandomParam),
+      counters: params.get(CountersParam),
+    });
+    return applyFilter(filter, next);
+  },
+};
+
+type Failure = { response: MeshResponse; error?: undefined } | { response?: undefined; error: unknown };
+
+export function retryFilter(policy: RetryPolicy, deps: RetryFilterDeps): Filter<MeshRequest, MeshResponse> {
+  const maxAttempts = policy.maxAttempts ?? 4;
+  const maxBodyBytes = policy.maxBodyBytes ?? 65_536;
+  if (!Number.isInteger(maxAttempts) || maxAttempts < 1) {
+    throw new MeshError('INVALID_OPTIONS', `retries.maxAttempts must be a whole number >= 1 (the first attempt counts), got ${maxAttempts}`);
+  }
+  if (!Number.isInteger(maxBodyBytes) || maxBodyBytes < 0) {
+    throw new MeshError('INVALID_OPTIONS', `retries.maxBodyBytes must be a whole number of bytes >= 0, got ${maxBodyBytes}`);
+  }
+  const { clock, counters } = deps;
+  let budget: RetryBudget;
+  let backoff: ExponentialBackoff;
+  try {
+    budget = new RetryBudget(policy.budget, clock);
+    backoff = new ExponentialBackoff(policy.backoff, deps.random);
+  } catch (err) {
+    throw new MeshError('INVALID_OPTIONS', `retries: ${(err as Error).message}`, { cause: err });
+  }
+
+  const routeAllows = (req: MeshRequest, ctx: CallContext): boolean =>
+    ctx.routePolicy?.isRetryable ?? policy.retryNonRouted ?? IDEMPOTENT_METHODS.has(req.method.toUpperCase());
+
+  const retryableError = (err: unknown, req: MeshRequest, ctx: CallContext): boolean => {
+    if (isMeshError(err, 'CONNECT_FAILED')) return true;
+    if (isMeshError(err, 'ENDPOINT_FAILED') || isMeshError(err, 'PER_TRY_TIMEOUT')) return routeAllows(req, ctx);
+    return false;
+  };
+
+  const attempts = async (req: MeshRequest, attemptReq: MeshRequest, ctx: CallContext, next: HttpService): Promise<MeshResponse> => {
+    const signal = ctx.signal;
+    for (let attempt = 1; ; attempt++) {
+      let failure: Failure;
+      try {
+        const response = await next.call(attemptReq, ctx);
+        if (!isFailureResponse(response.statusCode, ctx.routePolicy) || isInjectedFault(response) || !routeAllows(req, ctx)) {
+          return response;
+        }
+        failure = { response };
+      } catch (error) {
+        if (signal?.aborted || !retryableError(error, req, ctx)) throw error;
+        failure = { error };
+      }
+
+      if (attempt >= maxAttempts) return giveUp(failure);
+      const delay = backoff.delayFor(attempt);
+      // Checked before the budget, so a retry that could not finish in time spends no budget.
+      if (ctx.deadline !== undefined && clock.now() + delay >= ctx.deadline) {
+        counters.inc('retry_skipped_deadline_total');
+        return giveUp(failure);
+      }
+      if (!budget.tryWithdraw()) {
+        counters.inc('retry_budget_exhausted_total');
+        return giveUp(failure);
+      }
+      // The failed response's connection is reused only once its body has been read; past undici's
+      // default 128 KiB dump limit it is cheaper to drop the connection than to read on.
+      if (failure.response !== undefined) await failure.response.body.dump({ limit: 131_072, signal }).catch(() => {});
+      await sleep(clock, delay, signal);
+      ctx.attempt++;
+      counters.inc('retries_total');
+    }
+  };
+
+  const withStreamBody = async (req: MeshRequest, ctx: CallContext, next: HttpService): Promise<MeshResponse> => {
+    const prepared = await bufferBody(req.body as AsyncIterable<unknown>, maxBodyBytes, ctx.signal);
+    if (prepared.kind === 'buffered') return attempts(req, { ...req, body: prepared.body }, ctx, next);
+    counters.inc('retry_skipped_body_too_large_total');
+    return next.call({ ...req, body: prepared.body }, ctx);
+  };
+
+  return (req, ctx, next) => {
+    budget.deposit();
+    const body = req.body;
+    // Strings and byte arrays are replayed as they are; only streams need buffering (an await less).
+    if (body === undefined || body === null || typeof body === 'string' || body instanceof Uint8Array) return attempts(req, req, ctx, next);
+    if (typeof (body as Partial<AsyncIterable<unknown>>)[Symbol.asyncIterator] === 'function') return withStreamBody(req, ctx, next);
+    // A body kind we cannot prove replayable is sent once rather than risk a corrupted retry.
+    return next.call(req, ctx);
+  };
+}
+
+function giveUp(failure: Failure): MeshResponse {
+  if (failure.response !== undefined) return failure.response;
+  throw failure.error;
+}
+
+function isInjectedFault(response: MeshResponse): boolean {
+  const value = response.headers[FAULT_HEADER];
+  return value === 'abort' || (Array.isArray(value) && value.includes('abort'));
+}
+
+type BufferedBody = { kind: 'buffered'; body: Buffer } | { kind: 'too-large'; body: Readable };
+
+async function bufferBody(stream: AsyncIterable<unknown>, limit: number, signal: AbortSignal | undefined): Promise<BufferedBody> {
+  const source = stream[Symbol.asyncIterator]();
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for (;;) {
+    const next = await abortable(source.next(), signal, source);
+    if (next.done === true) return { kind: 'buffered', body: Buffer.concat(chunks, size) };
+    const chunk = toBuffer(next.value);
+    chunks.push(chunk);
+    size += chunk.length;
+    if (size > limit) return { kind: 'too-large', body: Readable.from(concatStreams(chunks, source), { objectMode: false }) };
+  }
+}
+
+async function* concatStreams(head: Buffer[], rest: AsyncIterator<unknown>): AsyncGenerator<Buffer> {
+  let finished = false;
+  try {
+    yield* head;
+    for (;;) {
+      const next = await rest.next();
+      if (next.done === true) break;
+      yield toBuffer(next.value);
+    }
+    finished = true;
+  } finally {
+    // Destroys the caller's stream if the request gave up half way.
+    if (!finished) await rest.return?.();
+  }
+}
+
+function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined, source: AsyncIterator<unknown>): Promise<T> {
+  if (signal === undefined) return promise;
+  if (signal.aborted) {
+    void Promise.resolve(source.return?.()).catch(() => {});
+    return Promise.reject(signal.reason);
+  }
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => {
+      void Promise.resolve(source.return?.()).catch(() => {});
+      reject(signal.reason);
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (err: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(err);
+      },
+    );
+  });
+}
+
+function toBuffer(chunk: unknown): Buffer {
+  if (Buffer.isBuffer(chunk)) return chunk;
+  if (typeof chunk === 'string') return Buffer.from(chunk);
+  if (chunk instanceof Uint8Array) return Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+  throw new MeshError('INVALID_OPTIONS', `request body stream produced a ${typeof chunk}; a body stream must yield strings or bytes`);
+}
