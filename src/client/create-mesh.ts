@@ -1,17 +1,35 @@
 /**
- * A Mesh is a set of named meshClients plus one Dispatcher that routes by host name to them, so that
- * `setGlobalDispatcher(mesh.dispatcher)` sends every `fetch('http://reviews/...')` in the process
- * through the mesh while other hosts go out untouched (or are refused, with `unknownHosts: 'refuse'`).
+ * A Mesh is a set of named services, from code options or a YAML config file, plus one Dispatcher
+ * that routes by host name to them, so that `setGlobalDispatcher(mesh.dispatcher)` sends every
+ * `fetch('http://reviews/...')` in the process through the mesh while other hosts go out untouched
+ * (or are refused, with `unknownHosts: 'refuse'`).
+ *
+ * With a config file the mesh watches it. A valid change swaps in new clients only for the services
+ * whose settings changed; the old client finishes its in-flight requests before it closes, and
+ * handles the application holds (`mesh.client('reviews')`) follow the swap. An invalid change is
+ * logged and reported, and the last good config keeps running.
  */
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
 import { getGlobalDispatcher, type Dispatcher } from 'undici';
 import { MeshError } from '../core/errors.js';
-import type { ClientCodeOptions, MeshClientOptions } from './client-options.js';
-import { meshClient, type MeshClient } from './mesh-client.js';
+import { silentLogger } from '../core/logger.js';
+import { watchConfigFile } from '../config/config-watcher.js';
+import { parseMeshConfig, type MeshConfig } from '../config/mesh-config.js';
+import { validateServiceConfig, type ServiceSettings } from '../config/service-schema.js';
+import type { DiscoverySpec } from '../discovery/parse-discovery.js';
+import { splitClientOptions, type ClientCodeOptions, type MeshClientOptions } from './client-options.js';
+import { buildClient, checkServiceName, type ClientEnvironment, type MeshClient } from './mesh-client.js';
 import { MeshDispatcher } from './mesh-dispatcher.js';
 
 export interface MeshOptions extends ClientCodeOptions {
+  /** A YAML file with `kind: Mesh` and `kind: ServiceProfile` documents. Give this or `services`. */
+  config?: string;
+  /** Watch the config file and apply valid changes. Default true when `config` is given. */
+  watch?: boolean;
   /** Each service's options, by service name (the host name requests use). */
-  services: Record<string, MeshClientOptions>;
+  services?: Record<string, MeshClientOptions>;
   /** What the dispatcher does with hosts that are not mesh services. Default `passthrough`. */
   unknownHosts?: 'passthrough' | 'refuse';
   /** Where passed-through requests go. Default: undici's global dispatcher when the mesh was created. */
@@ -20,51 +38,165 @@ export interface MeshOptions extends ClientCodeOptions {
 
 export interface Mesh {
   readonly dispatcher: Dispatcher;
+  /** A handle on a service; it stays valid across config reloads. */
   client(name: string): MeshClient;
   services(): string[];
+  /** How many configs have been applied (1 after start, +1 per good reload). */
+  readonly configGeneration: number;
+  /** The last reload's error while the config file is bad; undefined once a good one is applied. */
+  readonly configError: Error | undefined;
   close(): Promise<void>;
 }
 
+interface Applied {
+  unknownHosts: 'passthrough' | 'refuse';
+  services: Record<string, ServiceSettings>;
+}
+
 export function createMesh(options: MeshOptions): Mesh {
-  if (options === null || typeof options !== 'object' || typeof options.services !== 'object' || options.services === null) {
-    throw new MeshError('INVALID_OPTIONS', 'createMesh: give { services: { <name>: { endpoints | discovery, ... } } }');
+  if (options === null || typeof options !== 'object' || (options.config === undefined) === (options.services === undefined)) {
+    throw new MeshError('INVALID_OPTIONS', "createMesh: give either { config: 'mesh.yaml' } or { services: { <name>: { endpoints | discovery, ... } } }");
   }
-  const unknownHosts = options.unknownHosts ?? 'passthrough';
-  if (unknownHosts !== 'passthrough' && unknownHosts !== 'refuse') {
-    throw new MeshError('INVALID_OPTIONS', `createMesh: unknownHosts must be 'passthrough' or 'refuse', got ${JSON.stringify(unknownHosts)}`);
+  if (options.unknownHosts !== undefined && options.unknownHosts !== 'passthrough' && options.unknownHosts !== 'refuse') {
+    throw new MeshError('INVALID_OPTIONS', `createMesh: unknownHosts must be 'passthrough' or 'refuse', got ${JSON.stringify(options.unknownHosts)}`);
   }
-  const { clock, random, logger, stack } = options;
-  const shared: ClientCodeOptions = {};
-  if (clock) shared.clock = clock;
-  if (random) shared.random = random;
-  if (logger) shared.logger = logger;
-  if (stack) shared.stack = stack;
+  const { code } = splitClientOptions(options as MeshClientOptions);
+  const logger = code.logger ?? silentLogger;
+  const configPath = options.config === undefined ? undefined : resolve(options.config);
+  const env: ClientEnvironment = {
+    discoveryOf: (service) => {
+      const settings = applied.services[service];
+      return settings ? ((settings.endpoints ?? settings.discovery) as DiscoverySpec) : undefined;
+    },
+  };
+  if (configPath) env.baseDir = dirname(configPath);
 
-  const clients = new Map<string, MeshClient>();
-  try {
-    for (const [name, serviceOptions] of Object.entries(options.services)) {
-      clients.set(name.toLowerCase(), meshClient(name, { ...shared, ...serviceOptions }));
+  let applied: Applied = configPath ? fromConfig(parseMeshConfig(readFileSync(configPath, 'utf8'), configPath), options) : fromCode(options);
+  const handles = new Map<string, ServiceHandle>();
+  for (const [name, settings] of Object.entries(applied.services)) handles.set(name.toLowerCase(), new ServiceHandle(buildClient(name, settings, code, env)));
+
+  let generation = 1;
+  let configError: Error | undefined;
+  const fallback = options.fallback ?? getGlobalDispatcher();
+  // Asked per request, so a reload that changes unknownHosts takes effect at once.
+  const dispatcher = new MeshDispatcher((hostname) => handles.get(hostname), {
+    fallback: () => (applied.unknownHosts === 'passthrough' ? fallback : undefined),
+  });
+
+  const apply = (next: Applied) => {
+    const previous = applied;
+    applied = next;
+    for (const [name, settings] of Object.entries(next.services)) {
+      const key = name.toLowerCase();
+      const handle = handles.get(key);
+      if (!handle) {
+        handles.set(key, new ServiceHandle(buildClient(name, settings, code, env)));
+      } else if (!isDeepStrictEqual(previous.services[handle.current.name], settings)) {
+        const old = handle.current;
+        handle.current = buildClient(name, settings, code, env);
+        // In-flight requests hold the old client's stack; close() lets them finish.
+        void old.close();
+      }
     }
-  } catch (err) {
-    for (const client of clients.values()) void client.close();
-    throw err;
-  }
+    for (const [key, handle] of handles) {
+      if (Object.keys(next.services).some((n) => n.toLowerCase() === key)) continue;
+      handles.delete(key);
+      void handle.current.close();
+    }
+    generation++;
+    configError = undefined;
+    logger.info('config reloaded', { file: configPath, generation, services: Object.keys(next.services) });
+  };
 
-  const fallback = unknownHosts === 'passthrough' ? (options.fallback ?? getGlobalDispatcher()) : undefined;
-  const dispatcher = new MeshDispatcher((hostname) => clients.get(hostname), fallback ? { fallback } : {});
+  const watcher =
+    configPath && options.watch !== false
+      ? watchConfigFile(configPath, {
+          onChange: (config) => {
+            try {
+              apply(fromConfig(config, options));
+            } catch (err) {
+              configError = err as Error;
+              logger.error('config change could not be applied; keeping the last good config', { file: configPath, error: (err as Error).message });
+            }
+          },
+          onError: (err) => {
+            configError = err;
+            logger.error('config change is invalid; keeping the last good config', { file: configPath, error: err.message });
+          },
+          ...(code.clock ? { clock: code.clock } : {}),
+        })
+      : undefined;
+
   return {
     dispatcher,
     client(name) {
-      const client = clients.get(name.toLowerCase());
-      if (!client) {
-        throw new MeshError('UNKNOWN_SERVICE', `the mesh has no service "${name}"; it has: ${[...clients.keys()].join(', ') || '(none)'}`, { service: name });
+      const handle = handles.get(name.toLowerCase());
+      if (!handle) {
+        throw new MeshError('UNKNOWN_SERVICE', `the mesh has no service "${name}"; it has: ${[...handles.keys()].join(', ') || '(none)'}`, { service: name });
       }
-      return client;
+      return handle;
     },
-    services: () => [...clients.keys()],
+    services: () => [...handles.keys()],
+    get configGeneration() {
+      return generation;
+    },
+    get configError() {
+      return configError;
+    },
     async close() {
+      watcher?.close();
       await dispatcher.close();
-      await Promise.all([...clients.values()].map((c) => c.close()));
+      await Promise.all([...handles.values()].map((h) => h.current.close()));
     },
   };
+}
+
+function fromCode(options: MeshOptions): Applied {
+  const services: Record<string, ServiceSettings> = {};
+  for (const [name, serviceOptions] of Object.entries(options.services ?? {})) {
+    checkServiceName(name);
+    const { data } = splitClientOptions(serviceOptions);
+    services[name] = validateServiceConfig(name, data, `createMesh: services.${name}`, 'INVALID_OPTIONS');
+  }
+  return { unknownHosts: options.unknownHosts ?? 'passthrough', services };
+}
+
+function fromConfig(config: MeshConfig, options: MeshOptions): Applied {
+  return { unknownHosts: options.unknownHosts ?? config.unknownHosts, services: config.services };
+}
+
+/** A stable face for one service whose client a reload may replace underneath. */
+class ServiceHandle implements MeshClient {
+  current: MeshClient;
+  readonly dispatcher: Dispatcher;
+
+  constructor(client: MeshClient) {
+    this.current = client;
+    this.dispatcher = new MeshDispatcher(() => this);
+  }
+
+  get name() {
+    return this.current.name;
+  }
+  get stack() {
+    return this.current.stack;
+  }
+  get settings() {
+    return this.current.settings;
+  }
+  request(req: Parameters<MeshClient['request']>[0]) {
+    return this.current.request(req);
+  }
+  fetch(path: string, init?: Parameters<MeshClient['fetch']>[1]) {
+    return this.current.fetch(path, init);
+  }
+  endpoints() {
+    return this.current.endpoints();
+  }
+  counters() {
+    return this.current.counters();
+  }
+  close() {
+    return this.current.close();
+  }
 }

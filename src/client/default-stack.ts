@@ -1,12 +1,21 @@
 /**
- * The default client stack, top (first to see a request) to bottom. Below the last module sits the
- * balancer, which picks an endpoint and hands the request to that endpoint's undici Pool.
+ * The default client stack, top (first to see a request) to bottom: this file is the request path.
+ * Below the last module sits the destinations service, which hands the request to the balancer of
+ * the chosen destination, which picks an endpoint and its undici Pool.
  *
- * Each later capability is a module inserted here at the place the request path needs it; users edit
- * this list by role (`options.stack`) instead of rebuilding the client.
+ * Every module returns its `next` untouched when its policy is off, so an unconfigured layer costs
+ * nothing per request. Users edit this list by role (`options.stack`) instead of rebuilding it.
  */
 import type { Service } from '../core/service.js';
 import { Stack, type StackModule } from '../core/stack.js';
+import { circuitBreakerModule } from '../filters/circuit-breaker.js';
+import { concurrencyLimitModule } from '../filters/concurrency-limit.js';
+import { faultModule } from '../filters/fault.js';
+import { rateLimitModule } from '../filters/rate-limit.js';
+import { retryModule } from '../filters/retry.js';
+import { routeModule } from '../filters/route.js';
+import { splitModule } from '../filters/split.js';
+import { perTryTimeoutModule, totalTimeoutModule } from '../filters/timeout.js';
 import type { MeshRequest, MeshResponse } from './http-types.js';
 
 export type HttpStack = Stack<MeshRequest, MeshResponse>;
@@ -14,5 +23,24 @@ export type HttpModule = StackModule<MeshRequest, MeshResponse>;
 export type HttpService = Service<MeshRequest, MeshResponse>;
 
 export function defaultClientStack(): HttpStack {
-  return new Stack<MeshRequest, MeshResponse>([]);
+  return new Stack<MeshRequest, MeshResponse>([
+    // First, so every later layer can read the matched route's timeout, retryability and classes.
+    routeModule,
+    // Local protection before any work: a request over the limits is refused at once, never queued.
+    concurrencyLimitModule,
+    rateLimitModule,
+    // The total timeout covers everything below, retries and backoff included (Linkerd semantics),
+    // and fixes the deadline that is propagated downstream.
+    totalTimeoutModule,
+    // Above retries, so an injected fault is never retried (Envoy/Istio semantics).
+    faultModule,
+    // Retries wrap the split: a retry may go to another destination, like Linkerd's retries.
+    retryModule,
+    // Picks the destination (canary, blue/green) for this attempt; the balancers are per destination.
+    splitModule,
+    // Service level: counts every attempt's outcome; open, it fails fast instead of piling on.
+    circuitBreakerModule,
+    // Innermost: bounds one attempt and writes the remaining deadline into the outgoing header.
+    perTryTimeoutModule,
+  ]);
 }

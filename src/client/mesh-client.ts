@@ -1,42 +1,40 @@
 /**
- * meshClient: one named service, its discovery, its balancer and its filter stack, behind three
- * doors: `request()` (undici-like, the fast path), `fetch()` (WHATWG Response) and `dispatcher` (an
- * undici Dispatcher, for `fetch(url, { dispatcher })` or `setGlobalDispatcher`).
+ * meshClient: one named service — its discovery, balancers and filter stack — behind three doors:
+ * `request()` (undici-like, the fast path), `fetch()` (WHATWG Response) and `dispatcher` (an undici
+ * Dispatcher, for `fetch(url, { dispatcher })` or `setGlobalDispatcher`).
  */
 import { fetch as undiciFetch, type Dispatcher, type RequestInit, type Response } from 'undici';
 import { systemClock, systemRandom } from '../core/clock.js';
+import { ClockParam, CountersParam, LoggerParam, RandomParam, ServiceName } from '../core/core-params.js';
+import { Counters } from '../core/counters.js';
 import { MeshError } from '../core/errors.js';
 import { silentLogger } from '../core/logger.js';
 import { Params } from '../core/params.js';
 import { newCallContext } from '../core/service.js';
-import { Watchable } from '../core/watchable.js';
-import { Balancer, type BalancedEndpoint } from '../balancer/balancer.js';
-import { LeastRequestLoad } from '../balancer/least-request-load.js';
-import { OutlierDetector } from '../balancer/outlier-detector.js';
-import { p2cPicker } from '../balancer/p2c-picker.js';
-import { PeakEwmaLoad } from '../balancer/peak-ewma-load.js';
-import { roundRobinPicker } from '../balancer/round-robin-picker.js';
-import type { EndpointAddress } from '../discovery/endpoint-address.js';
-import { resolverFromSpec } from '../discovery/parse-discovery.js';
-import type { Resolver } from '../discovery/resolver.js';
-import { validateClientOptions, type MeshClientOptions } from './client-options.js';
-import { ClockParam, LoggerParam, RandomParam, ServiceName } from '../core/core-params.js';
+import { validateServiceConfig, type ServiceSettings } from '../config/service-schema.js';
+import type { DiscoverySpec } from '../discovery/parse-discovery.js';
+import { CircuitBreakerPolicyParam } from '../filters/circuit-breaker.js';
+import { LimitsParam } from '../filters/concurrency-limit.js';
+import { FaultPolicyParam } from '../filters/fault.js';
+import { RetryPolicyParam } from '../filters/retry.js';
+import { RoutesParam } from '../filters/route.js';
+import { SplitParam } from '../filters/split.js';
+import { TimeoutPolicyParam } from '../filters/timeout.js';
+import { splitClientOptions, type ClientCodeOptions, type MeshClientOptions } from './client-options.js';
 import { defaultClientStack, type HttpService, type HttpStack } from './default-stack.js';
-import { isFailureResponse } from '../filters/response-classifier.js';
-import { httpEndpoint } from './http-endpoint.js';
+import { Destinations } from './destinations.js';
+import { endpointBalancer, type BalancerDeps, type EndpointStatus } from './endpoint-balancer.js';
 import type { MeshRequest, MeshResponse } from './http-types.js';
 import { MeshDispatcher } from './mesh-dispatcher.js';
 
-export interface EndpointStatus {
-  endpoint: string;
-  pending: number;
-  ejected: boolean;
-}
+export type { EndpointStatus };
 
 export interface MeshClient {
   readonly name: string;
   /** The stack this client was built from, for inspection (`stack.describe()`). */
   readonly stack: HttpStack;
+  /** The validated settings the client runs with. */
+  readonly settings: ServiceSettings;
   /** An undici Dispatcher that sends every request it is given to this service. */
   readonly dispatcher: Dispatcher;
   /** Sends a request through the stack; the response is undici's (statusCode, headers, body). */
@@ -45,59 +43,72 @@ export interface MeshClient {
   fetch(path: string, init?: RequestInit): Promise<Response>;
   /** The endpoints the balancer knows now. */
   endpoints(): EndpointStatus[];
+  /** What the stack has done so far: retries, budget exhaustion, breaker rejections, faults, ... */
+  counters(): Record<string, number>;
   /** Stops discovery and closes every connection after in-flight requests finish. */
   close(): Promise<void>;
+}
+
+/** What a mesh tells its clients about the other services (for traffic-split destinations). */
+export interface ClientEnvironment {
+  /** The discovery of another service of the same mesh, if it has one by that name. */
+  discoveryOf?(service: string): DiscoverySpec | undefined;
+  /** Relative discovery file paths are resolved against this (the config file's directory). */
+  baseDir?: string;
 }
 
 const SERVICE_NAME = /^[A-Za-z0-9]([A-Za-z0-9_.-]*[A-Za-z0-9])?$/;
 
 export function meshClient(name: string, options: MeshClientOptions): MeshClient {
+  checkServiceName(name);
+  const { data, code } = splitClientOptions(options);
+  const settings = validateServiceConfig(name, data, `meshClient("${name}")`, 'INVALID_OPTIONS');
+  return buildClient(name, settings, code, {});
+}
+
+export function checkServiceName(name: string): void {
   if (typeof name !== 'string' || !SERVICE_NAME.test(name)) {
     throw new MeshError('INVALID_OPTIONS', `meshClient(${JSON.stringify(name)}): a service name is a DNS-like name such as "reviews" or "reviews.default"`);
   }
-  const data = validateClientOptions(name, options ?? {});
-  const clock = options.clock ?? systemClock;
-  const random = options.random ?? systemRandom;
-  const logger = options.logger ?? silentLogger;
+}
 
-  const resolver: Resolver = resolverFromSpec(data.endpoints ? (options.endpoints as (string | EndpointAddress)[]) : options.discovery!, {
-    clock,
-    logger,
-    service: name,
-  });
-  const endpoints = new Watchable<readonly EndpointAddress[] | undefined>(undefined);
-  resolver.start({
-    onEndpoints: (set) => {
-      logger.debug('endpoints updated', { service: name, endpoints: set.length });
-      endpoints.set(set);
-    },
-    onError: (error) => logger.warn('discovery failed; keeping the last known endpoints', { service: name, source: resolver.description, error: error.message }),
-  });
+/** Builds a client from validated settings; createMesh uses this for every configured service. */
+export function buildClient(name: string, settings: ServiceSettings, code: ClientCodeOptions, env: ClientEnvironment): MeshClient {
+  const clock = code.clock ?? systemClock;
+  const random = code.random ?? systemRandom;
+  const logger = code.logger ?? silentLogger;
+  const counters = new Counters();
+  const deps: BalancerDeps = { clock, random, logger, onEjected: () => counters.inc('endpoints_ejected_total') };
+  if (env.baseDir) deps.baseDir = env.baseDir;
 
-  const kind = data.balancer ?? 'p2c-ewma';
-  const ewma = data.ewma ?? {};
-  const connection = data.connection ?? {};
-  const balancer = new Balancer<MeshRequest, MeshResponse>(endpoints, {
-    service: name,
-    clock,
-    picker: kind === 'round-robin' ? roundRobinPicker() : p2cPicker(random),
-    newLoad: kind === 'p2c-ewma' ? (now) => new PeakEwmaLoad(now, ewma) : () => new LeastRequestLoad(),
-    outlierDetector: new OutlierDetector(data.outlierDetection === false ? { consecutiveFailures: 0 } : (data.outlierDetection ?? {}), clock),
-    makeEndpoint: (address) => httpEndpoint(address, connection),
-    isFailure: (res, ctx) => isFailureResponse(res.statusCode, ctx.routePolicy),
-    discoveryTimeoutMs: data.discoveryTimeoutMs ?? 5_000,
-    discoveryDescription: resolver.description,
-    onEjected: (endpoint) => logger.warn('endpoint ejected after consecutive failures', { service: name, endpoint }),
-  });
+  const ownDiscovery = (settings.endpoints ?? settings.discovery) as DiscoverySpec;
+  const own = endpointBalancer(name, ownDiscovery, settings, deps);
+  const destinations = new Destinations(name, own, (destination) =>
+    endpointBalancer(destination, env.discoveryOf?.(destination) ?? authorityDiscovery(destination), settings, deps),
+  );
 
-  const params = Params.empty.with(ServiceName, name).with(ClockParam, clock).with(RandomParam, random).with(LoggerParam, logger);
-  const stack = options.stack ? options.stack(defaultClientStack()) : defaultClientStack();
-  const service: HttpService = stack.build(params, balancer);
+  const policy = settings.policy;
+  const params = Params.empty
+    .with(ServiceName, name)
+    .with(ClockParam, clock)
+    .with(RandomParam, random)
+    .with(LoggerParam, logger)
+    .with(CountersParam, counters)
+    .with(RoutesParam, policy.routes ?? [])
+    .with(LimitsParam, policy.limits ?? {})
+    .with(TimeoutPolicyParam, policy.timeouts ?? {})
+    .with(FaultPolicyParam, policy.faults ?? [])
+    .with(RetryPolicyParam, policy.retries ?? {})
+    .with(SplitParam, policy.split ?? [])
+    .with(CircuitBreakerPolicyParam, policy.circuitBreaker ?? {});
+  const stack = code.stack ? code.stack(defaultClientStack()) : defaultClientStack();
+  const service: HttpService = stack.build(params, destinations);
 
   let closed = false;
   const client: MeshClient = {
     name,
     stack,
+    settings,
     dispatcher: undefined as unknown as Dispatcher,
     request(req) {
       if (closed) return Promise.reject(new MeshError('CLIENT_CLOSED', `client for service "${name}" is closed; create a new one`, { service: name }));
@@ -107,20 +118,24 @@ export function meshClient(name: string, options: MeshClientOptions): MeshClient
     fetch(path, init) {
       return undiciFetch(`http://${name}${path.startsWith('/') ? path : `/${path}`}`, { ...init, dispatcher: client.dispatcher });
     },
-    endpoints() {
-      return balancer.endpoints().map((e: BalancedEndpoint<MeshRequest, MeshResponse>) => ({
-        endpoint: e.key,
-        pending: e.load.pending,
-        ejected: balancer.isEjected(e.key),
-      }));
-    },
+    endpoints: () => own.endpoints(),
+    counters: () => counters.snapshot(),
     async close() {
       if (closed) return;
       closed = true;
-      await resolver.close();
       await service.close();
     },
   };
   (client as { dispatcher: Dispatcher }).dispatcher = new MeshDispatcher(() => client);
   return client;
 }
+
+/**
+ * A split destination that is not a service of this mesh is an authority, as in Linkerd's
+ * dstOverrides (`reviews-v2.default.svc.cluster.local:9080`): resolve it by DNS, port 80 by default.
+ */
+function authorityDiscovery(authority: string): DiscoverySpec {
+  return /:\d+$/.test(authority) ? `dns:${authority}` : `dns:${authority}:80`;
+}
+
+export type { MeshResponse };

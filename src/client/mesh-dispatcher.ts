@@ -21,8 +21,11 @@ export interface DispatchTarget {
 export type DispatchRoute = (hostname: string) => DispatchTarget | undefined;
 
 export interface MeshDispatcherOptions {
-  /** Where requests for unknown hosts go; without it they are refused with UNKNOWN_SERVICE. */
-  fallback?: Dispatcher;
+  /**
+   * Where requests for unknown hosts go; without it (or when the function returns undefined) they
+   * are refused with UNKNOWN_SERVICE. A function is asked per request, so the choice can change.
+   */
+  fallback?: Dispatcher | (() => Dispatcher | undefined);
 }
 
 /** undici's legacy handler callbacks (what `fetch` uses) and the newer controller-style ones. */
@@ -36,21 +39,23 @@ type AnyHandler = Dispatcher.DispatchHandler & {
 
 export class MeshDispatcher extends Dispatcher {
   readonly #route: DispatchRoute;
-  readonly #fallback: Dispatcher | undefined;
+  readonly #fallback: () => Dispatcher | undefined;
   readonly #hostnames = new Map<string, string>();
   #closed = false;
 
   constructor(route: DispatchRoute | (() => DispatchTarget), options: MeshDispatcherOptions = {}) {
     super();
     this.#route = route as DispatchRoute;
-    this.#fallback = options.fallback;
+    const fallback = options.fallback;
+    this.#fallback = typeof fallback === 'function' ? fallback : () => fallback;
   }
 
   override dispatch(options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
     const hostname = this.#hostnameOf(options.origin);
     const target = this.#closed ? undefined : this.#route(hostname);
     if (target === undefined) {
-      if (!this.#closed && this.#fallback) return this.#fallback.dispatch(options, handler);
+      const fallback = this.#closed ? undefined : this.#fallback();
+      if (fallback) return fallback.dispatch(options, handler);
       const reason = this.#closed
         ? new MeshError('CLIENT_CLOSED', 'the mesh dispatcher is closed')
         : new MeshError('UNKNOWN_SERVICE', `no mesh service is named "${hostname}"; add it to the mesh or allow unknown hosts to pass through`, { service: hostname });

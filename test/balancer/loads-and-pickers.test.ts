@@ -9,7 +9,7 @@ import { roundRobinPicker } from '../../src/balancer/round-robin-picker.js';
 test('peak-EWMA jumps to a slow observation at once and decays back with the time constant', () => {
   const load = new PeakEwmaLoad(0, { decayMs: 10_000, initialRttMs: 10 });
   assert.equal(load.cost(0), 10, 'initial RTT times (pending + 1)');
-  load.start(0);
+  load.start();
   assert.equal(load.cost(0), 20, 'a pending request doubles the cost');
   load.end(0, 500);
   assert.equal(load.estimate(500), 500, 'the peak is taken as is');
@@ -17,7 +17,7 @@ test('peak-EWMA jumps to a slow observation at once and decays back with the tim
   // 1 ms responses it should be about 500/e.
   let t = 500;
   for (let i = 0; i < 100; i++) {
-    load.start(t);
+    load.start();
     t += 100;
     load.end(t - 1, t);
   }
@@ -27,7 +27,7 @@ test('peak-EWMA jumps to a slow observation at once and decays back with the tim
 
 test('peak-EWMA decays while idle, so a once-slow endpoint is tried again', () => {
   const load = new PeakEwmaLoad(0, { decayMs: 1_000 });
-  load.start(0);
+  load.start();
   load.end(0, 1_000);
   const before = load.cost(1_000);
   const after = load.cost(6_000);

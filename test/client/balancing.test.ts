@@ -86,7 +86,9 @@ test('a killed backend is ejected, then readmitted when it is back and its eject
   const client = meshClient('ejection', {
     endpoints: backends.map((b) => b.address),
     balancer: 'round-robin',
-    outlierDetection: { consecutiveFailures: 2, baseEjectionMs: 30_000 },
+    outlierDetection: { consecutiveFailures: 2, baseEjectionTime: 30_000 },
+    // Off so every failure reaches the test; with retries on, a refused connection is retried elsewhere.
+    retries: false,
     clock,
   });
   const killed = backends[1]!;

@@ -3,7 +3,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { createMesh, filterModule, isMeshError, meshClient, MeshError, type MeshClient } from '../../src/index.js';
+import { createMesh, defaultClientStack, filterModule, isMeshError, meshClient, MeshError, type MeshClient } from '../../src/index.js';
 import { startBackends, type TestBackend } from '../helpers/http-backend.js';
 
 let backends: TestBackend[];
@@ -89,7 +89,7 @@ describe('meshClient.request', () => {
         ),
     });
     await withClient(client, async (c) => {
-      assert.deepEqual(c.stack.roles(), ['add-header']);
+      assert.deepEqual(c.stack.roles(), ['add-header', ...defaultClientStack().roles()]);
       const res = await c.request({ path: '/' });
       const body = (await res.body.json()) as { headers: Record<string, string> };
       assert.equal(body.headers['x-added'], 'reviews');
@@ -155,12 +155,14 @@ describe('meshClient.fetch and the dispatcher', () => {
 
 describe('bad options', () => {
   const cases: [string, unknown, RegExp][] = [
-    ['no endpoints', {}, /no endpoints: give "endpoints/],
+    ['no endpoints', {}, /\(options\): no endpoints: give endpoints: \['127\.0\.0\.1:8080'\] or discovery:/],
     ['both endpoints and discovery', { endpoints: ['127.0.0.1:1'], discovery: 'file:x.json' }, /either "endpoints" or "discovery", not both/],
-    ['unknown balancer', { endpoints: ['127.0.0.1:1'], balancer: 'p2c' }, /balancer: expected one of 'p2c-ewma' \| 'p2c-least-request' \| 'round-robin', got 'p2c'/],
-    ['unknown field', { endpoints: ['127.0.0.1:1'], balancr: 'round-robin' }, /\(options\): unknown field "balancr"/],
+    ['unknown balancer', { endpoints: ['127.0.0.1:1'], balancer: 'p2c' }, /balancer: expected one of 'p2c-ewma' \| 'p2c-least-request' \| 'round-robin', got "p2c"/],
+    ['unknown field', { endpoints: ['127.0.0.1:1'], balancr: 'round-robin' }, /\(options\): unknown field "balancr" \(did you mean "balancer"\?\)/],
+    ['unknown nested field', { endpoints: ['127.0.0.1:1'], retries: { budget: { retryRatoi: 0.1 } } }, /retries\.budget: unknown field "retryRatoi" \(did you mean "retryRatio"\?\)/],
+    ['bad duration', { endpoints: ['127.0.0.1:1'], timeout: '2 parsecs' }, /timeout: expected a duration such as 250ms, 2s or 1m, got "2 parsecs"/],
     ['bad nested type', { endpoints: ['127.0.0.1:1'], outlierDetection: { consecutiveFailures: 'five' } }, /outlierDetection/],
-    ['bad endpoint', { endpoints: ['localhost'] }, /"localhost" is not an endpoint; expected host:port/],
+    ['bad endpoint', { endpoints: ['localhost'] }, /endpoints\[0\]: expected host:port, e\.g\. 127\.0\.0\.1:8080/],
     ['bad port', { endpoints: ['127.0.0.1:70000'] }, /port 70000/],
     ['bad discovery', { discovery: 'consul:reviews' }, /consul:reviews/],
   ];
@@ -212,7 +214,7 @@ describe('discovery through the client', () => {
 
   test('a request waits a bounded time for the first set, then fails clearly', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'meshwork-'));
-    const client = meshClient('reviews', { discovery: `file:${join(dir, 'missing.json')}`, discoveryTimeoutMs: 150 });
+    const client = meshClient('reviews', { discovery: `file:${join(dir, 'missing.json')}`, discoveryTimeout: 150 });
     try {
       await assert.rejects(client.request({ path: '/' }), (err: unknown) => {
         assert.ok(isMeshError(err, 'DISCOVERY_TIMEOUT'));

@@ -10,6 +10,8 @@ export interface BackendBehaviour {
   delayMs?: number;
   /** Status code to answer with. Default 200. */
   status?: number;
+  /** Statuses for the next requests, consumed one per request before `status` applies. */
+  script?: number[];
 }
 
 export interface TestBackend {
@@ -50,7 +52,8 @@ export async function startBackend(name: string, behaviour: BackendBehaviour = {
       backend.bodies.push(Buffer.concat(chunks));
       const answer = () => {
         const body = JSON.stringify({ backend: name, path: req.url, method: req.method, headers: req.headers });
-        res.writeHead(backend.behaviour.status ?? 200, { 'content-type': 'application/json', 'x-backend': name });
+        const status = backend.behaviour.script?.shift() ?? backend.behaviour.status ?? 200;
+        res.writeHead(status, { 'content-type': 'application/json', 'x-backend': name });
         res.end(body);
       };
       const delay = backend.behaviour.delayMs ?? 0;

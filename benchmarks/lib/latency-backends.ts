@@ -1,0 +1,86 @@
+/**
+ * A child process holding N HTTP backends on 127.0.0.1, so the backends' timers and sockets do not
+ * share the measuring process's event loop. Each answers after a base latency with a little jitter;
+ * the parent can make one slow (or fail) at any time by a control request, and read hit counts.
+ *
+ * Run directly: `node --import tsx benchmarks/lib/latency-backends.ts <count> <baseMs>`; it prints
+ * one JSON line `{ ports, control }` when listening.
+ */
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+export interface BackendFleet {
+  ports: number[];
+  /** Multiply backend `index`'s latency by `factor` (1 restores it); `status` makes it answer that. */
+  set(index: number, change: { factor?: number; status?: number }): Promise<void>;
+  hits(): Promise<number[]>;
+  resetHits(): Promise<void>;
+  stop(): void;
+}
+
+export async function startFleet(count: number, baseMs: number): Promise<BackendFleet> {
+  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), String(count), String(baseMs)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const line = await new Promise<string>((resolve, reject) => {
+    const rl = createInterface({ input: child.stdout! });
+    rl.once('line', resolve);
+    child.once('exit', (code) => reject(new Error(`backend fleet exited (${code})`)));
+  });
+  const { ports, control } = JSON.parse(line) as { ports: number[]; control: number };
+  const call = async (path: string) => {
+    const res = await fetch(`http://127.0.0.1:${control}${path}`, { method: 'POST' });
+    return res.json() as Promise<unknown>;
+  };
+  return {
+    ports,
+    set: async (index, change) => {
+      await call(`/set?index=${index}&factor=${change.factor ?? 1}&status=${change.status ?? 200}`);
+    },
+    hits: async () => (await call('/hits')) as number[],
+    resetHits: async () => {
+      await call('/reset');
+    },
+    stop: () => child.kill('SIGTERM'),
+  };
+}
+
+function runFleet(count: number, baseMs: number): void {
+  const factor = new Array<number>(count).fill(1);
+  const status = new Array<number>(count).fill(200);
+  const hits = new Array<number>(count).fill(0);
+  const listen = (handler: (req: IncomingMessage, res: ServerResponse) => void) =>
+    new Promise<number>((resolve) => {
+      const server = createServer({ keepAliveTimeout: 60_000 }, handler);
+      server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port));
+    });
+  const backends = Array.from({ length: count }, (_, i) =>
+    listen((req, res) => {
+      hits[i]!++;
+      req.resume();
+      // ±20% jitter so percentiles are not all one value.
+      const delay = baseMs * factor[i]! * (0.8 + Math.random() * 0.4);
+      setTimeout(() => {
+        res.writeHead(status[i]!, { 'content-type': 'text/plain' });
+        res.end('ok');
+      }, delay);
+    }),
+  );
+  const control = listen((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://x');
+    if (url.pathname === '/set') {
+      const i = Number(url.searchParams.get('index'));
+      factor[i] = Number(url.searchParams.get('factor') ?? 1);
+      status[i] = Number(url.searchParams.get('status') ?? 200);
+    } else if (url.pathname === '/reset') {
+      hits.fill(0);
+    }
+    res.end(JSON.stringify(url.pathname === '/hits' ? hits : { ok: true }));
+  });
+  void Promise.all([Promise.all(backends), control]).then(([ports, controlPort]) => {
+    process.stdout.write(`${JSON.stringify({ ports, control: controlPort })}\n`);
+  });
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) runFleet(Number(process.argv[2] ?? 1), Number(process.argv[3] ?? 1));

@@ -1,0 +1,76 @@
+/**
+ * One discovered, balanced set of endpoints: a Resolver feeding a Balancer over httpEndpoints. A
+ * service has one of these for its own endpoints and one per traffic-split destination.
+ */
+import type { Clock, Random } from '../core/clock.js';
+import type { Logger } from '../core/logger.js';
+import type { Service } from '../core/service.js';
+import { Watchable } from '../core/watchable.js';
+import { Balancer } from '../balancer/balancer.js';
+import { LeastRequestLoad } from '../balancer/least-request-load.js';
+import { OutlierDetector } from '../balancer/outlier-detector.js';
+import { p2cPicker } from '../balancer/p2c-picker.js';
+import { PeakEwmaLoad } from '../balancer/peak-ewma-load.js';
+import { roundRobinPicker } from '../balancer/round-robin-picker.js';
+import type { EndpointAddress } from '../discovery/endpoint-address.js';
+import { resolverFromSpec, type DiscoverySpec } from '../discovery/parse-discovery.js';
+import { isFailureResponse } from '../filters/response-classifier.js';
+import type { ServiceSettings } from '../config/service-schema.js';
+import { httpEndpoint } from './http-endpoint.js';
+import type { MeshRequest, MeshResponse } from './http-types.js';
+
+export interface EndpointStatus {
+  endpoint: string;
+  pending: number;
+  ejected: boolean;
+}
+
+export interface EndpointBalancer extends Service<MeshRequest, MeshResponse> {
+  endpoints(): EndpointStatus[];
+}
+
+export interface BalancerDeps {
+  clock: Clock;
+  random: Random;
+  logger: Logger;
+  baseDir?: string;
+  onEjected?(endpoint: string): void;
+}
+
+export function endpointBalancer(name: string, discovery: DiscoverySpec, settings: ServiceSettings, deps: BalancerDeps): EndpointBalancer {
+  const { clock, random, logger } = deps;
+  const resolver = resolverFromSpec(discovery, { clock, logger, service: name, ...(deps.baseDir ? { baseDir: deps.baseDir } : {}) });
+  const endpoints = new Watchable<readonly EndpointAddress[] | undefined>(undefined);
+  resolver.start({
+    onEndpoints: (set) => {
+      logger.debug('endpoints updated', { service: name, endpoints: set.length });
+      endpoints.set(set);
+    },
+    onError: (error) => logger.warn('discovery failed; keeping the last known endpoints', { service: name, source: resolver.description, error: error.message }),
+  });
+  const kind = settings.balancer;
+  const balancer = new Balancer<MeshRequest, MeshResponse>(endpoints, {
+    service: name,
+    clock,
+    picker: kind === 'round-robin' ? roundRobinPicker() : p2cPicker(random),
+    newLoad: kind === 'p2c-ewma' ? (now) => new PeakEwmaLoad(now, settings.ewma) : () => new LeastRequestLoad(),
+    outlierDetector: new OutlierDetector(settings.outlierDetection === false ? { consecutiveFailures: 0 } : settings.outlierDetection, clock),
+    makeEndpoint: (address) => httpEndpoint(address, settings.connection),
+    isFailure: (res, ctx) => isFailureResponse(res.statusCode, ctx.routePolicy),
+    discoveryTimeoutMs: settings.discoveryTimeoutMs,
+    discoveryDescription: resolver.description,
+    onEjected: (endpoint) => {
+      logger.warn('endpoint ejected after consecutive failures', { service: name, endpoint });
+      deps.onEjected?.(endpoint);
+    },
+  });
+  return {
+    call: (req, ctx) => balancer.call(req, ctx),
+    async close() {
+      await resolver.close();
+      await balancer.close();
+    },
+    endpoints: () =>
+      balancer.endpoints().map((e) => ({ endpoint: e.key, pending: e.load.pending, ejected: balancer.isEjected(e.key) })),
+  };
+}

@@ -1,0 +1,145 @@
+/**
+ * A mesh config file: YAML documents of `kind: Mesh` (apiVersion meshwork.dev/v1alpha1; the
+ * services and their policies) and Linkerd `kind: ServiceProfile` (routes, retry budget,
+ * dstOverrides for one service). Every problem in the file is collected and reported at once, each
+ * as `file:line:col: <document> <field path>: <what was expected>`, so one edit-and-retry fixes all.
+ */
+import { readFile } from 'node:fs/promises';
+import { z } from 'zod';
+import { MeshError } from '../core/errors.js';
+import { checkServiceConfig, formatPath, type ServiceSettings } from './service-schema.js';
+import { profileToServiceConfig, serviceForProfile, serviceProfileSchema } from './service-profile.js';
+import { parseYamlFile, type YamlDocument } from './yaml-source.js';
+
+export const MESH_API_VERSION = 'meshwork.dev/v1alpha1';
+
+export interface MeshConfig {
+  unknownHosts: 'passthrough' | 'refuse';
+  services: Record<string, ServiceSettings>;
+  /** Where each service's settings came from, e.g. `mesh.yaml:4:5` (and its profiles). */
+  sources: Record<string, string[]>;
+}
+
+const meshDocumentSchema = z
+  .object({
+    apiVersion: z.literal(MESH_API_VERSION),
+    kind: z.literal('Mesh'),
+    metadata: z.object({ name: z.string().min(1) }).passthrough().optional(),
+    spec: z
+      .object({
+        unknownHosts: z.enum(['passthrough', 'refuse']).optional(),
+        services: z.record(z.record(z.unknown())),
+      })
+      .strict(),
+  })
+  .strict();
+
+interface ServiceEntry {
+  input: Record<string, unknown>;
+  doc: YamlDocument;
+  path: (string | number)[];
+  sources: string[];
+}
+
+export async function loadMeshConfig(path: string): Promise<MeshConfig> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    throw new MeshError('INVALID_CONFIG', `${path}: cannot read the config file (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+  return parseMeshConfig(text, path);
+}
+
+export function parseMeshConfig(text: string, fileName: string): MeshConfig {
+  const { documents, problems: yamlProblems } = parseYamlFile(text, fileName);
+  const problems: string[] = yamlProblems.map((p) => `${p.where}: ${p.message}`);
+  const report = (doc: YamlDocument, label: string, path: (string | number)[], message: string, key = false) =>
+    problems.push(`${doc.locate(path, key)}: ${label} ${formatPath(path)}: ${message}`);
+
+  const services = new Map<string, ServiceEntry>();
+  const profiles: { doc: YamlDocument; label: string; value: z.output<typeof serviceProfileSchema> }[] = [];
+  let unknownHosts: 'passthrough' | 'refuse' = 'passthrough';
+
+  for (const doc of documents) {
+    const value = doc.value as Record<string, unknown> | null;
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+      problems.push(`${doc.locate([])}: document ${doc.index + 1}: expected a mapping with apiVersion, kind, metadata and spec`);
+      continue;
+    }
+    const kind = value.kind;
+    const label = `${String(kind ?? 'document')}${typeof (value.metadata as { name?: unknown } | undefined)?.name === 'string' ? ` "${(value.metadata as { name: string }).name}"` : ` ${doc.index + 1}`}`;
+    if (kind === 'Mesh') {
+      const parsed = meshDocumentSchema.safeParse(value);
+      if (!parsed.success) {
+        for (const issue of parsed.error.issues) {
+          if (issue.code === 'unrecognized_keys') for (const k of issue.keys) report(doc, label, [...issue.path, k], `unknown field "${k}"`, true);
+          else report(doc, label, issue.path, issue.code === 'invalid_literal' ? `expected ${JSON.stringify(issue.expected)}, got ${JSON.stringify(issue.received)}` : issue.message);
+        }
+        continue;
+      }
+      if (parsed.data.spec.unknownHosts) unknownHosts = parsed.data.spec.unknownHosts;
+      for (const [name, input] of Object.entries(parsed.data.spec.services)) {
+        const path = ['spec', 'services', name];
+        if (services.has(name)) {
+          report(doc, label, path, `service "${name}" is defined twice (first at ${services.get(name)!.sources[0]})`, true);
+          continue;
+        }
+        if (!/^[A-Za-z0-9]([A-Za-z0-9_.-]*[A-Za-z0-9])?$/.test(name)) {
+          report(doc, label, path, `"${name}" is not a service name; use a DNS-like name such as "reviews"`, true);
+          continue;
+        }
+        services.set(name, { input: { ...input }, doc, path, sources: [doc.locate(path, true)] });
+      }
+    } else if (kind === 'ServiceProfile') {
+      const parsed = serviceProfileSchema.safeParse(value);
+      if (!parsed.success) {
+        for (const issue of parsed.error.issues) {
+          if (issue.code === 'unrecognized_keys') for (const k of issue.keys) report(doc, label, [...issue.path, k], `unknown field "${k}"`, true);
+          else report(doc, label, issue.path, issue.code === 'invalid_literal' ? `expected ${JSON.stringify(issue.expected)}, got ${JSON.stringify(issue.received)}` : issue.message);
+        }
+        continue;
+      }
+      profiles.push({ doc, label, value: parsed.data });
+    } else {
+      report(doc, label, ['kind'], `unknown kind ${JSON.stringify(kind)}; expected "Mesh" (apiVersion ${MESH_API_VERSION}) or "ServiceProfile" (apiVersion linkerd.io/v1alpha2)`);
+    }
+  }
+
+  for (const { doc, label, value } of profiles) {
+    const target = serviceForProfile(value.metadata.name, [...services.keys()]);
+    if (target === undefined) {
+      report(doc, label, ['metadata', 'name'], `no Mesh service is named "${value.metadata.name}" or "${value.metadata.name.split('.')[0]}"; define it under spec.services of a kind: Mesh document`);
+      continue;
+    }
+    const entry = services.get(target)!;
+    const fromProfile = profileToServiceConfig(value);
+    if (fromProfile.retries && entry.input.retries && typeof entry.input.retries === 'object') {
+      fromProfile.retries = { ...(entry.input.retries as object), ...(fromProfile.retries as object) };
+    }
+    Object.assign(entry.input, fromProfile);
+    entry.sources.push(doc.locate(['metadata', 'name']));
+  }
+
+  if (documents.length > 0 && !documents.some((d) => (d.value as { kind?: unknown } | null)?.kind === 'Mesh') && problems.length === 0) {
+    problems.push(`${fileName}:1:1: no kind: Mesh document; a config needs one to define its services`);
+  }
+
+  const settings: Record<string, ServiceSettings> = {};
+  for (const [name, entry] of services) {
+    const result = checkServiceConfig(entry.input);
+    if ('settings' in result) settings[name] = result.settings;
+    else {
+      const docLabel = `Mesh service "${name}"`;
+      for (const p of result.problems) {
+        const full = [...entry.path, ...p.path];
+        problems.push(`${entry.doc.locate(full, p.key)}: ${docLabel} ${formatPath(full.slice(0, p.key ? -1 : undefined))}: ${p.message}`);
+      }
+    }
+  }
+
+  if (problems.length > 0) {
+    throw new MeshError('INVALID_CONFIG', `${fileName}: invalid config (${problems.length} problem${problems.length > 1 ? 's' : ''}); nothing was applied:\n  ${problems.join('\n  ')}`);
+  }
+  return { unknownHosts, services: settings, sources: Object.fromEntries([...services].map(([n, e]) => [n, e.sources])) };
+}

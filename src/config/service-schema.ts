@@ -1,0 +1,436 @@
+/**
+ * The one schema for a service's options. `meshClient(name, options)` and a YAML `kind: Mesh`
+ * document's `spec.services.<name>` are both checked here, so they accept the same fields, produce
+ * the same ServiceSettings and fail with the same messages. Every object is strict: a misspelt
+ * option silently ignored is a production incident waiting to happen, so it is an error, with a
+ * did-you-mean when a known field is close.
+ */
+import { z } from 'zod';
+import { MeshError, type MeshErrorCode } from '../core/errors.js';
+import type { RequestMatch, ResponseMatch, ServicePolicy } from '../core/policy.js';
+import { parseByteSize } from './byte-size.js';
+import { parseDuration } from './duration.js';
+import { parseQuantity } from './quantity.js';
+
+const duration = z.union([z.number(), z.string()]).transform((value, ctx) => {
+  const ms = typeof value === 'number' ? value : parseDuration(value);
+  if (ms === undefined || !Number.isFinite(ms)) {
+    ctx.addIssue({ code: 'custom', message: `expected a duration such as 250ms, 2s or 1m, got ${JSON.stringify(value)}` });
+    return z.NEVER;
+  }
+  if (ms <= 0) {
+    ctx.addIssue({ code: 'custom', message: `expected a duration above 0, got ${JSON.stringify(value)}` });
+    return z.NEVER;
+  }
+  return ms;
+});
+
+const percent = z.number().min(0, 'expected a percentage from 0 to 100').max(100, 'expected a percentage from 0 to 100');
+const count = (min: number) => z.number().int(`expected a whole number`).min(min, `expected a whole number >= ${min}`);
+
+const regex = z.string().superRefine((source, ctx) => {
+  try {
+    new RegExp(source);
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: `not a valid regular expression: ${(err as Error).message}` });
+  }
+});
+
+const headerMatch = z.union([
+  z.string(),
+  z.object({ exact: z.string().optional(), regex: regex.optional(), prefix: z.string().optional(), present: z.boolean().optional() }).strict(),
+]);
+
+export const requestMatchSchema: z.ZodType<RequestMatch> = z.lazy(() =>
+  z
+    .object({
+      method: z.string().min(1).optional(),
+      pathRegex: regex.optional(),
+      headers: z.record(headerMatch).optional(),
+      all: z.array(requestMatchSchema).optional(),
+      any: z.array(requestMatchSchema).optional(),
+      not: requestMatchSchema.optional(),
+    })
+    .strict(),
+);
+
+const status = z.number().int().min(100, 'expected an HTTP status from 100 to 599').max(599, 'expected an HTTP status from 100 to 599');
+export const responseMatchSchema: z.ZodType<ResponseMatch> = z.lazy(() =>
+  z
+    .object({
+      status: z
+        .object({ min: status.optional(), max: status.optional() })
+        .strict()
+        .refine((s) => s.min === undefined || s.max === undefined || s.min <= s.max, 'status.min must not be above status.max')
+        .optional(),
+      all: z.array(responseMatchSchema).optional(),
+      any: z.array(responseMatchSchema).optional(),
+      not: responseMatchSchema.optional(),
+    })
+    .strict(),
+);
+
+const endpoint = z.union([
+  z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[^:[\]\s]+):\d{1,5}$/, 'expected host:port, e.g. 127.0.0.1:8080'),
+  z
+    .object({ host: z.string().min(1), port: count(1).max(65535, 'expected a port from 1 to 65535'), weight: z.number().positive().optional(), labels: z.record(z.string()).optional() })
+    .strict(),
+]);
+
+const weight = z.union([z.number(), z.string()]).transform((value, ctx) => {
+  const n = parseQuantity(value);
+  if (n === undefined || n < 0) {
+    ctx.addIssue({ code: 'custom', message: `expected a weight >= 0 (a number or a quantity such as 900m), got ${JSON.stringify(value)}` });
+    return z.NEVER;
+  }
+  return n;
+});
+
+const byteSize = z.union([z.number(), z.string()]).transform((value, ctx) => {
+  const n = parseByteSize(value);
+  if (n === undefined) {
+    ctx.addIssue({ code: 'custom', message: `expected a size in bytes such as 65536 or 64KiB, got ${JSON.stringify(value)}` });
+    return z.NEVER;
+  }
+  return n;
+});
+
+export const routeSchema = z
+  .object({
+    name: z.string().min(1),
+    condition: requestMatchSchema,
+    isRetryable: z.boolean().optional(),
+    timeout: duration.optional(),
+    responseClasses: z.array(z.object({ condition: responseMatchSchema, isFailure: z.boolean().optional() }).strict()).optional(),
+  })
+  .strict();
+
+export const serviceConfigSchema = z
+  .object({
+    endpoints: z.array(endpoint).min(1, 'expected at least one endpoint').optional(),
+    discovery: z.union([z.string().min(1), z.record(z.unknown()), z.array(z.unknown())]).optional(),
+    balancer: z.enum(['p2c-ewma', 'p2c-least-request', 'round-robin']).optional(),
+    ewma: z.object({ decay: duration.optional(), initialRtt: duration.optional() }).strict().optional(),
+    outlierDetection: z
+      .union([
+        z.literal(false),
+        z
+          .object({
+            consecutiveFailures: count(0).optional(),
+            baseEjectionTime: duration.optional(),
+            maxEjectionTime: duration.optional(),
+            maxEjectedPercent: percent.optional(),
+          })
+          .strict(),
+      ])
+      .optional(),
+    connection: z
+      .object({
+        connections: count(1).optional(),
+        keepAliveTimeout: duration.optional(),
+        connectTimeout: duration.optional(),
+        headersTimeout: duration.optional(),
+        bodyTimeout: duration.optional(),
+      })
+      .strict()
+      .optional(),
+    discoveryTimeout: duration.optional(),
+    timeout: duration.optional(),
+    perTryTimeout: duration.optional(),
+    retries: z
+      .union([
+        z.literal(false),
+        z
+          .object({
+            budget: z
+              .object({
+                retryRatio: z.number().min(0, 'expected a ratio >= 0, e.g. 0.2').optional(),
+                minRetriesPerSecond: count(0).optional(),
+                ttl: duration.optional(),
+              })
+              .strict()
+              .optional(),
+            backoff: z.object({ base: duration.optional(), max: duration.optional() }).strict().optional(),
+            maxBodyBytes: byteSize.optional(),
+            maxAttempts: count(1).optional(),
+            retryNonRouted: z.boolean().optional(),
+          })
+          .strict(),
+      ])
+      .optional(),
+    circuitBreaker: z
+      .union([
+        z.literal(false),
+        z
+          .object({
+            errorThresholdPercentage: percent.optional(),
+            volumeThreshold: count(0).optional(),
+            resetTimeout: duration.optional(),
+            rollingWindow: duration.optional(),
+          })
+          .strict(),
+      ])
+      .optional(),
+    faults: z
+      .array(
+        z
+          .object({
+            match: requestMatchSchema.optional(),
+            delay: z.object({ percent, fixedDelay: duration }).strict().optional(),
+            abort: z.object({ percent, httpStatus: status }).strict().optional(),
+          })
+          .strict()
+          .refine((f) => f.delay !== undefined || f.abort !== undefined, 'a fault needs a delay, an abort, or both'),
+      )
+      .optional(),
+    routes: z.array(routeSchema).optional(),
+    split: z
+      .array(z.object({ service: z.string().min(1), weight }).strict())
+      .min(1, 'expected at least one destination')
+      .refine((ds) => ds.some((d) => d.weight > 0), 'at least one destination needs a weight above 0')
+      .optional(),
+    limits: z
+      .object({
+        maxConcurrency: count(1).optional(),
+        rateLimit: z.object({ requestsPerSecond: z.number().positive('expected a rate above 0'), burst: count(1).optional() }).strict().optional(),
+      })
+      .strict()
+      .optional(),
+  })
+  .strict();
+
+/** The options a service accepts, as written in code or YAML. */
+export type ServiceConfig = z.input<typeof serviceConfigSchema>;
+type Parsed = z.output<typeof serviceConfigSchema>;
+
+/** What a service runs with: defaults filled, durations in ms. */
+export interface ServiceSettings {
+  endpoints?: Parsed['endpoints'];
+  discovery?: Parsed['discovery'];
+  balancer: 'p2c-ewma' | 'p2c-least-request' | 'round-robin';
+  ewma: { decayMs: number; initialRttMs: number };
+  outlierDetection: false | { consecutiveFailures: number; baseEjectionMs: number; maxEjectionMs: number; maxEjectedPercent: number };
+  connection: { connections: number; keepAliveTimeoutMs: number; connectTimeoutMs: number; headersTimeoutMs: number; bodyTimeoutMs: number };
+  discoveryTimeoutMs: number;
+  policy: ServicePolicy;
+}
+
+export interface SchemaProblem {
+  path: (string | number)[];
+  message: string;
+  /** The path ends at a field name (an unknown field) rather than a value. */
+  key?: boolean;
+}
+
+/** Validates; returns settings or the list of problems (field path and what was expected). */
+export function checkServiceConfig(input: unknown): { settings: ServiceSettings } | { problems: SchemaProblem[] } {
+  const parsed = serviceConfigSchema.safeParse(input);
+  if (!parsed.success) {
+    // One problem per unknown key, located at the key itself, so the file position is exact.
+    const problems = parsed.error.issues.flatMap((issue): SchemaProblem[] =>
+      issue.code === 'unrecognized_keys'
+        ? issue.keys.map((key) => ({ path: [...issue.path, key], message: describeIssue({ ...issue, keys: [key] }, input), key: true }))
+        : [{ path: issue.path, message: describeIssue(issue, input) }],
+    );
+    return { problems };
+  }
+  const c = parsed.data;
+  if ((c.endpoints === undefined) === (c.discovery === undefined)) {
+    return {
+      problems: [
+        {
+          path: [],
+          message:
+            c.endpoints === undefined
+              ? "no endpoints: give endpoints: ['127.0.0.1:8080'] or discovery: 'file:./eps.json' | 'dns:host:port' | 'dns+srv:_name._tcp.domain'"
+              : 'give either "endpoints" or "discovery", not both',
+        },
+      ],
+    };
+  }
+  return { settings: normalize(c) };
+}
+
+/** Validates a service's options and throws one MeshError that lists every problem. */
+export function validateServiceConfig(name: string, input: unknown, where: string, code: MeshErrorCode = 'INVALID_OPTIONS'): ServiceSettings {
+  const result = checkServiceConfig(input ?? {});
+  if ('settings' in result) return result.settings;
+  const lines = result.problems.map((p) => `${formatPath(p.key ? p.path.slice(0, -1) : p.path)}: ${p.message}`);
+  throw new MeshError(code, `${where}: invalid options:\n  - ${lines.join('\n  - ')}`, { service: name });
+}
+
+function normalize(c: Parsed): ServiceSettings {
+  const policy: ServicePolicy = {};
+  if (c.routes) {
+    policy.routes = c.routes.map((r) => ({
+      name: r.name,
+      condition: r.condition,
+      ...(r.isRetryable === undefined ? {} : { isRetryable: r.isRetryable }),
+      ...(r.timeout === undefined ? {} : { timeoutMs: r.timeout }),
+      ...(r.responseClasses ? { responseClasses: r.responseClasses.map((rc) => ({ condition: rc.condition, isFailure: rc.isFailure ?? false })) } : {}),
+    }));
+  }
+  if (c.timeout !== undefined || c.perTryTimeout !== undefined) {
+    policy.timeouts = { ...(c.timeout === undefined ? {} : { totalMs: c.timeout }), ...(c.perTryTimeout === undefined ? {} : { perTryMs: c.perTryTimeout }) };
+  }
+  if (c.retries !== undefined) {
+    const r = c.retries;
+    policy.retries =
+      r === false
+        ? false
+        : dropUndefined({
+            budget: r.budget && dropUndefined({ retryRatio: r.budget.retryRatio, minRetriesPerSecond: r.budget.minRetriesPerSecond, ttlMs: r.budget.ttl }),
+            backoff: r.backoff && dropUndefined({ baseMs: r.backoff.base, maxMs: r.backoff.max }),
+            maxBodyBytes: r.maxBodyBytes,
+            maxAttempts: r.maxAttempts,
+            retryNonRouted: r.retryNonRouted,
+          });
+  }
+  if (c.circuitBreaker !== undefined) {
+    const b = c.circuitBreaker;
+    policy.circuitBreaker =
+      b === false
+        ? false
+        : dropUndefined({ errorThresholdPercentage: b.errorThresholdPercentage, volumeThreshold: b.volumeThreshold, resetTimeoutMs: b.resetTimeout, rollingWindowMs: b.rollingWindow });
+  }
+  if (c.faults) {
+    policy.faults = c.faults.map((f) =>
+      dropUndefined({
+        match: f.match,
+        delay: f.delay && { percent: f.delay.percent, fixedDelayMs: f.delay.fixedDelay },
+        abort: f.abort && { percent: f.abort.percent, httpStatus: f.abort.httpStatus },
+      }),
+    );
+  }
+  if (c.split) policy.split = c.split.map((d) => ({ service: d.service, weight: d.weight }));
+  if (c.limits) policy.limits = dropUndefined({ maxConcurrency: c.limits.maxConcurrency, rateLimit: c.limits.rateLimit && dropUndefined({ requestsPerSecond: c.limits.rateLimit.requestsPerSecond, burst: c.limits.rateLimit.burst }) });
+
+  const o = c.outlierDetection;
+  const conn = c.connection ?? {};
+  return {
+    ...(c.endpoints ? { endpoints: c.endpoints } : {}),
+    ...(c.discovery ? { discovery: c.discovery } : {}),
+    balancer: c.balancer ?? 'p2c-ewma',
+    ewma: { decayMs: c.ewma?.decay ?? 10_000, initialRttMs: c.ewma?.initialRtt ?? 30 },
+    outlierDetection:
+      o === false
+        ? false
+        : {
+            consecutiveFailures: o?.consecutiveFailures ?? 5,
+            baseEjectionMs: o?.baseEjectionTime ?? 30_000,
+            maxEjectionMs: o?.maxEjectionTime ?? 300_000,
+            maxEjectedPercent: o?.maxEjectedPercent ?? 50,
+          },
+    connection: {
+      connections: conn.connections ?? 64,
+      keepAliveTimeoutMs: conn.keepAliveTimeout ?? 4_000,
+      connectTimeoutMs: conn.connectTimeout ?? 10_000,
+      headersTimeoutMs: conn.headersTimeout ?? 300_000,
+      bodyTimeoutMs: conn.bodyTimeout ?? 300_000,
+    },
+    discoveryTimeoutMs: c.discoveryTimeout ?? 5_000,
+    policy,
+  };
+}
+
+function dropUndefined<T extends object>(o: T): { [K in keyof T]: Exclude<T[K], undefined> } {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as { [K in keyof T]: Exclude<T[K], undefined> };
+}
+
+export function formatPath(path: readonly (string | number)[]): string {
+  if (path.length === 0) return '(options)';
+  return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? p : `.${p}`)).join('');
+}
+
+function describeIssue(issue: z.ZodIssue, input: unknown): string {
+  switch (issue.code) {
+    case 'unrecognized_keys':
+      return issue.keys
+        .map((key) => {
+          const suggestion = closest(key, allowedKeysAt(serviceConfigSchema, issue.path, input));
+          return `unknown field "${key}"${suggestion ? ` (did you mean "${suggestion}"?)` : ''}`;
+        })
+        .join('; ');
+    case 'invalid_enum_value':
+      return `expected one of ${issue.options.map((o) => `'${String(o)}'`).join(' | ')}, got ${JSON.stringify(issue.received)}`;
+    case 'invalid_type':
+      return issue.received === 'undefined' ? `required (${issue.expected})` : `expected ${issue.expected}, got ${issue.received}`;
+    case 'invalid_literal':
+      return `expected ${JSON.stringify(issue.expected)}`;
+    case 'invalid_union': {
+      // Report the branch that got furthest: the one whose first issue has the longest path.
+      const best = [...issue.unionErrors].sort((a, b) => (b.issues[0]?.path.length ?? 0) - (a.issues[0]?.path.length ?? 0))[0];
+      const first = best?.issues[0];
+      if (first && first.path.length > issue.path.length) return `${formatPath(first.path.slice(issue.path.length))}: ${describeIssue(first, input)}`;
+      const types = issue.unionErrors.map((e) => e.issues[0]).filter((i): i is z.ZodIssue => i !== undefined);
+      const custom = types.find((i) => i.code === 'custom');
+      if (custom) return custom.message;
+      return `not a valid value (${[...new Set(types.map((t) => describeIssue(t, input)))].join('; or ')})`;
+    }
+    case 'too_small':
+      return issue.type === 'array' ? issue.message : issue.message.startsWith('expected') ? issue.message : `expected a value >= ${issue.minimum}`;
+    case 'too_big':
+      return issue.message.startsWith('expected') ? issue.message : `expected a value <= ${issue.maximum}`;
+    default:
+      return issue.message;
+  }
+}
+
+/** The field names a strict object accepts at `path`, to suggest the closest one. */
+function allowedKeysAt(schema: z.ZodTypeAny, path: readonly (string | number)[], input: unknown): string[] {
+  let current: z.ZodTypeAny | undefined = schema;
+  let value: unknown = input;
+  for (const step of path) {
+    current = unwrapTo(current, value);
+    if (current instanceof z.ZodObject) current = (current.shape as Record<string, z.ZodTypeAny>)[String(step)];
+    else if (current instanceof z.ZodArray) current = current.element;
+    else if (current instanceof z.ZodRecord) current = current.valueSchema;
+    else return [];
+    value = (value as Record<string | number, unknown> | undefined)?.[step];
+  }
+  current = unwrapTo(current, value);
+  return current instanceof z.ZodObject ? Object.keys(current.shape as object) : [];
+}
+
+function unwrapTo(schema: z.ZodTypeAny | undefined, value: unknown): z.ZodTypeAny | undefined {
+  let s = schema;
+  for (let i = 0; i < 10 && s; i++) {
+    if (s instanceof z.ZodOptional || s instanceof z.ZodNullable) s = s.unwrap();
+    else if (s instanceof z.ZodEffects) s = s.innerType();
+    else if (s instanceof z.ZodLazy) s = s.schema;
+    else if (s instanceof z.ZodUnion) {
+      const options = s.options as z.ZodTypeAny[];
+      s = options.find((o) => unwrapTo(o, value) instanceof z.ZodObject && typeof value === 'object' && value !== null) ?? options[0];
+      s = unwrapTo(s, value);
+      break;
+    } else break;
+  }
+  return s;
+}
+
+function closest(word: string, candidates: string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Infinity;
+  for (const c of candidates) {
+    const d = editDistance(word.toLowerCase(), c.toLowerCase());
+    if (d < bestDistance) {
+      bestDistance = d;
+      best = c;
+    }
+  }
+  return best !== undefined && bestDistance <= Math.max(2, Math.floor(word.length / 3)) ? best : undefined;
+}
+
+function editDistance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let diagonal = row[0]!;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const above = row[j]!;
+      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, diagonal + (a[i - 1] === b[j - 1] ? 0 : 1));
+      diagonal = above;
+    }
+  }
+  return row[b.length]!;
+}

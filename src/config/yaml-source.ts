@@ -1,0 +1,56 @@
+/**
+ * A parsed YAML file that remembers where each value came from, so a schema error about
+ * `spec.services.reviews.timeout` can point at line 12, column 16 of the file. Multiple documents
+ * (`---`) are kept apart; each knows its own nodes.
+ */
+import { isMap, isScalar, isSeq, LineCounter, parseAllDocuments, type Document, type Node } from 'yaml';
+
+export interface YamlDocument {
+  readonly index: number;
+  readonly value: unknown;
+  /** `file:line:col` of the node at `path`, or of its nearest existing parent. */
+  locate(path: readonly (string | number)[], preferKey?: boolean): string;
+}
+
+export interface YamlProblem {
+  where: string;
+  message: string;
+}
+
+export function parseYamlFile(text: string, fileName: string): { documents: YamlDocument[]; problems: YamlProblem[] } {
+  const lineCounter = new LineCounter();
+  const docs = parseAllDocuments(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  const list = Array.isArray(docs) ? docs : [];
+  const at = (offset: number) => {
+    const { line, col } = lineCounter.linePos(offset);
+    return `${fileName}:${line}:${col}`;
+  };
+  const problems: YamlProblem[] = [];
+  const documents: YamlDocument[] = [];
+  list.forEach((doc: Document.Parsed, index) => {
+    for (const error of doc.errors) problems.push({ where: at(error.pos[0]), message: `YAML syntax: ${error.message.split('\n')[0]}` });
+    if (doc.errors.length > 0 || doc.contents === null) return;
+    documents.push({
+      index,
+      value: doc.toJS({ maxAliasCount: 100 }),
+      locate(path, preferKey = false) {
+        let node: unknown = doc.contents;
+        let keyNode: unknown;
+        for (const step of path) {
+          if (isMap(node)) {
+            const pair = node.items.find((p) => (isScalar(p.key) ? p.key.value : p.key) === step);
+            if (!pair) break;
+            keyNode = pair.key;
+            node = pair.value;
+          } else if (isSeq(node) && typeof step === 'number' && node.items[step] !== undefined) {
+            keyNode = undefined;
+            node = node.items[step];
+          } else break;
+        }
+        const target = (preferKey && keyNode ? keyNode : node) as Node | undefined;
+        return at(target?.range?.[0] ?? 0);
+      },
+    });
+  });
+  return { documents, problems };
+}

@@ -1,0 +1,58 @@
+/**
+ * Fault injection with Istio's semantics: a list of faults, each optionally limited to matching
+ * requests (the bookinfo example delays only `end-user: jason`); the first whose match applies is
+ * used; its delay fires with probability `percent`, then its abort (a made-up response with
+ * `httpStatus`) with its own probability. The filter sits above retries, so an injected failure is
+ * never retried — the point is to see how the caller copes — and aborts carry
+ * `x-meshwork-fault: abort` so the retry filter and people reading responses can tell them apart.
+ */
+import type { Clock, Random } from '../core/clock.js';
+import { ClockParam, CountersParam, RandomParam } from '../core/core-params.js';
+import { MeshError } from '../core/errors.js';
+import { Param } from '../core/params.js';
+import type { FaultPolicy } from '../core/policy.js';
+import type { HttpModule } from '../client/default-stack.js';
+import { sleep } from './backoff.js';
+import { compileRequestMatch, type RequestPredicate } from './request-match.js';
+import { FAULT_HEADER } from './retry.js';
+import { syntheticResponse } from './synthetic-response.js';
+
+export const FaultPolicyParam = new Param<FaultPolicy[]>('faults', []);
+
+interface CompiledFault {
+  matches: RequestPredicate;
+  delay: FaultPolicy['delay'];
+  abort: FaultPolicy['abort'];
+}
+
+export const faultModule: HttpModule = {
+  role: 'fault',
+  description: 'injects delays and aborts (Istio semantics), optionally only for matching requests',
+  make(params, next) {
+    const faults = params.get(FaultPolicyParam);
+    if (faults.length === 0) return next;
+    const compiled: CompiledFault[] = faults.map((f, i) => {
+      if (!f.delay && !f.abort) throw new MeshError('INVALID_OPTIONS', `faults[${i}]: give a delay, an abort, or both`);
+      return { matches: f.match ? compileRequestMatch(f.match, `faults[${i}].match`) : () => true, delay: f.delay, abort: f.abort };
+    });
+    const clock: Clock = params.get(ClockParam);
+    const random: Random = params.get(RandomParam);
+    const counters = params.get(CountersParam);
+    return {
+      async call(req, ctx) {
+        const fault = compiled.find((f) => f.matches(req));
+        if (fault === undefined) return next.call(req, ctx);
+        if (fault.delay && random() * 100 < fault.delay.percent) {
+          counters.inc('faults_delayed_total');
+          await sleep(clock, fault.delay.fixedDelayMs, ctx.signal);
+        }
+        if (fault.abort && random() * 100 < fault.abort.percent) {
+          counters.inc('faults_aborted_total');
+          return syntheticResponse(fault.abort.httpStatus, { [FAULT_HEADER]: 'abort' }, `fault injected by meshwork: ${fault.abort.httpStatus}\n`);
+        }
+        return next.call(req, ctx);
+      },
+      close: () => next.close(),
+    };
+  },
+};

@@ -1,0 +1,40 @@
+/**
+ * A local token bucket: `requestsPerSecond` sustained, `burst` at once (default one second's worth).
+ * It protects a dependency from this process alone — a global limit needs a shared counter, which is
+ * a different tool — and refuses at once with RATE_LIMITED instead of delaying, so callers decide.
+ */
+import { ClockParam, CountersParam } from '../core/core-params.js';
+import { MeshError } from '../core/errors.js';
+import type { HttpModule } from '../client/default-stack.js';
+import { LimitsParam } from './concurrency-limit.js';
+
+export const rateLimitModule: HttpModule = {
+  role: 'rate-limit',
+  description: 'local token bucket: requestsPerSecond sustained, burst at once',
+  make(params, next) {
+    const limit = params.get(LimitsParam).rateLimit;
+    if (limit === undefined) return next;
+    const clock = params.get(ClockParam);
+    const counters = params.get(CountersParam);
+    const rate = limit.requestsPerSecond / 1000;
+    const burst = limit.burst ?? Math.max(1, Math.ceil(limit.requestsPerSecond));
+    let tokens = burst;
+    let updatedAt = clock.now();
+    return {
+      call(req, ctx) {
+        const now = clock.now();
+        tokens = Math.min(burst, tokens + (now - updatedAt) * rate);
+        updatedAt = now;
+        if (tokens < 1) {
+          counters.inc('rate_limited_total');
+          return Promise.reject(
+            new MeshError('RATE_LIMITED', `service "${ctx.service}": over ${limit.requestsPerSecond} requests/s (burst ${burst}); refused without sending`, { service: ctx.service, route: ctx.route }),
+          );
+        }
+        tokens -= 1;
+        return next.call(req, ctx);
+      },
+      close: () => next.close(),
+    };
+  },
+};

@@ -1,0 +1,36 @@
+/**
+ * Route matching, as in a Linkerd ServiceProfile: the first route whose condition matches the
+ * request names it (for metrics and errors) and supplies its policy — timeout, retryability and
+ * response classes — to the layers below. A request that matches no route is on the "default
+ * route": ctx.route stays undefined and service-wide settings apply.
+ */
+import { Param } from '../core/params.js';
+import type { RoutePolicy } from '../core/policy.js';
+import type { HttpModule } from '../client/default-stack.js';
+import { compileRequestMatch } from './request-match.js';
+
+export const RoutesParam = new Param<RoutePolicy[]>('routes', []);
+
+export const routeModule: HttpModule = {
+  role: 'route',
+  description: 'matches the request to a ServiceProfile-style route (method, path regex, headers)',
+  make(params, next) {
+    const routes = params.get(RoutesParam);
+    if (routes.length === 0) return next;
+    // Compiled once here, so a request costs predicate calls, never regex compilation.
+    const compiled = routes.map((route, i) => ({ route, matches: compileRequestMatch(route.condition, `routes[${i}] ("${route.name}").condition`) }));
+    return {
+      call(req, ctx) {
+        for (const { route, matches } of compiled) {
+          if (matches(req)) {
+            ctx.route = route.name;
+            ctx.routePolicy = route;
+            break;
+          }
+        }
+        return next.call(req, ctx);
+      },
+      close: () => next.close(),
+    };
+  },
+};

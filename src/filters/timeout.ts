@@ -1,0 +1,130 @@
+/**
+ * Timeouts, as Linkerd defines them: the total timeout covers the whole request, retries and backoff
+ * included, and a per-try timeout bounds each attempt. The total also fixes the request's deadline,
+ * which is propagated to the next hop in `x-meshwork-deadline-ms` (./deadline-header.ts) and honoured
+ * when a request arrives carrying one: a meshwork client (or sidecar) never waits longer than its
+ * caller will.
+ *
+ * A timeout covers the time until the response's headers arrive; reading the body afterwards is the
+ * caller's business (it can pass its own AbortSignal), as with undici's headersTimeout.
+ */
+import type { Clock } from '../core/clock.js';
+import { ClockParam, CountersParam } from '../core/core-params.js';
+import { MeshError, type MeshErrorCode } from '../core/errors.js';
+import { Param } from '../core/params.js';
+import type { TimeoutPolicy } from '../core/policy.js';
+import type { CallContext } from '../core/service.js';
+import type { HttpModule, HttpService } from '../client/default-stack.js';
+import type { MeshRequest, MeshResponse } from '../client/http-types.js';
+import { readDeadlineHeader, withDeadlineHeader } from './deadline-header.js';
+
+export const TimeoutPolicyParam = new Param<TimeoutPolicy>('timeouts', {});
+
+export const totalTimeoutModule: HttpModule = {
+  role: 'total-timeout',
+  description: 'bounds the whole request, retries included; sets and honours the propagated deadline',
+  make(params, next) {
+    const { totalMs } = params.get(TimeoutPolicyParam);
+    const clock = params.get(ClockParam);
+    const counters = params.get(CountersParam);
+    // Always present: a route's timeout or an incoming deadline header may apply even with no total.
+    return {
+      call(req, ctx) {
+        const limits: number[] = [];
+        if (totalMs !== undefined) limits.push(totalMs);
+        if (ctx.routePolicy?.timeoutMs !== undefined) limits.push(ctx.routePolicy.timeoutMs);
+        const propagated = readDeadlineHeader(req.headers);
+        if (propagated !== undefined) limits.push(propagated);
+        if (limits.length === 0) return next.call(req, ctx);
+        const limitMs = Math.min(...limits);
+        const deadline = clock.now() + limitMs;
+        ctx.deadline = ctx.deadline === undefined ? deadline : Math.min(ctx.deadline, deadline);
+        return withTimeout(next, req, ctx, clock, ctx.deadline - clock.now(), () => {
+          counters.inc('timeouts_total');
+          return timeoutError('TIMEOUT', ctx, limitMs, propagated === limitMs ? 'the propagated deadline' : 'the total timeout');
+        });
+      },
+      close: () => next.close(),
+    };
+  },
+};
+
+export const perTryTimeoutModule: HttpModule = {
+  role: 'per-try-timeout',
+  description: 'bounds one attempt; writes the remaining deadline into the outgoing request',
+  make(params, next) {
+    const { perTryMs } = params.get(TimeoutPolicyParam);
+    const clock = params.get(ClockParam);
+    const counters = params.get(CountersParam);
+    return {
+      call(req, ctx) {
+        const remaining = ctx.deadline === undefined ? undefined : ctx.deadline - clock.now();
+        const outgoing = remaining === undefined ? req : withDeadlineHeader(req, remaining);
+        if (perTryMs === undefined || (remaining !== undefined && remaining <= perTryMs)) return next.call(outgoing, ctx);
+        return withTimeout(next, outgoing, ctx, clock, perTryMs, () => {
+          counters.inc('per_try_timeouts_total');
+          return timeoutError('PER_TRY_TIMEOUT', ctx, perTryMs, 'the per-try timeout');
+        });
+      },
+      close: () => next.close(),
+    };
+  },
+};
+
+function timeoutError(code: MeshErrorCode, ctx: CallContext, limitMs: number, what: string): MeshError {
+  const route = ctx.route ? ` route "${ctx.route}"` : '';
+  const endpoint = ctx.endpoint ? ` (last endpoint ${ctx.endpoint})` : '';
+  return new MeshError(code, `service "${ctx.service}"${route}: timed out after ${Math.round(limitMs)} ms, ${what}${endpoint}`, {
+    service: ctx.service,
+    route: ctx.route,
+    endpoint: ctx.endpoint,
+  });
+}
+
+/**
+ * Runs the rest of the stack with a signal that also fires at the timeout, so the layers below stop
+ * their work (undici aborts the request) instead of finishing it for nobody.
+ */
+function withTimeout(next: HttpService, req: MeshRequest, ctx: CallContext, clock: Clock, ms: number, makeError: () => MeshError): Promise<MeshResponse> {
+  const controller = new AbortController();
+  const parent = ctx.signal;
+  const onParentAbort = () => controller.abort(parent!.reason);
+  if (parent) {
+    if (parent.aborted) return Promise.reject(parent.reason);
+    parent.addEventListener('abort', onParentAbort, { once: true });
+  }
+  const inner: CallContext = { ...ctx, signal: controller.signal };
+  return new Promise<MeshResponse>((resolve, reject) => {
+    const timer = clock.setTimer(() => {
+      const error = makeError();
+      controller.abort(error);
+      reject(error);
+    }, Math.max(0, ms));
+    next.call(req, inner).then(
+      (res) => {
+        timer.cancel();
+        parent?.removeEventListener('abort', onParentAbort);
+        copyBack(ctx, inner);
+        if (controller.signal.aborted) {
+          // Lost the race: the caller already has the timeout; free the connection.
+          res.body.destroy();
+          return;
+        }
+        resolve(res);
+      },
+      (err: unknown) => {
+        timer.cancel();
+        parent?.removeEventListener('abort', onParentAbort);
+        copyBack(ctx, inner);
+        reject(controller.signal.aborted && controller.signal.reason instanceof MeshError ? controller.signal.reason : err);
+      },
+    );
+  });
+}
+
+/** What lower layers learnt about the call (endpoint, attempt, destination) stays visible above. */
+function copyBack(outer: CallContext, inner: CallContext): void {
+  outer.endpoint = inner.endpoint;
+  outer.attempt = inner.attempt;
+  outer.destination = inner.destination;
+}
