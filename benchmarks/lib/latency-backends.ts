@@ -60,11 +60,12 @@ function runFleet(count: number, baseMs: number): void {
       hits[i]!++;
       req.resume();
       // ±20% jitter so percentiles are not all one value.
-      const delay = baseMs * factor[i]! * (0.8 + Math.random() * 0.4);
-      setTimeout(() => {
+      const answer = () => {
         res.writeHead(status[i]!, { 'content-type': 'text/plain' });
-        res.end('ok');
-      }, delay);
+        res.end('{"reviews":[{"id":1,"stars":5}],"ok":true}');
+      };
+      if (baseMs === 0) return answer();
+      setTimeout(answer, baseMs * factor[i]! * (0.8 + Math.random() * 0.4));
     }),
   );
   const control = listen((req, res) => {

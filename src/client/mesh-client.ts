@@ -112,8 +112,8 @@ export function buildClient(name: string, settings: ServiceSettings, code: Clien
     dispatcher: undefined as unknown as Dispatcher,
     request(req) {
       if (closed) return Promise.reject(new MeshError('CLIENT_CLOSED', `client for service "${name}" is closed; create a new one`, { service: name }));
-      const full: MeshRequest = req.method === undefined ? { ...req, method: 'GET' } : (req as MeshRequest);
-      return service.call(full, newCallContext(name, req.signal));
+      if (req.method === undefined) req.method = 'GET';
+      return service.call(req as MeshRequest, newCallContext(name, req.signal));
     },
     fetch(path, init) {
       return undiciFetch(`http://${name}${path.startsWith('/') ? path : `/${path}`}`, { ...init, dispatcher: client.dispatcher });

@@ -9,6 +9,7 @@
 import { STATUS_CODES } from 'node:http';
 import { Dispatcher } from 'undici';
 import { MeshError } from '../core/errors.js';
+import { LightAbortSignal } from '../core/light-abort-signal.js';
 import type { MeshRequest, MeshResponse } from './http-types.js';
 
 /** The part of a meshClient the dispatcher needs. */
@@ -94,19 +95,19 @@ export class MeshDispatcher extends Dispatcher {
 }
 
 function forward(target: DispatchTarget, options: Dispatcher.DispatchOptions, handler: AnyHandler): void {
-  const abortController = new AbortController();
-  const abort = (err?: Error) => abortController.abort(err ?? new MeshError('REQUEST_ABORTED', 'request aborted by the caller'));
+  const signal = new LightAbortSignal();
+  const abort = (err?: Error) => signal.abort(err ?? new MeshError('REQUEST_ABORTED', 'request aborted by the caller'));
   const controller = newController(abort);
   if (handler.onRequestStart) handler.onRequestStart(controller, {});
   else handler.onConnect?.(abort);
-  if (abortController.signal.aborted) return;
+  if (signal.aborted) return;
 
   const request: MeshRequest = {
     method: options.method,
     path: options.path,
     headers: options.headers,
     body: options.body as MeshRequest['body'],
-    signal: abortController.signal,
+    signal: signal.asAbortSignal(),
   };
   target.request(request).then(
     (res) => replay(res, handler, controller),
@@ -157,7 +158,7 @@ function newController(abort: (err?: Error) => void): ReplayController {
 function replay(res: MeshResponse, handler: AnyHandler, controller: ReplayController): void {
   const body = res.body;
   controller.body = body;
-  const statusText = STATUS_CODES[res.statusCode] ?? '';
+  const statusText = res.statusText || (STATUS_CODES[res.statusCode] ?? '');
   const modern = handler.onResponseStart !== undefined;
   if (modern) {
     handler.onResponseStart!(controller as never, res.statusCode, res.headers as Record<string, string | string[]>, statusText);

@@ -30,13 +30,12 @@ export const totalTimeoutModule: HttpModule = {
     // Always present: a route's timeout or an incoming deadline header may apply even with no total.
     return {
       call(req, ctx) {
-        const limits: number[] = [];
-        if (totalMs !== undefined) limits.push(totalMs);
-        if (ctx.routePolicy?.timeoutMs !== undefined) limits.push(ctx.routePolicy.timeoutMs);
-        const propagated = readDeadlineHeader(req.headers);
-        if (propagated !== undefined) limits.push(propagated);
-        if (limits.length === 0) return next.call(req, ctx);
-        const limitMs = Math.min(...limits);
+        const propagated = req.headers == null ? undefined : readDeadlineHeader(req.headers);
+        const routeMs = ctx.routePolicy?.timeoutMs;
+        let limitMs = totalMs ?? Infinity;
+        if (routeMs !== undefined && routeMs < limitMs) limitMs = routeMs;
+        if (propagated !== undefined && propagated < limitMs) limitMs = propagated;
+        if (limitMs === Infinity) return next.call(req, ctx);
         const deadline = clock.now() + limitMs;
         ctx.deadline = ctx.deadline === undefined ? deadline : Math.min(ctx.deadline, deadline);
         return withTimeout(next, req, ctx, clock, ctx.deadline - clock.now(), () => {
