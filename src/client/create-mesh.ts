@@ -64,6 +64,13 @@ export function createMesh(options: MeshOptions): Mesh {
   const logger = code.logger ?? silentLogger;
   const configPath = options.config === undefined ? undefined : resolve(options.config);
   const env: ClientEnvironment = {
+    serviceFor: (authority) => {
+      if (applied.services[authority]) return authority;
+      const host = authority.replace(/:\d+$/, '');
+      if (applied.services[host]) return host;
+      const label = host.split('.')[0]!;
+      return applied.services[label] ? label : undefined;
+    },
     discoveryOf: (service) => {
       const settings = applied.services[service];
       return settings ? ((settings.endpoints ?? settings.discovery) as DiscoverySpec) : undefined;

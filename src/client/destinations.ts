@@ -19,14 +19,18 @@ export class Destinations implements Service<MeshRequest, MeshResponse> {
   readonly #factory: DestinationFactory;
   readonly #others = new Map<string, Service<MeshRequest, MeshResponse>>();
 
-  constructor(ownName: string, own: Service<MeshRequest, MeshResponse>, factory: DestinationFactory) {
+  readonly #canonical: (destination: string) => string;
+
+  /** `canonical` maps an authority (`reviews.default.svc.cluster.local:9080`) to the mesh service it names. */
+  constructor(ownName: string, own: Service<MeshRequest, MeshResponse>, factory: DestinationFactory, canonical: (destination: string) => string = (d) => d) {
     this.#ownName = ownName;
     this.#own = own;
     this.#factory = factory;
+    this.#canonical = canonical;
   }
 
   call(req: MeshRequest, ctx: CallContext): Promise<MeshResponse> {
-    const destination = ctx.destination;
+    const destination = ctx.destination === undefined ? undefined : this.#canonical(ctx.destination);
     if (destination === undefined || destination === this.#ownName) return this.#own.call(req, ctx);
     let target = this.#others.get(destination);
     if (target === undefined) {

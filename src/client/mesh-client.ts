@@ -53,6 +53,8 @@ export interface MeshClient {
 export interface ClientEnvironment {
   /** The discovery of another service of the same mesh, if it has one by that name. */
   discoveryOf?(service: string): DiscoverySpec | undefined;
+  /** The mesh service an authority names (exactly, or by its host's first DNS label), if any. */
+  serviceFor?(authority: string): string | undefined;
   /** Relative discovery file paths are resolved against this (the config file's directory). */
   baseDir?: string;
 }
@@ -83,8 +85,19 @@ export function buildClient(name: string, settings: ServiceSettings, code: Clien
 
   const ownDiscovery = (settings.endpoints ?? settings.discovery) as DiscoverySpec;
   const own = endpointBalancer(name, ownDiscovery, settings, deps);
-  const destinations = new Destinations(name, own, (destination) =>
-    endpointBalancer(destination, env.discoveryOf?.(destination) ?? authorityDiscovery(destination), settings, deps),
+  const canonical = new Map<string, string>();
+  const destinations = new Destinations(
+    name,
+    own,
+    (destination) => endpointBalancer(destination, env.discoveryOf?.(destination) ?? authorityDiscovery(destination), settings, deps),
+    (destination) => {
+      let service = canonical.get(destination);
+      if (service === undefined) {
+        service = destination === name ? name : (env.serviceFor?.(destination) ?? destination);
+        canonical.set(destination, service);
+      }
+      return service;
+    },
   );
 
   const policy = settings.policy;

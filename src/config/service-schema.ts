@@ -227,7 +227,7 @@ export function checkServiceConfig(input: unknown): { settings: ServiceSettings 
   const parsed = serviceConfigSchema.safeParse(input);
   if (!parsed.success) {
     // One problem per unknown key, located at the key itself, so the file position is exact.
-    const problems = parsed.error.issues.flatMap((issue): SchemaProblem[] =>
+    const problems = parsed.error.issues.map(deepestUnionIssue).flatMap((issue): SchemaProblem[] =>
       issue.code === 'unrecognized_keys'
         ? issue.keys.map((key) => ({ path: [...issue.path, key], message: describeIssue({ ...issue, keys: [key] }, input), key: true }))
         : [{ path: issue.path, message: describeIssue(issue, input) }],
@@ -249,6 +249,17 @@ export function checkServiceConfig(input: unknown): { settings: ServiceSettings 
     };
   }
   return { settings: normalize(c) };
+}
+
+/**
+ * For `false | { ... }` style unions zod reports "invalid union" at the field; when one branch got
+ * further into the value (an object with one bad field), that branch's issue is the useful one.
+ */
+function deepestUnionIssue(issue: z.ZodIssue): z.ZodIssue {
+  if (issue.code !== 'invalid_union') return issue;
+  let best: z.ZodIssue | undefined;
+  for (const e of issue.unionErrors) for (const i of e.issues) if (i.path.length > issue.path.length && (!best || i.path.length > best.path.length)) best = i;
+  return best ? deepestUnionIssue(best) : issue;
 }
 
 /** Validates a service's options and throws one MeshError that lists every problem. */

@@ -120,3 +120,31 @@ test('a bad config file at start is an INVALID_CONFIG error naming file and line
   await writeFile(file, meshYaml(blue.address, '\n      retries: { budget: { retryRatio: -1 } }'));
   assert.throws(() => createMesh({ config: file }), (err: unknown) => isMeshError(err, 'INVALID_CONFIG') && /bad\.yaml:\d+:\d+: .*retryRatio/.test(err.message));
 });
+
+test('ServiceProfile dstOverrides authorities resolve to the mesh services they name', async () => {
+  const file = join(dir, 'canary.yaml');
+  await writeFile(
+    file,
+    `apiVersion: meshwork.dev/v1alpha1
+kind: Mesh
+spec:
+  services:
+    reviews: { endpoints: ["${blue.address}"] }
+    reviews-canary: { endpoints: ["${green.address}"] }
+---
+apiVersion: linkerd.io/v1alpha2
+kind: ServiceProfile
+metadata: { name: reviews.default.svc.cluster.local }
+spec:
+  dstOverrides:
+  - { authority: reviews.default.svc.cluster.local:9080, weight: "0" }
+  - { authority: reviews-canary.default.svc.cluster.local:9080, weight: 1000m }
+`,
+  );
+  const mesh = createMesh({ config: file, watch: false });
+  try {
+    for (let i = 0; i < 5; i++) assert.equal(await servedBy(mesh), 'green');
+  } finally {
+    await mesh.close();
+  }
+});
