@@ -17,7 +17,11 @@ export interface SuiteResult {
 
 export async function run(options: { quick: boolean }): Promise<SuiteResult> {
   const rps = 200;
-  const seconds = options.quick ? 3 : 10;
+  // The budget's bound holds per ttl window (10 s): it starts with minRetriesPerSecond × ttl in
+  // reserve, so the first window may spend that reserve at once. The run is long enough to show the
+  // steady state after it, which is what the target describes, and both figures are reported.
+  const seconds = options.quick ? 14 : 30;
+  const ttlMs = 10_000;
   const fleet = await startFleet(1, 1);
   await fleet.set(0, { status: 503 });
   const address = `127.0.0.1:${fleet.ports[0]}`;
@@ -26,12 +30,24 @@ export async function run(options: { quick: boolean }): Promise<SuiteResult> {
     // meshwork, default budget: retryRatio 0.2, minRetriesPerSecond 10, ttl 10 s.
     const mesh = meshClient('failing', { endpoints: [address], circuitBreaker: false, outlierDetection: false, retries: { backoff: { base: 5, max: 20 } } });
     await fleet.resetHits();
-    const meshRun = await openLoop(rps, seconds * 1000, async () => {
-      const res = await mesh.request({ path: '/' });
-      await res.body.dump();
-      return res.statusCode < 500;
-    });
-    const meshAttempts = (await fleet.hits())[0]!;
+    let meshSent = 0;
+    let atTtl: Promise<{ sent: number; attempts: number }> | undefined;
+    const meshRun = await openLoop(
+      rps,
+      seconds * 1000,
+      async () => {
+        meshSent++;
+        const res = await mesh.request({ path: '/' });
+        await res.body.dump();
+        return res.statusCode < 500;
+      },
+      (elapsed) => {
+        if (elapsed >= ttlMs && atTtl === undefined) {
+          const sent = meshSent;
+          atTtl = fleet.hits().then((h) => ({ sent, attempts: h[0]! }));
+        }
+      },
+    );    const meshAttempts = (await fleet.hits())[0]!;
     await mesh.close();
 
     // The naive policy: p-retry's 3 retries with its default-shaped backoff, around raw undici.
@@ -56,11 +72,14 @@ export async function run(options: { quick: boolean }): Promise<SuiteResult> {
     await pool.close();
 
     const target = 1.2 + 10 / rps; // 1.2× plus minRetriesPerSecond spread over the offered rate
+    const first = await atTtl!;
     const meshRatio = meshAttempts / meshRun.sent;
+    const steadyRatio = (meshAttempts - first.attempts) / (meshRun.sent - first.sent);
     const naiveRatio = naiveAttempts / naiveRun.sent;
     rows.push(
-      `| meshwork retry budget (0.2, 10/s, 10 s) | ${meshRun.sent} | ${meshAttempts} | **${meshRatio.toFixed(2)}×** | ≤ ${target.toFixed(2)}× | ${meshRatio <= target ? 'met' : 'NOT met'} |`,
-      `| naive: p-retry, 3 retries | ${naiveRun.sent} | ${naiveAttempts} | ${naiveRatio.toFixed(2)}× | — | — |`,
+      `| meshwork retry budget (0.2, 10/s, 10 s), whole run incl. first ttl window | ${meshRun.sent} | ${meshAttempts} | ${meshRatio.toFixed(3)}× | — | reserve spent in the first window |`,
+      `| meshwork retry budget, steady state (after the first ttl) | ${meshRun.sent - first.sent} | ${meshAttempts - first.attempts} | **${steadyRatio.toFixed(3)}×** | ≤ ${target.toFixed(3)}× | ${steadyRatio <= target ? 'met' : 'NOT met'} |`,
+      `| naive: p-retry, 3 retries | ${naiveRun.sent} | ${naiveAttempts} | ${naiveRatio.toFixed(3)}× | — | — |`,
     );
     return {
       name: 'retry-amplification',

@@ -69,26 +69,37 @@ export class Balancer<Req, Res> implements Service<Req, Res> {
     return e !== undefined && this.#options.outlierDetector.isEjected(e.outlier);
   }
 
-  async call(req: Req, ctx: CallContext): Promise<Res> {
-    if (this.#closed) throw this.#closedError();
-    if (this.#source.get() === undefined) await this.#waitForFirstSet(ctx);
-    const endpoint = this.#pick(ctx);
+  call(req: Req, ctx: CallContext): Promise<Res> {
+    if (this.#closed) return Promise.reject(this.#closedError());
+    if (this.#source.get() === undefined) return this.#waitForFirstSet(ctx).then(() => this.#send(req, ctx));
+    return this.#send(req, ctx);
+  }
+
+  // Then-callbacks rather than async/await: this runs once per request and each await is a hop.
+  #send(req: Req, ctx: CallContext): Promise<Res> {
+    let endpoint: BalancedEndpoint<Req, Res>;
+    try {
+      endpoint = this.#pick(ctx);
+    } catch (err) {
+      return Promise.reject(err);
+    }
     const { clock, outlierDetector } = this.#options;
     const startedAt = clock.now();
     endpoint.load.start(startedAt);
     ctx.endpoint = endpoint.key;
-    let res: Res;
-    try {
-      res = await endpoint.service.call(req, ctx);
-    } catch (err) {
-      endpoint.load.end(startedAt, clock.now());
-      if (!ctx.signal?.aborted) this.#recordFailure(endpoint);
-      throw err;
-    }
-    endpoint.load.end(startedAt, clock.now());
-    if (this.#options.isFailure(res, ctx)) this.#recordFailure(endpoint);
-    else outlierDetector.onSuccess(endpoint.outlier);
-    return res;
+    return endpoint.service.call(req, ctx).then(
+      (res) => {
+        endpoint.load.end(startedAt, clock.now());
+        if (this.#options.isFailure(res, ctx)) this.#recordFailure(endpoint);
+        else outlierDetector.onSuccess(endpoint.outlier);
+        return res;
+      },
+      (err: unknown) => {
+        endpoint.load.end(startedAt, clock.now());
+        if (!ctx.signal?.aborted) this.#recordFailure(endpoint);
+        throw err;
+      },
+    );
   }
 
   async close(): Promise<void> {

@@ -45,18 +45,11 @@ export function httpEndpoint(address: EndpointAddress, options: HttpEndpointOpti
     bodyTimeout: options.bodyTimeoutMs ?? 300_000,
   });
   return {
-    async call(req: MeshRequest, ctx: CallContext): Promise<MeshResponse> {
-      try {
-        return await pool.request({
-          method: req.method,
-          path: req.path,
-          headers: req.headers,
-          body: req.body,
-          signal: ctx.signal,
-        });
-      } catch (err) {
+    // A plain then-chain rather than async/await: one promise hop less on the hottest line.
+    call(req: MeshRequest, ctx: CallContext): Promise<MeshResponse> {
+      return pool.request({ method: req.method, path: req.path, headers: req.headers, body: req.body, signal: ctx.signal }).then(undefined, (err: unknown) => {
         throw translateError(err, key, ctx);
-      }
+      });
     },
     close: () => pool.close(),
   };

@@ -206,14 +206,13 @@ export function circuitBreakerService(policy: CircuitBreakerPolicy, next: HttpSe
         if (probing || clock.now() < probeAt) throw rejected(ctx);
         return probe(req, ctx);
       }
-      try {
-        return await breaker.fire(req, ctx);
-      } catch (err) {
+      // A then-callback, not await: one promise hop less per request on the closed-circuit path.
+      return (breaker.fire(req, ctx) as Promise<MeshResponse>).then(undefined, (err: unknown) => {
         if (err instanceof FailureResponse) return err.response;
         if (err instanceof CallerAborted) throw err.error;
         if ((err as { code?: unknown } | null)?.code === 'EOPENBREAKER') throw rejected(ctx);
         throw err;
-      }
+      });
     },
     state() {
       if (breaker.closed) return 'closed';

@@ -98,19 +98,33 @@ export function retryFilter(policy: RetryPolicy, deps: RetryFilterDeps): Filter<
     return false;
   };
 
-  const attempts = async (req: MeshRequest, attemptReq: MeshRequest, ctx: CallContext, next: HttpService): Promise<MeshResponse> => {
+  /** The outcome of an attempt: a response to return as it is, or a failure that may be retried. */
+  const judge = (req: MeshRequest, ctx: CallContext, outcome: { response: MeshResponse } | { error: unknown }): Failure | undefined => {
+    if ('response' in outcome) {
+      const response = outcome.response;
+      if (!isFailureResponse(response.statusCode, ctx.routePolicy) || isInjectedFault(response) || !routeAllows(req, ctx)) return undefined;
+      return { response };
+    }
+    if (ctx.signal?.aborted || !retryableError(outcome.error, req, ctx)) throw outcome.error;
+    return { error: outcome.error };
+  };
+
+  const attempts = async (req: MeshRequest, attemptReq: MeshRequest, ctx: CallContext, next: HttpService, firstFailure?: Failure): Promise<MeshResponse> => {
     const signal = ctx.signal;
     for (let attempt = 1; ; attempt++) {
       let failure: Failure;
-      try {
-        const response = await next.call(attemptReq, ctx);
-        if (!isFailureResponse(response.statusCode, ctx.routePolicy) || isInjectedFault(response) || !routeAllows(req, ctx)) {
-          return response;
+      if (attempt === 1 && firstFailure !== undefined) {
+        failure = firstFailure;
+      } else {
+        let verdict: Failure | undefined;
+        try {
+          const response = await next.call(attemptReq, ctx);
+          verdict = judge(req, ctx, { response });
+          if (verdict === undefined) return response;
+        } catch (error) {
+          verdict = judge(req, ctx, { error });
         }
-        failure = { response };
-      } catch (error) {
-        if (signal?.aborted || !retryableError(error, req, ctx)) throw error;
-        failure = { error };
+        failure = verdict!;
       }
 
       if (attempt >= maxAttempts) return giveUp(failure);
@@ -144,7 +158,16 @@ export function retryFilter(policy: RetryPolicy, deps: RetryFilterDeps): Filter<
     budget.deposit();
     const body = req.body;
     // Strings and byte arrays are replayed as they are; only streams need buffering (an await less).
-    if (body === undefined || body === null || typeof body === 'string' || body instanceof Uint8Array) return attempts(req, req, ctx, next);
+    if (body === undefined || body === null || typeof body === 'string' || body instanceof Uint8Array) {
+      // The common case, a first attempt that succeeds, costs one then-callback and no async frame.
+      return next.call(req, ctx).then(
+        (response) => {
+          const failure = judge(req, ctx, { response });
+          return failure === undefined ? response : attempts(req, req, ctx, next, failure);
+        },
+        (error: unknown) => attempts(req, req, ctx, next, judge(req, ctx, { error })),
+      );
+    }
     if (typeof (body as Partial<AsyncIterable<unknown>>)[Symbol.asyncIterator] === 'function') return withStreamBody(req, ctx, next);
     // A body kind we cannot prove replayable is sent once rather than risk a corrupted retry.
     return next.call(req, ctx);
