@@ -5,7 +5,7 @@
  * mean little. `--quick` shortens every run; `--only <name>` runs one suite.
  */
 import { cpus, totalmem } from 'node:os';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 
 interface SuiteResult {
@@ -50,7 +50,9 @@ const header = [
   '',
 ].join('\n');
 if (only === undefined) {
-  await writeFile(new URL('./RESULTS.md', import.meta.url), `${header}\n${results.map((r) => r.markdown).join('\n\n')}\n`);
+  // Hand-written analysis of the figures (profiles, causes) that a run cannot produce by itself.
+  const notes = await readFile(new URL('./profile-notes.md', import.meta.url), 'utf8').catch(() => '');
+  await writeFile(new URL('./RESULTS.md', import.meta.url), `${header}\n${results.map((r) => r.markdown).join('\n\n')}\n${notes ? `\n${notes}` : ''}`);
   console.error('wrote benchmarks/RESULTS.md');
 } else {
   console.error('(--only: RESULTS.md left as it was)');
