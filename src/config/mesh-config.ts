@@ -7,7 +7,7 @@
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { MeshError } from '../core/errors.js';
-import { checkServiceConfig, formatPath, type ServiceSettings } from './service-schema.js';
+import { checkServiceConfig, formatPath, schemaProblems, type SchemaProblem, type ServiceSettings } from './service-schema.js';
 import { profileToServiceConfig, serviceForProfile, serviceProfileSchema } from './service-profile.js';
 import { parseYamlFile, type YamlDocument } from './yaml-source.js';
 
@@ -56,6 +56,10 @@ export function parseMeshConfig(text: string, fileName: string): MeshConfig {
   const problems: string[] = yamlProblems.map((p) => `${p.where}: ${p.message}`);
   const report = (doc: YamlDocument, label: string, path: (string | number)[], message: string, key = false) =>
     problems.push(`${doc.locate(path, key)}: ${label} ${formatPath(path)}: ${message}`);
+  // An unknown field is located at its key, and named by the object that holds it.
+  const reportAll = (doc: YamlDocument, label: string, found: SchemaProblem[]) => {
+    for (const p of found) problems.push(`${doc.locate(p.path, p.key)}: ${label} ${formatPath(p.key ? p.path.slice(0, -1) : p.path)}: ${p.message}`);
+  };
 
   const services = new Map<string, ServiceEntry>();
   const profiles: { doc: YamlDocument; label: string; value: z.output<typeof serviceProfileSchema> }[] = [];
@@ -72,10 +76,7 @@ export function parseMeshConfig(text: string, fileName: string): MeshConfig {
     if (kind === 'Mesh') {
       const parsed = meshDocumentSchema.safeParse(value);
       if (!parsed.success) {
-        for (const issue of parsed.error.issues) {
-          if (issue.code === 'unrecognized_keys') for (const k of issue.keys) report(doc, label, [...issue.path, k], `unknown field "${k}"`, true);
-          else report(doc, label, issue.path, issue.code === 'invalid_literal' ? `expected ${JSON.stringify(issue.expected)}, got ${JSON.stringify(issue.received)}` : issue.message);
-        }
+        reportAll(doc, label, schemaProblems(meshDocumentSchema, parsed.error.issues, value));
         continue;
       }
       if (parsed.data.spec.unknownHosts) unknownHosts = parsed.data.spec.unknownHosts;
@@ -94,10 +95,7 @@ export function parseMeshConfig(text: string, fileName: string): MeshConfig {
     } else if (kind === 'ServiceProfile') {
       const parsed = serviceProfileSchema.safeParse(value);
       if (!parsed.success) {
-        for (const issue of parsed.error.issues) {
-          if (issue.code === 'unrecognized_keys') for (const k of issue.keys) report(doc, label, [...issue.path, k], `unknown field "${k}"`, true);
-          else report(doc, label, issue.path, issue.code === 'invalid_literal' ? `expected ${JSON.stringify(issue.expected)}, got ${JSON.stringify(issue.received)}` : issue.message);
-        }
+        reportAll(doc, label, schemaProblems(serviceProfileSchema, parsed.error.issues, value));
         continue;
       }
       profiles.push({ doc, label, value: parsed.data });

@@ -225,15 +225,7 @@ export interface SchemaProblem {
 /** Validates; returns settings or the list of problems (field path and what was expected). */
 export function checkServiceConfig(input: unknown): { settings: ServiceSettings } | { problems: SchemaProblem[] } {
   const parsed = serviceConfigSchema.safeParse(input);
-  if (!parsed.success) {
-    // One problem per unknown key, located at the key itself, so the file position is exact.
-    const problems = parsed.error.issues.map(deepestUnionIssue).flatMap((issue): SchemaProblem[] =>
-      issue.code === 'unrecognized_keys'
-        ? issue.keys.map((key) => ({ path: [...issue.path, key], message: describeIssue({ ...issue, keys: [key] }, input), key: true }))
-        : [{ path: issue.path, message: describeIssue(issue, input) }],
-    );
-    return { problems };
-  }
+  if (!parsed.success) return { problems: schemaProblems(serviceConfigSchema, parsed.error.issues, input) };
   const c = parsed.data;
   if ((c.endpoints === undefined) === (c.discovery === undefined)) {
     return {
@@ -249,6 +241,18 @@ export function checkServiceConfig(input: unknown): { settings: ServiceSettings 
     };
   }
   return { settings: normalize(c) };
+}
+
+/**
+ * Turns zod issues into problems people can act on: one per unknown key (located at the key, with a
+ * did-you-mean from the fields `schema` allows there), the deepest branch of a union, plain words.
+ */
+export function schemaProblems(schema: z.ZodTypeAny, issues: z.ZodIssue[], input: unknown): SchemaProblem[] {
+  return issues.map(deepestUnionIssue).flatMap((issue): SchemaProblem[] =>
+    issue.code === 'unrecognized_keys'
+      ? issue.keys.map((key) => ({ path: [...issue.path, key], message: describeIssue(schema, { ...issue, keys: [key] }, input), key: true }))
+      : [{ path: issue.path, message: describeIssue(schema, issue, input) }],
+  );
 }
 
 /**
@@ -353,12 +357,12 @@ export function formatPath(path: readonly (string | number)[]): string {
   return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? p : `.${p}`)).join('');
 }
 
-function describeIssue(issue: z.ZodIssue, input: unknown): string {
+function describeIssue(schema: z.ZodTypeAny, issue: z.ZodIssue, input: unknown): string {
   switch (issue.code) {
     case 'unrecognized_keys':
       return issue.keys
         .map((key) => {
-          const suggestion = closest(key, allowedKeysAt(serviceConfigSchema, issue.path, input));
+          const suggestion = closest(key, allowedKeysAt(schema, issue.path, input));
           return `unknown field "${key}"${suggestion ? ` (did you mean "${suggestion}"?)` : ''}`;
         })
         .join('; ');
@@ -367,16 +371,16 @@ function describeIssue(issue: z.ZodIssue, input: unknown): string {
     case 'invalid_type':
       return issue.received === 'undefined' ? `required (${issue.expected})` : `expected ${issue.expected}, got ${issue.received}`;
     case 'invalid_literal':
-      return `expected ${JSON.stringify(issue.expected)}`;
+      return `expected ${JSON.stringify(issue.expected)}, got ${JSON.stringify(issue.received)}`;
     case 'invalid_union': {
       // Report the branch that got furthest: the one whose first issue has the longest path.
       const best = [...issue.unionErrors].sort((a, b) => (b.issues[0]?.path.length ?? 0) - (a.issues[0]?.path.length ?? 0))[0];
       const first = best?.issues[0];
-      if (first && first.path.length > issue.path.length) return `${formatPath(first.path.slice(issue.path.length))}: ${describeIssue(first, input)}`;
+      if (first && first.path.length > issue.path.length) return `${formatPath(first.path.slice(issue.path.length))}: ${describeIssue(schema, first, input)}`;
       const types = issue.unionErrors.map((e) => e.issues[0]).filter((i): i is z.ZodIssue => i !== undefined);
       const custom = types.find((i) => i.code === 'custom');
       if (custom) return custom.message;
-      return `not a valid value (${[...new Set(types.map((t) => describeIssue(t, input)))].join('; or ')})`;
+      return `not a valid value (${[...new Set(types.map((t) => describeIssue(schema, t, input)))].join('; or ')})`;
     }
     case 'too_small':
       return issue.type === 'array' ? issue.message : issue.message.startsWith('expected') ? issue.message : `expected a value >= ${issue.minimum}`;

@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import { after, before, test } from 'node:test';
 import { isMeshError, meshClient, seededRandom, type MeshClient } from '../../src/index.js';
+import { withClient } from '../helpers/with-client.js';
 import { startBackend, type TestBackend } from '../helpers/http-backend.js';
 
 let primary: TestBackend;
@@ -28,13 +29,6 @@ function fresh(): void {
   }
 }
 
-async function using<T>(client: MeshClient, fn: (c: MeshClient) => Promise<T>): Promise<T> {
-  try {
-    return await fn(client);
-  } finally {
-    await client.close();
-  }
-}
 
 test('the default stack lists its modules in request-path order', () => {
   const client = meshClient('reviews', { endpoints: [primary.address] });
@@ -55,7 +49,7 @@ test('the default stack lists its modules in request-path order', () => {
 test('retries recover from a flaky backend, and a POST body is replayed byte-exact', async () => {
   fresh();
   primary.behaviour.script = [503, 503];
-  await using(
+  await withClient(
     meshClient('reviews', {
       endpoints: [primary.address],
       outlierDetection: false,
@@ -78,7 +72,7 @@ test('retries recover from a flaky backend, and a POST body is replayed byte-exa
 test('under total failure the budget caps upstream attempts near retryRatio plus the floor', async () => {
   fresh();
   primary.behaviour.status = 503;
-  await using(
+  await withClient(
     meshClient('reviews', {
       endpoints: [primary.address],
       outlierDetection: false,
@@ -100,7 +94,7 @@ test('under total failure the budget caps upstream attempts near retryRatio plus
 
 test('a header-matched fault applies only to matching requests and is not retried', async () => {
   fresh();
-  await using(
+  await withClient(
     meshClient('ratings', {
       endpoints: [primary.address],
       faults: [{ match: { headers: { 'end-user': 'jason' } }, abort: { percent: 100, httpStatus: 500 } }],
@@ -143,10 +137,10 @@ test('a 90/10 split sends about a tenth of the traffic to the canary destination
 test('per-try timeout then total timeout give their own error codes', async () => {
   fresh();
   primary.behaviour.delayMs = 300;
-  await using(meshClient('slow', { endpoints: [primary.address], perTryTimeout: '50ms', retries: false }), async (slow) => {
+  await withClient(meshClient('slow', { endpoints: [primary.address], perTryTimeout: '50ms', retries: false }), async (slow) => {
     await assert.rejects(slow.request({ path: '/' }), (err: unknown) => isMeshError(err, 'PER_TRY_TIMEOUT'));
   });
-  await using(meshClient('slow', { endpoints: [primary.address], timeout: '60ms' }), async (slow) => {
+  await withClient(meshClient('slow', { endpoints: [primary.address], timeout: '60ms' }), async (slow) => {
     await assert.rejects(slow.request({ path: '/' }), (err: unknown) => isMeshError(err, 'TIMEOUT') && /slow/.test(err.message));
   });
 });

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { createMesh, defaultClientStack, filterModule, isMeshError, meshClient, MeshError, type MeshClient } from '../../src/index.js';
+import { withClient } from '../helpers/with-client.js';
 import { startBackends, type TestBackend } from '../helpers/http-backend.js';
 
 let backends: TestBackend[];
@@ -14,13 +15,6 @@ after(async () => {
   await Promise.all(backends.map((b) => b.stop()));
 });
 
-async function withClient<T>(client: MeshClient, fn: (c: MeshClient) => Promise<T>): Promise<T> {
-  try {
-    return await fn(client);
-  } finally {
-    await client.close();
-  }
-}
 
 describe('meshClient.request', () => {
   test('returns an undici-like response from one of the endpoints', async () => {

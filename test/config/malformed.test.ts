@@ -35,7 +35,7 @@ const cases: [string, string, RegExp][] = [
   ['wrong apiVersion', HEAD.replace('meshwork.dev/v1alpha1', 'meshwork.dev/v2'), /bad\.yaml:1:13: Mesh "t" apiVersion: expected "meshwork\.dev\/v1alpha1", got "meshwork\.dev\/v2"/],
   ['unknown field with did-you-mean', withField('balancr: round-robin'), /bad\.yaml:9:7: Mesh service "reviews" spec\.services\.reviews: unknown field "balancr" \(did you mean "balancer"\?\)/],
   ['unknown nested field', withField('retries:\n  budget:\n    retryRation: 0.2'), /bad\.yaml:11:11: Mesh service "reviews" spec\.services\.reviews\.retries\.budget: unknown field "retryRation" \(did you mean "retryRatio"\?\)/],
-  ['unknown field in spec', `${HEAD}  sevices: {}\n`, /bad\.yaml:9:3: Mesh "t" spec\.sevices: unknown field "sevices"/],
+  ['unknown field in spec', `${HEAD}  sevices: {}\n`, /bad\.yaml:9:3: Mesh "t" spec: unknown field "sevices" \(did you mean "services"\?\)/],
   ['unknown balancer', withField('balancer: fastest'), /bad\.yaml:9:17: .*spec\.services\.reviews\.balancer: expected one of 'p2c-ewma' \| 'p2c-least-request' \| 'round-robin', got "fastest"/],
   ['bad duration', withField('timeout: 2 parsecs'), /bad\.yaml:9:16: .*spec\.services\.reviews\.timeout: expected a duration such as 250ms, 2s or 1m, got "2 parsecs"/],
   ['negative timeout', withField('perTryTimeout: -5'), /bad\.yaml:9:22: .*perTryTimeout: expected a duration above 0, got -5/],
@@ -59,7 +59,7 @@ const cases: [string, string, RegExp][] = [
   ['duplicate service across documents', `${HEAD}---\n${HEAD}`, /bad\.yaml:16:5: Mesh "t" spec\.services\.reviews: service "reviews" is defined twice \(first at bad\.yaml:7:5\)/],
   ['bad service name', HEAD.replace('    reviews:', '    Reviews_!:'), /bad\.yaml:7:5: .*"Reviews_!" is not a service name/],
   ['ServiceProfile for unknown service', PROFILE('routes: []', 'ratings.default.svc.cluster.local'), /bad\.yaml:13:9: ServiceProfile "ratings\.default\.svc\.cluster\.local" metadata\.name: no Mesh service is named "ratings\.default\.svc\.cluster\.local" or "ratings"/],
-  ['ServiceProfile unknown spec field', PROFILE('retryBudjet: {}'), /bad\.yaml:15:3: ServiceProfile "reviews\.default\.svc\.cluster\.local" spec\.retryBudjet: unknown field "retryBudjet"/],
+  ['ServiceProfile unknown spec field', PROFILE('retryBudjet: {}'), /bad\.yaml:15:3: ServiceProfile "reviews\.default\.svc\.cluster\.local" spec: unknown field "retryBudjet" \(did you mean "retryBudget"\?\)/],
   ['ServiceProfile bad route timeout', PROFILE('routes:\n- name: r\n  condition: { method: GET }\n  timeout: soon'), /bad\.yaml:18:14: ServiceProfile .* spec\.routes\[0\]\.timeout: expected a duration such as 250ms/],
   ['no Mesh document', `apiVersion: linkerd.io/v1alpha2\nkind: ServiceProfile\nmetadata: { name: reviews }\nspec: {}\n`, /no Mesh service is named "reviews"/],
 ];
