@@ -96,7 +96,8 @@ export class Balancer<Req, Res> implements Service<Req, Res> {
       },
       (err: unknown) => {
         endpoint.load.end(startedAt, clock.now());
-        if (!ctx.signal?.aborted) this.#recordFailure(endpoint);
+        // Neither the caller giving up nor a request refused before sending says anything about the endpoint.
+        if (!ctx.signal?.aborted && (err as { code?: unknown } | null)?.code !== 'INVALID_REQUEST') this.#recordFailure(endpoint);
         throw err;
       },
     );

@@ -90,25 +90,39 @@ export function createMesh(options: MeshOptions): Mesh {
     fallback: () => (applied.unknownHosts === 'passthrough' ? fallback : undefined),
   });
 
+  const closeQuietly = (client: MeshClient, why: string) =>
+    client.close().catch((err: unknown) => logger.warn('closing a replaced client failed', { service: client.name, why, error: (err as Error).message }));
+
   const apply = (next: Applied) => {
-    const previous = applied;
+    // Build every changed service first: if one fails, nothing is swapped and the old config runs on.
+    const built = new Map<string, MeshClient>();
+    try {
+      for (const [name, settings] of Object.entries(next.services)) {
+        const handle = handles.get(name.toLowerCase());
+        if (handle && isDeepStrictEqual(applied.services[handle.current.name], settings)) continue;
+        built.set(name, buildClient(name, settings, code, env));
+      }
+    } catch (err) {
+      for (const client of built.values()) void closeQuietly(client, 'reload failed');
+      throw err;
+    }
     applied = next;
-    for (const [name, settings] of Object.entries(next.services)) {
+    for (const [name, client] of built) {
       const key = name.toLowerCase();
       const handle = handles.get(key);
       if (!handle) {
-        handles.set(key, new ServiceHandle(buildClient(name, settings, code, env)));
-      } else if (!isDeepStrictEqual(previous.services[handle.current.name], settings)) {
-        const old = handle.current;
-        handle.current = buildClient(name, settings, code, env);
-        // In-flight requests hold the old client's stack; close() lets them finish.
-        void old.close();
+        handles.set(key, new ServiceHandle(client));
+        continue;
       }
+      const old = handle.current;
+      handle.current = client;
+      // In-flight requests hold the old client's stack; close() lets them finish.
+      void closeQuietly(old, 'replaced by a reload');
     }
     for (const [key, handle] of handles) {
       if (Object.keys(next.services).some((n) => n.toLowerCase() === key)) continue;
       handles.delete(key);
-      void handle.current.close();
+      void closeQuietly(handle.current, 'removed by a reload');
     }
     generation++;
     configError = undefined;

@@ -61,6 +61,10 @@ function translateError(err: unknown, endpoint: string, ctx: CallContext): unkno
   const code = (err as { code?: unknown } | null)?.code;
   const detail = err instanceof Error ? err.message : String(err);
   const where = { service: ctx.service, route: ctx.route, endpoint, cause: err };
+  // undici refused the request itself (bad path, method or header): the caller's bug, not the endpoint's.
+  if (code === 'UND_ERR_INVALID_ARG' || code === 'ERR_INVALID_ARG_TYPE' || code === 'ERR_INVALID_HTTP_TOKEN') {
+    return new MeshError('INVALID_REQUEST', `service "${ctx.service}": the request is malformed and was not sent (${detail})`, where);
+  }
   if (typeof code === 'string' && CONNECT_ERROR_CODES.has(code)) {
     return new MeshError('CONNECT_FAILED', `service "${ctx.service}": could not connect to ${endpoint} (${code}: ${detail})`, where);
   }

@@ -4,6 +4,7 @@
  */
 export type MeshErrorCode =
   | 'INVALID_OPTIONS'
+  | 'INVALID_REQUEST'
   | 'UNKNOWN_SERVICE'
   | 'NO_ENDPOINTS'
   | 'DISCOVERY_TIMEOUT'

@@ -59,6 +59,18 @@ describe('meshClient.request', () => {
     await assert.rejects(reviews.request({ path: '/' }), (err: unknown) => isMeshError(err, 'CLIENT_CLOSED'));
   });
 
+  test('a malformed request is an INVALID_REQUEST error and does not count against the endpoint', async () => {
+    await withClient(meshClient('reviews', { endpoints: [backends[0]!.address], outlierDetection: { consecutiveFailures: 1 } }), async (reviews) => {
+      for (const bad of [{ path: 'no-leading-slash' }, { path: '/', headers: { 'bad header': 'x' } }]) {
+        await assert.rejects(reviews.request(bad), (err: unknown) => isMeshError(err, 'INVALID_REQUEST') && /the request is malformed and was not sent/.test(err.message));
+      }
+      assert.equal(reviews.endpoints()[0]!.ejected, false);
+      const ok = await reviews.request({ path: '/' });
+      assert.equal(ok.statusCode, 200);
+      await ok.body.dump();
+    });
+  });
+
   test('a refused connection is a CONNECT_FAILED MeshError naming service and endpoint', async () => {
     await withClient(meshClient('gone', { endpoints: ['127.0.0.1:1'], outlierDetection: false }), async (gone) => {
       await assert.rejects(gone.request({ path: '/' }), (err: unknown) => {
