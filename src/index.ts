@@ -13,6 +13,9 @@ export { defaultClientStack } from './client/default-stack.js';
 export type { HttpStack, HttpModule, HttpService } from './client/default-stack.js';
 export { ServiceName, ClockParam, RandomParam, LoggerParam, CountersParam } from './core/core-params.js';
 export { Counters } from './core/counters.js';
+export { MeshMetrics, LATENCY_BUCKETS_MS } from './telemetry/mesh-metrics.js';
+export type { Direction, Classification } from './telemetry/mesh-metrics.js';
+export { MetricsParam, DirectionParam } from './filters/metrics.js';
 export type * from './core/policy.js';
 
 export { MeshError, isMeshError } from './core/errors.js';

@@ -8,6 +8,7 @@ import type { Clock, Random } from '../core/clock.js';
 import type { Logger } from '../core/logger.js';
 import type { Stack } from '../core/stack.js';
 import type { ServiceConfig } from '../config/service-schema.js';
+import type { MeshMetrics } from '../telemetry/mesh-metrics.js';
 import type { MeshRequest, MeshResponse } from './http-types.js';
 
 export type BalancerKind = 'p2c-ewma' | 'p2c-least-request' | 'round-robin';
@@ -19,11 +20,18 @@ export interface ClientCodeOptions {
   logger?: Logger;
   /** Edits the default stack before it is built, e.g. `(s) => s.insertBefore('retry', myModule)`. */
   stack?: (stack: Stack<MeshRequest, MeshResponse>) => Stack<MeshRequest, MeshResponse>;
+  /**
+   * Where the golden metrics go. Default: a registry of the client's own (`client.metrics`), or
+   * the mesh's (`mesh.metrics`); `false` leaves the metrics filter out of the stack.
+   */
+  metrics?: MeshMetrics | false;
+  /** The metrics' `direction` label: `outbound` (default) for calls out, `inbound` for a proxy's calls to its own app. */
+  direction?: 'inbound' | 'outbound';
 }
 
 export type MeshClientOptions = ServiceConfig & ClientCodeOptions;
 
-const CODE_ONLY_KEYS = new Set<string>(['clock', 'random', 'logger', 'stack']);
+const CODE_ONLY_KEYS = new Set<string>(['clock', 'random', 'logger', 'stack', 'metrics', 'direction']);
 
 /** Splits options into the data the schema validates and the code-only objects. */
 export function splitClientOptions(options: MeshClientOptions): { data: Record<string, unknown>; code: ClientCodeOptions } {

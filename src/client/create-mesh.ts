@@ -12,7 +12,9 @@
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
+import type { Registry } from 'prom-client';
 import { getGlobalDispatcher, type Dispatcher } from 'undici';
+import { MeshMetrics } from '../telemetry/mesh-metrics.js';
 import { MeshError } from '../core/errors.js';
 import { silentLogger } from '../core/logger.js';
 import { watchConfigFile } from '../config/config-watcher.js';
@@ -38,9 +40,18 @@ export interface MeshOptions extends ClientCodeOptions {
 
 export interface Mesh {
   readonly dispatcher: Dispatcher;
+  /** The Prometheus registry with every service's golden metrics (`await mesh.metrics.metrics()`). */
+  readonly metrics: Registry;
   /** A handle on a service; it stays valid across config reloads. */
   client(name: string): MeshClient;
   services(): string[];
+  /**
+   * The service an authority names — exactly (`words`), without its port (`words:80`), or by its
+   * first DNS label (`words.default.svc.cluster.local`) — or undefined if none.
+   */
+  serviceFor(authority: string): string | undefined;
+  /** What the dispatcher does with hosts that are not services, as configured now. */
+  readonly unknownHosts: 'passthrough' | 'refuse';
   /** How many configs have been applied (1 after start, +1 per good reload). */
   readonly configGeneration: number;
   /** The last reload's error while the config file is bad; undefined once a good one is applied. */
@@ -60,7 +71,10 @@ export function createMesh(options: MeshOptions): Mesh {
   if (options.unknownHosts !== undefined && options.unknownHosts !== 'passthrough' && options.unknownHosts !== 'refuse') {
     throw new MeshError('INVALID_OPTIONS', `createMesh: unknownHosts must be 'passthrough' or 'refuse', got ${JSON.stringify(options.unknownHosts)}`);
   }
-  const { code } = splitClientOptions(options as MeshClientOptions);
+  const { code: given } = splitClientOptions(options as MeshClientOptions);
+  // One registry for every service, reloads included, so counters continue across a swap.
+  const meshMetrics = given.metrics === false ? undefined : (given.metrics ?? new MeshMetrics());
+  const code: ClientCodeOptions = { ...given, metrics: meshMetrics ?? false };
   const logger = code.logger ?? silentLogger;
   const configPath = options.config === undefined ? undefined : resolve(options.config);
   const env: ClientEnvironment = {
@@ -150,6 +164,7 @@ export function createMesh(options: MeshOptions): Mesh {
 
   return {
     dispatcher,
+    metrics: (meshMetrics ?? new MeshMetrics()).registry,
     client(name) {
       const handle = handles.get(name.toLowerCase());
       if (!handle) {
@@ -158,6 +173,13 @@ export function createMesh(options: MeshOptions): Mesh {
       return handle;
     },
     services: () => [...handles.keys()],
+    serviceFor(authority) {
+      const name = env.serviceFor!(authority.toLowerCase());
+      return name === undefined ? undefined : handles.get(name.toLowerCase())?.name;
+    },
+    get unknownHosts() {
+      return applied.unknownHosts;
+    },
     get configGeneration() {
       return generation;
     },
@@ -204,6 +226,9 @@ class ServiceHandle implements MeshClient {
   }
   get settings() {
     return this.current.settings;
+  }
+  get metrics() {
+    return this.current.metrics;
   }
   request(req: Parameters<MeshClient['request']>[0]) {
     return this.current.request(req);

@@ -11,6 +11,7 @@ import { Stack, type StackModule } from '../core/stack.js';
 import { circuitBreakerModule } from '../filters/circuit-breaker.js';
 import { concurrencyLimitModule } from '../filters/concurrency-limit.js';
 import { faultModule } from '../filters/fault.js';
+import { metricsModule } from '../filters/metrics.js';
 import { rateLimitModule } from '../filters/rate-limit.js';
 import { retryModule } from '../filters/retry.js';
 import { routeModule } from '../filters/route.js';
@@ -26,6 +27,8 @@ export function defaultClientStack(): HttpStack {
   return new Stack<MeshRequest, MeshResponse>([
     // First, so every later layer can read the matched route's timeout, retryability and classes.
     routeModule,
+    // Golden metrics, labelled with the route; above refusals and retries so a request counts once.
+    metricsModule,
     // Local protection before any work: a request over the limits is refused at once, never queued.
     concurrencyLimitModule,
     rateLimitModule,

@@ -7,10 +7,11 @@
  * CONNECT_FAILED means no byte of the request was written (always safe to retry elsewhere);
  * ENDPOINT_FAILED means the connection broke later.
  */
-import { Pool } from 'undici';
+import { Pool, type Dispatcher } from 'undici';
 import { MeshError } from '../core/errors.js';
 import type { CallContext, Service } from '../core/service.js';
 import { endpointKey, type EndpointAddress } from '../discovery/endpoint-address.js';
+import { keepH2Trailers } from './h2-trailers.js';
 import type { MeshRequest, MeshResponse } from './http-types.js';
 
 export interface HttpEndpointOptions {
@@ -37,21 +38,37 @@ const CONNECT_ERROR_CODES = new Set([
 
 export function httpEndpoint(address: EndpointAddress, options: HttpEndpointOptions = {}): Service<MeshRequest, MeshResponse> {
   const key = endpointKey(address);
-  const pool = new Pool(`http://${key}`, {
+  const poolOptions: Pool.Options = {
     connections: options.connections ?? 64,
     keepAliveTimeout: options.keepAliveTimeoutMs ?? 4_000,
     connect: { timeout: options.connectTimeoutMs ?? 10_000 },
     headersTimeout: options.headersTimeoutMs ?? 300_000,
     bodyTimeout: options.bodyTimeoutMs ?? 300_000,
-  });
+  };
+  const pool = new Pool(`http://${key}`, poolOptions);
+  // Made on the first h2c request only: most endpoints never see one. One HTTP/2 connection
+  // multiplexes every stream, so a handful of connections is plenty.
+  let h2cPool: Pool | undefined;
+  let h2c: Dispatcher | undefined;
+  const poolFor = (req: MeshRequest): Dispatcher => {
+    if (req.protocol !== 'h2c') return pool;
+    if (h2c === undefined) {
+      // undici's Pool hands only `connect` options to its connector, so useH2c goes there.
+      h2cPool = new Pool(`http://${key}`, { ...poolOptions, connections: 4, allowH2: true, connect: { ...poolOptions.connect, useH2c: true } as unknown as Pool.Options['connect'] });
+      h2c = h2cPool.compose(keepH2Trailers);
+    }
+    return h2c;
+  };
   return {
     // A plain then-chain rather than async/await: one promise hop less on the hottest line.
     call(req: MeshRequest, ctx: CallContext): Promise<MeshResponse> {
-      return pool.request({ method: req.method, path: req.path, headers: req.headers, body: req.body, signal: ctx.signal }).then(undefined, (err: unknown) => {
-        throw translateError(err, key, ctx);
-      });
+      return poolFor(req)
+        .request({ method: req.method, path: req.path, headers: req.headers, body: req.body, signal: ctx.signal })
+        .then(undefined, (err: unknown) => {
+          throw translateError(err, key, ctx);
+        });
     },
-    close: () => pool.close(),
+    close: () => Promise.all([pool.close(), h2cPool?.close()]).then(() => undefined),
   };
 }
 

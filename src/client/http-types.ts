@@ -15,6 +15,13 @@ export interface MeshRequest {
   body?: string | Buffer | Uint8Array | Readable | null;
   /** Caller's cancellation; also available as ctx.signal. */
   signal?: AbortSignal;
+  /**
+   * The wire protocol to the endpoint: HTTP/1.1 (default) or HTTP/2 over cleartext with prior
+   * knowledge, which gRPC needs. The sidecar keeps whatever the caller spoke.
+   */
+  protocol?: 'http1' | 'h2c';
+  /** The authority the caller addressed, for the metrics' `authority` label; default the service name. */
+  authority?: string;
 }
 
 export type MeshResponse = Dispatcher.ResponseData<null>;

@@ -3,6 +3,7 @@
  * `request()` (undici-like, the fast path), `fetch()` (WHATWG Response) and `dispatcher` (an undici
  * Dispatcher, for `fetch(url, { dispatcher })` or `setGlobalDispatcher`).
  */
+import type { Registry } from 'prom-client';
 import { fetch as undiciFetch, type Dispatcher, type RequestInit, type Response } from 'undici';
 import { systemClock, systemRandom } from '../core/clock.js';
 import { ClockParam, CountersParam, LoggerParam, RandomParam, ServiceName } from '../core/core-params.js';
@@ -15,6 +16,8 @@ import { validateServiceConfig, type ServiceSettings } from '../config/service-s
 import type { DiscoverySpec } from '../discovery/parse-discovery.js';
 import { CircuitBreakerPolicyParam } from '../filters/circuit-breaker.js';
 import { LimitsParam } from '../filters/concurrency-limit.js';
+import { DirectionParam, MetricsParam } from '../filters/metrics.js';
+import { MeshMetrics } from '../telemetry/mesh-metrics.js';
 import { FaultPolicyParam } from '../filters/fault.js';
 import { RetryPolicyParam } from '../filters/retry.js';
 import { RoutesParam } from '../filters/route.js';
@@ -35,6 +38,8 @@ export interface MeshClient {
   readonly stack: HttpStack;
   /** The validated settings the client runs with. */
   readonly settings: ServiceSettings;
+  /** The Prometheus registry holding this client's golden metrics (shared with its mesh, if any). */
+  readonly metrics: Registry;
   /** An undici Dispatcher that sends every request it is given to this service. */
   readonly dispatcher: Dispatcher;
   /** Sends a request through the stack; the response is undici's (statusCode, headers, body). */
@@ -79,7 +84,8 @@ export function buildClient(name: string, settings: ServiceSettings, code: Clien
   const clock = code.clock ?? systemClock;
   const random = code.random ?? systemRandom;
   const logger = code.logger ?? silentLogger;
-  const counters = new Counters();
+  const metrics = code.metrics === false ? undefined : (code.metrics ?? new MeshMetrics());
+  const counters = new Counters(metrics ? (event, by) => metrics.stackEvent(name, event, by) : undefined);
   const deps: BalancerDeps = { clock, random, logger, onEjected: () => counters.inc('endpoints_ejected_total') };
   if (env.baseDir) deps.baseDir = env.baseDir;
 
@@ -107,6 +113,8 @@ export function buildClient(name: string, settings: ServiceSettings, code: Clien
     .with(RandomParam, random)
     .with(LoggerParam, logger)
     .with(CountersParam, counters)
+    .with(MetricsParam, metrics)
+    .with(DirectionParam, code.direction ?? 'outbound')
     .with(RoutesParam, policy.routes ?? [])
     .with(LimitsParam, policy.limits ?? {})
     .with(TimeoutPolicyParam, policy.timeouts ?? {})
@@ -122,6 +130,7 @@ export function buildClient(name: string, settings: ServiceSettings, code: Clien
     name,
     stack,
     settings,
+    metrics: (metrics ?? new MeshMetrics()).registry,
     dispatcher: undefined as unknown as Dispatcher,
     request(req) {
       if (closed) return Promise.reject(new MeshError('CLIENT_CLOSED', `client for service "${name}" is closed; create a new one`, { service: name }));

@@ -8,6 +8,7 @@ import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { MeshError } from '../core/errors.js';
 import { checkServiceConfig, formatPath, schemaProblems, type SchemaProblem, type ServiceSettings } from './service-schema.js';
+import { sidecarSchema, type SidecarSection } from './sidecar-schema.js';
 import { profileToServiceConfig, serviceForProfile, serviceProfileSchema } from './service-profile.js';
 import { parseYamlFile, type YamlDocument } from './yaml-source.js';
 
@@ -16,6 +17,8 @@ export const MESH_API_VERSION = 'meshwork.dev/v1alpha1';
 export interface MeshConfig {
   unknownHosts: 'passthrough' | 'refuse';
   services: Record<string, ServiceSettings>;
+  /** The `spec.sidecar` section, if any (only mesh-sidecar reads it). */
+  sidecar?: SidecarSection;
   /** Where each service's settings came from, e.g. `mesh.yaml:4:5` (and its profiles). */
   sources: Record<string, string[]>;
 }
@@ -28,6 +31,7 @@ const meshDocumentSchema = z
     spec: z
       .object({
         unknownHosts: z.enum(['passthrough', 'refuse']).optional(),
+        sidecar: sidecarSchema.optional(),
         services: z.record(z.record(z.unknown())),
       })
       .strict(),
@@ -64,6 +68,7 @@ export function parseMeshConfig(text: string, fileName: string): MeshConfig {
   const services = new Map<string, ServiceEntry>();
   const profiles: { doc: YamlDocument; label: string; value: z.output<typeof serviceProfileSchema> }[] = [];
   let unknownHosts: 'passthrough' | 'refuse' = 'passthrough';
+  let sidecar: SidecarSection | undefined;
 
   for (const doc of documents) {
     const value = doc.value as Record<string, unknown> | null;
@@ -80,6 +85,10 @@ export function parseMeshConfig(text: string, fileName: string): MeshConfig {
         continue;
       }
       if (parsed.data.spec.unknownHosts) unknownHosts = parsed.data.spec.unknownHosts;
+      if (parsed.data.spec.sidecar) {
+        if (sidecar) report(doc, label, ['spec', 'sidecar'], 'a second spec.sidecar section; give it once', true);
+        sidecar = parsed.data.spec.sidecar;
+      }
       for (const [name, input] of Object.entries(parsed.data.spec.services)) {
         const path = ['spec', 'services', name];
         if (services.has(name)) {
@@ -139,5 +148,5 @@ export function parseMeshConfig(text: string, fileName: string): MeshConfig {
   if (problems.length > 0) {
     throw new MeshError('INVALID_CONFIG', `${fileName}: invalid config (${problems.length} problem${problems.length > 1 ? 's' : ''}); nothing was applied:\n  ${problems.join('\n  ')}`);
   }
-  return { unknownHosts, services: settings, sources: Object.fromEntries([...services].map(([n, e]) => [n, e.sources])) };
+  return { unknownHosts, services: settings, ...(sidecar ? { sidecar } : {}), sources: Object.fromEntries([...services].map(([n, e]) => [n, e.sources])) };
 }

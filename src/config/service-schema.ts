@@ -12,7 +12,7 @@ import { parseByteSize } from './byte-size.js';
 import { parseDuration } from './duration.js';
 import { parseQuantity } from './quantity.js';
 
-const duration = z.union([z.number(), z.string()]).transform((value, ctx) => {
+export const durationSchema = z.union([z.number(), z.string()]).transform((value, ctx) => {
   const ms = typeof value === 'number' ? value : parseDuration(value);
   if (ms === undefined || !Number.isFinite(ms)) {
     ctx.addIssue({ code: 'custom', message: `expected a duration such as 250ms, 2s or 1m, got ${JSON.stringify(value)}` });
@@ -100,7 +100,7 @@ export const routeSchema = z
     name: z.string().min(1),
     condition: requestMatchSchema,
     isRetryable: z.boolean().optional(),
-    timeout: duration.optional(),
+    timeout: durationSchema.optional(),
     responseClasses: z.array(z.object({ condition: responseMatchSchema, isFailure: z.boolean().optional() }).strict()).optional(),
   })
   .strict();
@@ -110,15 +110,15 @@ export const serviceConfigSchema = z
     endpoints: z.array(endpoint).min(1, 'expected at least one endpoint').optional(),
     discovery: z.union([z.string().min(1), z.record(z.unknown()), z.array(z.unknown())]).optional(),
     balancer: z.enum(['p2c-ewma', 'p2c-least-request', 'round-robin']).optional(),
-    ewma: z.object({ decay: duration.optional(), initialRtt: duration.optional() }).strict().optional(),
+    ewma: z.object({ decay: durationSchema.optional(), initialRtt: durationSchema.optional() }).strict().optional(),
     outlierDetection: z
       .union([
         z.literal(false),
         z
           .object({
             consecutiveFailures: count(0).optional(),
-            baseEjectionTime: duration.optional(),
-            maxEjectionTime: duration.optional(),
+            baseEjectionTime: durationSchema.optional(),
+            maxEjectionTime: durationSchema.optional(),
             maxEjectedPercent: percent.optional(),
           })
           .strict(),
@@ -127,16 +127,16 @@ export const serviceConfigSchema = z
     connection: z
       .object({
         connections: count(1).optional(),
-        keepAliveTimeout: duration.optional(),
-        connectTimeout: duration.optional(),
-        headersTimeout: duration.optional(),
-        bodyTimeout: duration.optional(),
+        keepAliveTimeout: durationSchema.optional(),
+        connectTimeout: durationSchema.optional(),
+        headersTimeout: durationSchema.optional(),
+        bodyTimeout: durationSchema.optional(),
       })
       .strict()
       .optional(),
-    discoveryTimeout: duration.optional(),
-    timeout: duration.optional(),
-    perTryTimeout: duration.optional(),
+    discoveryTimeout: durationSchema.optional(),
+    timeout: durationSchema.optional(),
+    perTryTimeout: durationSchema.optional(),
     retries: z
       .union([
         z.literal(false),
@@ -146,11 +146,11 @@ export const serviceConfigSchema = z
               .object({
                 retryRatio: z.number().min(0, 'expected a ratio >= 0, e.g. 0.2').optional(),
                 minRetriesPerSecond: count(0).optional(),
-                ttl: duration.optional(),
+                ttl: durationSchema.optional(),
               })
               .strict()
               .optional(),
-            backoff: z.object({ base: duration.optional(), max: duration.optional() }).strict().optional(),
+            backoff: z.object({ base: durationSchema.optional(), max: durationSchema.optional() }).strict().optional(),
             maxBodyBytes: byteSize.optional(),
             maxAttempts: count(1).optional(),
             retryNonRouted: z.boolean().optional(),
@@ -165,8 +165,8 @@ export const serviceConfigSchema = z
           .object({
             errorThresholdPercentage: percent.optional(),
             volumeThreshold: count(0).optional(),
-            resetTimeout: duration.optional(),
-            rollingWindow: duration.optional(),
+            resetTimeout: durationSchema.optional(),
+            rollingWindow: durationSchema.optional(),
           })
           .strict(),
       ])
@@ -176,7 +176,7 @@ export const serviceConfigSchema = z
         z
           .object({
             match: requestMatchSchema.optional(),
-            delay: z.object({ percent, fixedDelay: duration }).strict().optional(),
+            delay: z.object({ percent, fixedDelay: durationSchema }).strict().optional(),
             abort: z.object({ percent, httpStatus: status }).strict().optional(),
           })
           .strict()

@@ -5,9 +5,16 @@
  */
 export class Counters {
   readonly #values = new Map<string, number>();
+  readonly #forward: ((name: string, by: number) => void) | undefined;
+
+  /** `forward` sees every increment too: the mesh's metrics registry listens there. */
+  constructor(forward?: (name: string, by: number) => void) {
+    this.#forward = forward;
+  }
 
   inc(name: string, by = 1): void {
     this.#values.set(name, (this.#values.get(name) ?? 0) + by);
+    this.#forward?.(name, by);
   }
 
   get(name: string): number {

@@ -168,7 +168,8 @@ export function retryFilter(policy: RetryPolicy, deps: RetryFilterDeps): Filter<
         (error: unknown) => attempts(req, req, ctx, next, judge(req, ctx, { error })),
       );
     }
-    if (typeof (body as Partial<AsyncIterable<unknown>>)[Symbol.asyncIterator] === 'function') return withStreamBody(req, ctx, next);
+    // A stream is buffered only when a retry is allowed at all: a gRPC stream, say, must flow at once.
+    if (typeof (body as Partial<AsyncIterable<unknown>>)[Symbol.asyncIterator] === 'function' && routeAllows(req, ctx)) return withStreamBody(req, ctx, next);
     // A body kind we cannot prove replayable is sent once rather than risk a corrupted retry.
     return next.call(req, ctx);
   };

@@ -34,6 +34,7 @@ test('the default stack lists its modules in request-path order', () => {
   const client = meshClient('reviews', { endpoints: [primary.address] });
   assert.deepEqual(client.stack.roles(), [
     'route',
+    'metrics',
     'concurrency-limit',
     'rate-limit',
     'total-timeout',

@@ -1,0 +1,79 @@
+/**
+ * The `spec.sidecar` section of a `kind: Mesh` document: where mesh-sidecar listens and how it
+ * behaves. Command-line flags override it field by field. The defaults follow Linkerd 2's proxy
+ * ports, and the admin server binds to loopback unless told otherwise, because /config and
+ * /metrics describe the mesh to whoever can reach them.
+ */
+import { z } from 'zod';
+import { durationSchema } from './service-schema.js';
+import { parseHostPort, type HostPort } from './listen-address.js';
+
+const address = (defaultHost: string) =>
+  z.union([z.string(), z.number()]).transform((value, ctx): HostPort | null => {
+    const parsed = parseHostPort(String(value), defaultHost);
+    if (parsed !== null && 'problem' in parsed) {
+      ctx.addIssue({ code: 'custom', message: parsed.problem });
+      return z.NEVER;
+    }
+    return parsed;
+  });
+
+export const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export const sidecarSchema = z
+  .object({
+    outbound: address('127.0.0.1').optional(),
+    inbound: address('0.0.0.0').optional(),
+    admin: address('127.0.0.1').optional(),
+    app: address('127.0.0.1').optional(),
+    drainGrace: durationSchema.optional(),
+    logLevel: z.enum(LOG_LEVELS).optional(),
+    accessLog: z.boolean().optional(),
+    maxHeaderBytes: z.number().int().min(1024, 'expected at least 1024 bytes').optional(),
+  })
+  .strict();
+
+export type SidecarConfig = z.input<typeof sidecarSchema>;
+export type SidecarSection = z.output<typeof sidecarSchema>;
+
+export interface SidecarSettings {
+  outbound: HostPort | null;
+  inbound: HostPort | null;
+  admin: HostPort | null;
+  /** Where inbound traffic goes (the local app); inbound is off without it. */
+  app: HostPort | null;
+  drainGraceMs: number;
+  logLevel: LogLevel;
+  accessLog: boolean;
+  maxHeaderBytes: number;
+}
+
+export const SIDECAR_DEFAULTS: SidecarSettings = {
+  outbound: { host: '127.0.0.1', port: 4140 },
+  inbound: { host: '0.0.0.0', port: 4143 },
+  admin: { host: '127.0.0.1', port: 4191 },
+  app: null,
+  drainGraceMs: 10_000,
+  logLevel: 'info',
+  accessLog: false,
+  // Node's own default; larger header blocks get 431 rather than reaching the app.
+  maxHeaderBytes: 16 * 1024,
+};
+
+/** Layers sections over the defaults: later ones (the command line) win, field by field. */
+export function sidecarSettings(...sections: (SidecarSection | undefined)[]): SidecarSettings {
+  const settings = { ...SIDECAR_DEFAULTS };
+  for (const section of sections) {
+    if (!section) continue;
+    if (section.outbound !== undefined) settings.outbound = section.outbound;
+    if (section.inbound !== undefined) settings.inbound = section.inbound;
+    if (section.admin !== undefined) settings.admin = section.admin;
+    if (section.app !== undefined) settings.app = section.app;
+    if (section.drainGrace !== undefined) settings.drainGraceMs = section.drainGrace;
+    if (section.logLevel !== undefined) settings.logLevel = section.logLevel;
+    if (section.accessLog !== undefined) settings.accessLog = section.accessLog;
+    if (section.maxHeaderBytes !== undefined) settings.maxHeaderBytes = section.maxHeaderBytes;
+  }
+  return settings;
+}

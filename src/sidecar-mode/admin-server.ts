@@ -1,0 +1,79 @@
+/**
+ * The admin port (Linkerd's 4191): `/metrics` for Prometheus, `/ready` and `/live` for Kubernetes
+ * probes, and `/config`, the effective configuration with anything secret-looking redacted. It
+ * binds to loopback by default: what it reveals is for the pod, not the network.
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Registry } from 'prom-client';
+import type { Logger } from '../core/logger.js';
+import type { HostPort } from '../config/listen-address.js';
+
+export interface AdminState {
+  registry: Registry;
+  /** Ready means listening and not draining. */
+  ready(): boolean;
+  /** The effective config, as plain data. */
+  config(): unknown;
+}
+
+export interface AdminServer {
+  readonly address: HostPort;
+  close(): Promise<void>;
+}
+
+const SECRET_KEY = /secret|password|passwd|token|api[-_]?key|private[-_]?key|credential|authorization|cookie/i;
+
+/** Replaces the value of every field whose name looks like it holds a secret. */
+export function redactSecrets(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(redactSecrets);
+  if (value === null || typeof value !== 'object') return value;
+  const out: Record<string, unknown> = {};
+  for (const [key, field] of Object.entries(value)) out[key] = SECRET_KEY.test(key) ? '(redacted)' : redactSecrets(field);
+  return out;
+}
+
+export async function startAdminServer(address: HostPort, state: AdminState, logger: Logger): Promise<AdminServer> {
+  const server: Server = createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    const send = (status: number, type: string, body: string) => {
+      res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
+      res.end(req.method === 'HEAD' ? undefined : body);
+    };
+    if (req.method !== 'GET' && req.method !== 'HEAD') return send(405, 'text/plain', 'only GET and HEAD\n');
+    switch (path) {
+      case '/metrics':
+        state.registry.metrics().then(
+          (text) => send(200, state.registry.contentType, text),
+          (err: Error) => send(500, 'text/plain', `metrics failed: ${err.message}\n`),
+        );
+        return;
+      case '/ready':
+        return state.ready() ? send(200, 'text/plain', 'ready\n') : send(503, 'text/plain', 'not ready\n');
+      case '/live':
+        return send(200, 'text/plain', 'live\n');
+      case '/config':
+        return send(200, 'application/json', `${JSON.stringify(redactSecrets(state.config()), null, 2)}\n`);
+      default:
+        return send(404, 'text/plain', 'admin endpoints: /metrics /ready /live /config\n');
+    }
+  });
+  server.on('clientError', (_err, socket) => socket.destroy());
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(address.port, address.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  server.on('error', (err) => logger.error('admin server error', { error: err.message }));
+  const bound = server.address() as AddressInfo;
+  return {
+    address: { host: bound.address, port: bound.port },
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}

@@ -1,0 +1,110 @@
+/**
+ * mesh-sidecar's command line. Flags override the config file's spec.sidecar section field by
+ * field; a bad flag is refused with one line that names it, before anything starts.
+ */
+import { parseArgs } from 'node:util';
+import { parseDuration } from '../config/duration.js';
+import { parseHostPort } from '../config/listen-address.js';
+import { LOG_LEVELS, type LogLevel, type SidecarSection } from '../config/sidecar-schema.js';
+
+export const HELP = `mesh-sidecar — the meshwork stack as a proxy beside an app in any language.
+
+Usage:
+  mesh-sidecar --config mesh.yaml [options]
+
+The app sends plain HTTP to the outbound port, naming the service in the Host header
+(curl -H 'Host: reviews' http://127.0.0.1:4140/...) or through HTTP_PROXY=http://127.0.0.1:4140.
+The sidecar balances, retries, times out, breaks circuits and injects faults as mesh.yaml says,
+exactly as meshClient does inside a Node process. Traffic for the local app arrives on the
+inbound port and is handed to --app. HTTP/1.1, HTTP/2 (h2c prior knowledge, gRPC) and WebSocket.
+
+Options (each overrides the same field of spec.sidecar in the config file):
+  --config <file>          the mesh config: kind: Mesh (+ Linkerd ServiceProfile) YAML  [required]
+  --outbound <host:port>   where the app's outgoing calls arrive       default 127.0.0.1:4140
+  --inbound <host:port>    where mesh traffic for the app arrives      default 0.0.0.0:4143
+  --admin <host:port>      /metrics /ready /live /config               default 127.0.0.1:4191
+                           (give "none" to turn any of the three off; port 0 picks a free port)
+  --app <host:port|port>   the local app that inbound traffic goes to  (inbound is off without it)
+  --log-level <level>      debug | info | warn | error                 default info
+  --access-log             log every request as a JSON line
+  --drain-grace <time>     on SIGTERM, how long requests in flight may take to finish  default 10s
+  --max-header-bytes <n>   larger request headers get 431              default 16384
+  -h, --help               show this text
+  --version                print the version
+
+Logs are JSON lines on stderr. When every listener is up, one line with "msg":"mesh-sidecar ready"
+gives the addresses actually bound. SIGTERM or SIGINT drains and exits 0. A config change is applied
+while running (if valid; otherwise the last good config keeps running and /config shows the error).
+
+Exit codes: 0 after a drain (requests still running at the end of the grace period are cut and
+logged), 1 if the drain itself failed, 2 for a bad flag or config.
+`;
+
+export type CliCommand = { kind: 'help' } | { kind: 'version' } | { kind: 'run'; config: string; overrides: SidecarSection };
+
+export class CliError extends Error {}
+
+export function parseCli(argv: string[]): CliCommand {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        config: { type: 'string' },
+        outbound: { type: 'string' },
+        inbound: { type: 'string' },
+        admin: { type: 'string' },
+        app: { type: 'string' },
+        'log-level': { type: 'string' },
+        'access-log': { type: 'boolean' },
+        'drain-grace': { type: 'string' },
+        'max-header-bytes': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+        version: { type: 'boolean' },
+      },
+    });
+  } catch (err) {
+    throw new CliError(`${(err as Error).message.replace(/\. To specify.*$/s, '')}; see mesh-sidecar --help`);
+  }
+  const v = parsed.values;
+  if (v.help) return { kind: 'help' };
+  if (v.version) return { kind: 'version' };
+  if (!v.config) throw new CliError('--config <file> is required; see mesh-sidecar --help');
+
+  const overrides: SidecarSection = {};
+  const address = (flag: string, text: string | undefined, defaultHost: string) => {
+    if (text === undefined) return undefined;
+    const result = parseHostPort(text, defaultHost);
+    if (result !== null && 'problem' in result) throw new CliError(`--${flag}: ${result.problem}`);
+    return result;
+  };
+  const outbound = address('outbound', v.outbound, '127.0.0.1');
+  const inbound = address('inbound', v.inbound, '0.0.0.0');
+  const admin = address('admin', v.admin, '127.0.0.1');
+  const app = address('app', v.app, '127.0.0.1');
+  if (outbound !== undefined) overrides.outbound = outbound;
+  if (inbound !== undefined) overrides.inbound = inbound;
+  if (admin !== undefined) overrides.admin = admin;
+  if (app !== undefined) {
+    if (app === null) throw new CliError('--app: expected host:port or a port, not none');
+    overrides.app = app;
+  }
+  if (v['log-level'] !== undefined) {
+    if (!(LOG_LEVELS as readonly string[]).includes(v['log-level'])) throw new CliError(`--log-level: expected one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(v['log-level'])}`);
+    overrides.logLevel = v['log-level'] as LogLevel;
+  }
+  if (v['access-log']) overrides.accessLog = true;
+  if (v['drain-grace'] !== undefined) {
+    const ms = parseDuration(v['drain-grace']);
+    if (ms === undefined || ms < 0) throw new CliError(`--drain-grace: expected a duration such as 500ms, 10s or 1m, got ${JSON.stringify(v['drain-grace'])}`);
+    overrides.drainGrace = ms;
+  }
+  if (v['max-header-bytes'] !== undefined) {
+    const bytes = Number(v['max-header-bytes']);
+    if (!Number.isInteger(bytes) || bytes < 1024) throw new CliError(`--max-header-bytes: expected a whole number of bytes >= 1024, got ${JSON.stringify(v['max-header-bytes'])}`);
+    overrides.maxHeaderBytes = bytes;
+  }
+  return { kind: 'run', config: v.config, overrides };
+}

@@ -1,0 +1,51 @@
+/**
+ * What a proxy must do to headers (RFC 9110 §7.6.1): drop the hop-by-hop ones — Connection, every
+ * field Connection names, Keep-Alive, Proxy-Connection, TE, Transfer-Encoding, Upgrade and the
+ * proxy credentials — in both directions, and say where the request came from in X-Forwarded-*.
+ * `TE: trailers` is the exception: gRPC needs it end to end to promise that trailers are understood.
+ * HTTP/2 pseudo-headers (`:path`, `:authority`, ...) are not headers on the next hop either.
+ */
+import type { IncomingHttpHeaders } from 'node:http';
+
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'transfer-encoding', 'upgrade', 'proxy-authorization', 'proxy-authenticate', 'trailer', 'http2-settings', 'expect']);
+
+export type HeaderMap = Record<string, string | string[]>;
+
+function connectionNamed(headers: IncomingHttpHeaders | HeaderMap): Set<string> | undefined {
+  const connection = headers.connection;
+  if (connection === undefined) return undefined;
+  const named = new Set<string>();
+  for (const value of Array.isArray(connection) ? connection : [connection]) {
+    for (const token of value.split(',')) {
+      const name = token.trim().toLowerCase();
+      if (name) named.add(name);
+    }
+  }
+  return named;
+}
+
+/** The end-to-end part of a set of headers, with lower-case names. */
+export function endToEndHeaders(headers: IncomingHttpHeaders | HeaderMap): HeaderMap {
+  const named = connectionNamed(headers);
+  const out: HeaderMap = {};
+  for (const name in headers) {
+    const value = headers[name];
+    if (value === undefined || name.charCodeAt(0) === 58 /* ':' */) continue;
+    if (HOP_BY_HOP.has(name) || named?.has(name)) continue;
+    out[name] = value;
+  }
+  const te = headers.te;
+  if (typeof te === 'string' && /(^|,)\s*trailers\s*(;|,|$)/i.test(te)) out.te = 'trailers';
+  return out;
+}
+
+/** Adds X-Forwarded-For/-Proto/-Host for a request that came from `clientAddress` for `authority`. */
+export function addForwardedHeaders(headers: HeaderMap, clientAddress: string | undefined, authority: string): void {
+  if (clientAddress) {
+    const prior = headers['x-forwarded-for'];
+    const chain = Array.isArray(prior) ? prior.join(', ') : prior;
+    headers['x-forwarded-for'] = chain ? `${chain}, ${clientAddress}` : clientAddress;
+  }
+  headers['x-forwarded-proto'] ??= 'http';
+  headers['x-forwarded-host'] ??= authority;
+}

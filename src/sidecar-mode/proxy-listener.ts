@@ -1,0 +1,145 @@
+/**
+ * One listening port that speaks HTTP/1.1 and HTTP/2 over cleartext at once: the first bytes of a
+ * connection say which (an HTTP/2 client with prior knowledge opens with the fixed preface
+ * `PRI * HTTP/2.0`), and the connection is handed to Node's HTTP/1.1 or HTTP/2 server accordingly.
+ * gRPC clients, curl --http2-prior-knowledge and ordinary HTTP/1.1 clients all use the same port.
+ *
+ * It also counts requests in flight, so that a drain can wait for them, and answers requests the
+ * HTTP/1.1 parser rejects (conflicting Content-Length and Transfer-Encoding, bad chunking, headers
+ * over the limit) with a 4xx of its own: such a request never reaches a handler.
+ */
+import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createHttp2Server, type Http2ServerRequest, type Http2ServerResponse, type Http2Session } from 'node:http2';
+import { createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { Logger } from '../core/logger.js';
+import type { HostPort } from '../config/listen-address.js';
+
+export type RequestHandler = (req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse) => void;
+export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
+
+export interface ProxyListener {
+  readonly address: HostPort;
+  /** Requests whose response has not finished. */
+  inFlight(): number;
+  /**
+   * Stops accepting connections, lets requests in flight finish (idle keep-alive connections are
+   * closed, HTTP/2 sessions get a GOAWAY), and after `graceMs` cuts whatever is left.
+   * Resolves true when everything finished within the grace period.
+   */
+  drain(graceMs: number): Promise<boolean>;
+}
+
+export interface ProxyListenerOptions {
+  name: string;
+  handler: RequestHandler;
+  onUpgrade?: UpgradeHandler;
+  maxHeaderBytes: number;
+  logger: Logger;
+}
+
+const H2_PREFACE_START = Buffer.from('PRI * HTTP/2.0');
+
+export async function listenProxy(address: HostPort, options: ProxyListenerOptions): Promise<ProxyListener> {
+  const { logger, name } = options;
+  let inFlight = 0;
+  let draining = false;
+  let drained: (() => void) | undefined;
+  const sockets = new Set<Socket>();
+  const sessions = new Set<Http2Session>();
+
+  const handle: RequestHandler = (req, res) => {
+    inFlight++;
+    res.once('close', () => {
+      inFlight--;
+      if (draining && inFlight === 0) drained?.();
+    });
+    // While draining, HTTP/1.1 callers are told to reconnect elsewhere after this response.
+    if (draining && req.httpVersionMajor === 1) res.setHeader('connection', 'close');
+    try {
+      options.handler(req, res);
+    } catch (err) {
+      logger.error('request handler failed', { listener: name, error: (err as Error).message });
+      if (!res.headersSent) {
+        res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' });
+        res.end('internal proxy error\n');
+      } else res.destroy();
+    }
+  };
+
+  const http1 = createHttpServer({ maxHeaderSize: options.maxHeaderBytes, requireHostHeader: false }, handle);
+  // Streams may run for minutes (gRPC, downloads); the deadline, not the socket, bounds a request.
+  http1.requestTimeout = 0;
+  http1.headersTimeout = 30_000;
+  http1.keepAliveTimeout = 65_000;
+  http1.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+    const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+    logger.warn('malformed request refused', { listener: name, status, code: err.code, error: err.message });
+    if (socket.writable && !(socket as Socket).destroyed) {
+      const reason = status === 431 ? 'Request Header Fields Too Large' : status === 408 ? 'Request Timeout' : 'Bad Request';
+      const body = `${reason}: ${err.code ?? 'malformed request'}\n`;
+      socket.end(`HTTP/1.1 ${status} ${reason}\r\ncontent-type: text/plain\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`);
+    } else socket.destroy();
+  });
+  if (options.onUpgrade) http1.on('upgrade', options.onUpgrade);
+
+  const http2 = createHttp2Server({ maxSessionMemory: 64, settings: { maxHeaderListSize: options.maxHeaderBytes } }, handle);
+  http2.on('session', (session: Http2Session) => {
+    sessions.add(session);
+    session.once('close', () => sessions.delete(session));
+    if (draining) session.close();
+  });
+  http2.on('sessionError', (err: Error) => logger.warn('HTTP/2 session error', { listener: name, error: err.message }));
+
+  const tcp = createTcpServer((socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+    socket.on('error', () => socket.destroy());
+    socket.once('data', (first: Buffer) => {
+      socket.pause();
+      socket.unshift(first);
+      const h2 = first.subarray(0, H2_PREFACE_START.length).equals(H2_PREFACE_START.subarray(0, Math.min(first.length, H2_PREFACE_START.length)));
+      if (h2) {
+        // The HTTP/2 session takes the socket's buffered bytes and then reads the handle itself.
+        http2.emit('connection', socket);
+      } else {
+        http1.emit('connection', socket);
+        socket.resume();
+      }
+    });
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    tcp.once('error', reject);
+    tcp.listen(address.port, address.host, () => {
+      tcp.off('error', reject);
+      resolve();
+    });
+  });
+  tcp.on('error', (err) => logger.error('listener error', { listener: name, error: err.message }));
+  const bound = tcp.address() as AddressInfo;
+
+  return {
+    address: { host: bound.address, port: bound.port },
+    inFlight: () => inFlight,
+    async drain(graceMs) {
+      draining = true;
+      tcp.close();
+      http1.closeIdleConnections();
+      for (const session of sessions) session.close();
+      const finished = inFlight === 0 || (await new Promise<boolean>((resolve) => {
+        const timer = setTimeout(() => resolve(false), graceMs);
+        timer.unref();
+        drained = () => {
+          clearTimeout(timer);
+          resolve(true);
+        };
+      }));
+      // Whatever is left after the grace period (or idle sockets of a finished drain) is cut.
+      http1.closeAllConnections();
+      for (const session of sessions) session.destroy();
+      for (const socket of sockets) socket.destroy();
+      return finished;
+    },
+  };
+}

@@ -1,0 +1,246 @@
+/**
+ * mesh-sidecar: the in-process mesh (createMesh, the same clients and filter stack) behind three
+ * listeners. Outbound takes the app's plain HTTP and sends it to the service its Host names;
+ * inbound takes mesh traffic for the local app and hands it over on loopback; admin serves
+ * metrics, probes and the effective config. Nothing here decides how a request is balanced, retried
+ * or timed out: that is the stack's job, exactly as in a Node process using the library.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { collectDefaultMetrics } from 'prom-client';
+import { Agent, type Dispatcher } from 'undici';
+import { createMesh, type Mesh } from '../client/create-mesh.js';
+import type { MeshRequest } from '../client/http-types.js';
+import { meshClient, type MeshClient } from '../client/mesh-client.js';
+import { MeshError } from '../core/errors.js';
+import type { Logger } from '../core/logger.js';
+import { formatHostPort, isLoopbackHost, parseHostPort, type HostPort } from '../config/listen-address.js';
+import { loadMeshConfig } from '../config/mesh-config.js';
+import { sidecarSettings, type SidecarSection, type SidecarSettings } from '../config/sidecar-schema.js';
+import { MeshMetrics } from '../telemetry/mesh-metrics.js';
+import { startAdminServer, type AdminServer } from './admin-server.js';
+import { forward, isHttp2, respondWithFailure, type ForwardTarget, type ProxyRequest, type ProxyResponse } from './forward.js';
+import { listenProxy, type ProxyListener } from './proxy-listener.js';
+import { tunnelUpgrade } from './upgrade-tunnel.js';
+
+export interface SidecarOptions {
+  /** The mesh YAML file (services, profiles and the optional spec.sidecar section). */
+  config: string;
+  /** Settings that override spec.sidecar (the command-line flags). */
+  overrides?: SidecarSection;
+  logger: Logger;
+}
+
+export interface Sidecar {
+  readonly settings: SidecarSettings;
+  readonly mesh: Mesh;
+  readonly outbound: HostPort | null;
+  readonly inbound: HostPort | null;
+  readonly admin: HostPort | null;
+  /** Stops accepting, lets requests in flight finish within the grace period, then closes. */
+  drain(): Promise<{ clean: boolean }>;
+}
+
+export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
+  const { logger } = options;
+  const fileConfig = await loadMeshConfig(options.config);
+  const settings = sidecarSettings(fileConfig.sidecar, options.overrides);
+  if (settings.admin && !isLoopbackHost(settings.admin.host)) {
+    logger.warn('the admin server listens beyond loopback; /config and /metrics are visible to the network', { admin: formatHostPort(settings.admin) });
+  }
+
+  const metrics = new MeshMetrics();
+  collectDefaultMetrics({ register: metrics.registry });
+  const mesh = createMesh({ config: options.config, metrics, logger });
+  const app = settings.app ? appClient(settings.app, metrics, logger) : undefined;
+  const passthrough = new Agent({ keepAliveTimeout: 4_000 });
+
+  let outbound: ProxyListener | undefined;
+  let inbound: ProxyListener | undefined;
+  let admin: AdminServer | undefined;
+  let draining = false;
+  try {
+    if (settings.outbound) {
+      const own = settings.outbound;
+      outbound = await listenProxy(own, {
+        name: 'outbound',
+        maxHeaderBytes: settings.maxHeaderBytes,
+        logger,
+        handler: (req, res) => routeOutbound(req, res, mesh, passthrough, outbound?.address ?? own, settings, logger),
+        onUpgrade: (req, socket, head) => upgradeOutbound(req, socket, head, mesh, logger),
+      });
+    }
+    if (settings.inbound) {
+      if (!app) {
+        logger.warn('no app address (--app or spec.sidecar.app): the inbound listener is off');
+      } else {
+        const appAddress = settings.app!;
+        inbound = await listenProxy(settings.inbound, {
+          name: 'inbound',
+          maxHeaderBytes: settings.maxHeaderBytes,
+          logger,
+          handler: (req, res) => {
+            const authority = authorityOf(req) ?? formatHostPort(appAddress);
+            forward(req, res, app, { direction: 'inbound', authority, label: hostOnly(authority), path: req.url ?? '/', logger, accessLog: settings.accessLog });
+          },
+          onUpgrade: (req, socket, head) => tunnelUpgrade(req, socket, head, appAddress, req.url ?? '/', authorityOf(req) ?? formatHostPort(appAddress), logger),
+        });
+      }
+    }
+    if (settings.admin) {
+      admin = await startAdminServer(
+        settings.admin,
+        {
+          registry: metrics.registry,
+          ready: () => !draining,
+          config: () => effectiveConfig(options.config, settings, mesh),
+        },
+        logger,
+      );
+    }
+  } catch (err) {
+    await Promise.all([outbound?.drain(0), inbound?.drain(0), admin?.close(), mesh.close(), app?.close(), passthrough.close()]);
+    const e = err as NodeJS.ErrnoException;
+    throw new MeshError('INVALID_CONFIG', `cannot listen: ${e.code === 'EADDRINUSE' ? `address ${(e as { address?: string }).address}:${(e as { port?: number }).port} is already in use` : e.message}`);
+  }
+
+  return {
+    settings,
+    mesh,
+    outbound: outbound?.address ?? null,
+    inbound: inbound?.address ?? null,
+    admin: admin?.address ?? null,
+    async drain() {
+      draining = true;
+      const results = await Promise.all([outbound?.drain(settings.drainGraceMs) ?? true, inbound?.drain(settings.drainGraceMs) ?? true]);
+      await Promise.all([mesh.close(), app?.close(), passthrough.close()]);
+      await admin?.close();
+      return { clean: results.every(Boolean) };
+    },
+  };
+}
+
+/** The local app as a one-endpoint client: inbound metrics and deadlines, but no retries or ejection. */
+function appClient(address: HostPort, metrics: MeshMetrics, logger: Logger): MeshClient {
+  return meshClient('app', {
+    endpoints: [formatHostPort(address)],
+    retries: false,
+    circuitBreaker: false,
+    outlierDetection: false,
+    metrics,
+    direction: 'inbound',
+    logger,
+  });
+}
+
+interface OutboundTarget {
+  authority: string;
+  path: string;
+}
+
+/** Where an outbound request is going: a proxy request's absolute URI, else Host / :authority. */
+function outboundTarget(req: ProxyRequest): OutboundTarget | { problem: string } {
+  const url = req.url ?? '';
+  if (!isHttp2(req) && /^[a-z][a-z0-9+.-]*:\/\//i.test(url)) {
+    let parsed: URL;
+    try {
+      parsed = new URL(url);
+    } catch {
+      return { problem: `the request target ${JSON.stringify(url)} is not a valid URL` };
+    }
+    if (parsed.protocol !== 'http:') return { problem: `only http:// targets can be proxied, got ${parsed.protocol}//` };
+    return { authority: parsed.host, path: `${parsed.pathname}${parsed.search}` };
+  }
+  const authority = authorityOf(req);
+  if (!authority) return { problem: 'the request has no Host header (or :authority) naming the service to call' };
+  if (!url.startsWith('/')) return { problem: `the request target ${JSON.stringify(url)} is not a path` };
+  return { authority, path: url };
+}
+
+function authorityOf(req: ProxyRequest | IncomingMessage): string | undefined {
+  const value = (req.headers[':authority'] as string | undefined) ?? req.headers.host;
+  return value ? value.toLowerCase() : undefined;
+}
+
+function hostOnly(authority: string): string {
+  return authority.startsWith('[') ? authority.slice(0, authority.indexOf(']') + 1) : authority.replace(/:\d+$/, '');
+}
+
+function routeOutbound(req: ProxyRequest, res: ProxyResponse, mesh: Mesh, passthrough: Dispatcher, own: HostPort, settings: SidecarSettings, logger: Logger): void {
+  const target = outboundTarget(req);
+  if ('problem' in target) {
+    respondWithFailure(res, 400, 'INVALID_REQUEST', target.problem);
+    return;
+  }
+  const forwardOptions = { direction: 'outbound' as const, authority: target.authority, path: target.path, logger, accessLog: settings.accessLog };
+  const service = mesh.serviceFor(target.authority);
+  if (service !== undefined) {
+    forward(req, res, mesh.client(service), { ...forwardOptions, label: service });
+    return;
+  }
+  if (mesh.unknownHosts === 'refuse') {
+    respondWithFailure(res, 502, 'UNKNOWN_SERVICE', `no mesh service is named "${target.authority}" and unknownHosts is refuse`);
+    return;
+  }
+  const parsed = parseHostPort(target.authority.includes(':') ? target.authority : `${target.authority}:80`);
+  if (parsed === null || 'problem' in parsed) {
+    respondWithFailure(res, 400, 'INVALID_REQUEST', `"${target.authority}" is not a host to pass through to`);
+    return;
+  }
+  // Sending a request for ourselves to ourselves would loop until sockets run out.
+  if (parsed.port === own.port && (isLoopbackHost(parsed.host) || parsed.host === own.host)) {
+    respondWithFailure(res, 508, 'LOOP_DETECTED', `${target.authority} is this sidecar's own outbound address; name a service instead`);
+    return;
+  }
+  forward(req, res, passthroughTarget(passthrough, `http://${formatHostPort(parsed)}`), forwardOptions);
+}
+
+function passthroughTarget(agent: Dispatcher, origin: string): ForwardTarget {
+  return {
+    request: (req: MeshRequest) =>
+      agent.request({ origin, method: req.method, path: req.path, headers: req.headers, body: req.body ?? null, signal: req.signal }).catch((err: Error) => {
+        throw new MeshError('CONNECT_FAILED', `passthrough to ${origin} failed: ${err.message}`, { cause: err });
+      }),
+  };
+}
+
+function upgradeOutbound(req: IncomingMessage, socket: Duplex, head: Buffer, mesh: Mesh, logger: Logger): void {
+  const target = outboundTarget(req);
+  const refuse = (status: number, code: string, message: string) => {
+    const body = `${message}\n`;
+    socket.end(`HTTP/1.1 ${status} ${status === 400 ? 'Bad Request' : 'Bad Gateway'}\r\ncontent-type: text/plain\r\nx-meshwork-error: ${code}\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+  };
+  if ('problem' in target) return refuse(400, 'INVALID_REQUEST', target.problem);
+  const service = mesh.serviceFor(target.authority);
+  if (service === undefined) return refuse(502, 'UNKNOWN_SERVICE', `no mesh service is named "${target.authority}"`);
+  // The balancer's view: a healthy endpoint at random (an upgraded connection is long-lived, so
+  // load is spread by choice at connect time).
+  const endpoints = mesh.client(service).endpoints();
+  const healthy = endpoints.filter((e) => !e.ejected);
+  const pool = healthy.length > 0 ? healthy : endpoints;
+  const chosen = pool[Math.floor(Math.random() * pool.length)];
+  const address = chosen ? parseHostPort(chosen.endpoint) : null;
+  if (!address || 'problem' in address) return refuse(502, 'NO_ENDPOINTS', `service "${service}" has no endpoints`);
+  tunnelUpgrade(req, socket, head, address, target.path, target.authority, logger);
+}
+
+function effectiveConfig(file: string, settings: SidecarSettings, mesh: Mesh): unknown {
+  const address = (a: HostPort | null) => (a ? formatHostPort(a) : 'off');
+  return {
+    configFile: file,
+    configGeneration: mesh.configGeneration,
+    configError: mesh.configError?.message ?? null,
+    sidecar: {
+      outbound: address(settings.outbound),
+      inbound: address(settings.inbound),
+      admin: address(settings.admin),
+      app: address(settings.app),
+      drainGraceMs: settings.drainGraceMs,
+      logLevel: settings.logLevel,
+      accessLog: settings.accessLog,
+      maxHeaderBytes: settings.maxHeaderBytes,
+    },
+    unknownHosts: mesh.unknownHosts,
+    services: Object.fromEntries(mesh.services().map((name) => [mesh.client(name).name, mesh.client(name).settings])),
+  };
+}

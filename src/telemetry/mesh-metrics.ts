@@ -1,0 +1,123 @@
+/**
+ * The golden metrics — requests, responses by status and classification, latency — under Linkerd's
+ * names and labels (`request_total`, `response_total`, `response_latency_ms`, with `direction` and
+ * `authority`), so existing Linkerd dashboards and alerts read a meshwork process or sidecar as they
+ * are. What the stack itself does (retries, budget exhaustion, breaker and fault events, ejections)
+ * is counted as `meshwork_<event>_total{authority}`.
+ *
+ * Each MeshMetrics owns a prom-client Registry rather than using prom-client's global one, so two
+ * meshes (or a mesh and the application's own metrics) never collide on a name.
+ */
+import { Counter, Histogram, Registry } from 'prom-client';
+
+export type Direction = 'inbound' | 'outbound';
+export type Classification = 'success' | 'failure';
+
+/** Linkerd's latency buckets, in milliseconds. */
+export const LATENCY_BUCKETS_MS = [1, 2, 3, 4, 5, 10, 20, 30, 40, 50, 100, 200, 300, 400, 500, 1_000, 2_000, 3_000, 4_000, 5_000, 10_000, 20_000, 30_000, 40_000, 50_000];
+
+/** The route label of a request that matched no route (Linkerd's "default route"). */
+export const DEFAULT_ROUTE = 'default';
+
+/** Help texts for the stack events filters count; an event not listed here still gets a metric. */
+const STACK_EVENT_HELP: Record<string, string> = {
+  retries_total: 'Retries sent (attempts after the first).',
+  retry_budget_exhausted_total: 'Retries not sent because the retry budget was spent.',
+  retry_skipped_body_too_large_total: 'Retries not sent because the request body was too large to replay.',
+  retry_skipped_deadline_total: 'Retries not sent because the deadline would pass first.',
+  breaker_open_total: 'Times the circuit breaker opened.',
+  breaker_rejected_total: 'Requests refused at once because the circuit breaker was open.',
+  concurrency_limited_total: 'Requests refused by the concurrency limit.',
+  rate_limited_total: 'Requests refused by the rate limit.',
+  faults_aborted_total: 'Requests answered by an injected abort fault.',
+  faults_delayed_total: 'Requests delayed by an injected delay fault.',
+  timeouts_total: 'Requests that hit their total timeout.',
+  per_try_timeouts_total: 'Attempts that hit their per-try timeout.',
+  endpoints_ejected_total: 'Endpoints ejected by outlier detection.',
+};
+
+interface RequestChild {
+  inc(): void;
+}
+interface ResponseChildren {
+  total: { inc(): void };
+  latency: { observe(ms: number): void };
+}
+
+export class MeshMetrics {
+  readonly registry: Registry;
+  readonly #requests: Counter<'direction' | 'authority' | 'route'>;
+  readonly #responses: Counter<'direction' | 'authority' | 'route' | 'status_code' | 'classification' | 'error'>;
+  readonly #latency: Histogram<'direction' | 'authority' | 'route' | 'status_code' | 'classification'>;
+  readonly #stackEvents = new Map<string, Counter<'authority'>>();
+  // prom-client hashes label sets on every call; children cached by a joined key cost one Map lookup.
+  readonly #requestChildren = new Map<string, RequestChild>();
+  readonly #responseChildren = new Map<string, ResponseChildren>();
+
+  constructor(registry: Registry = new Registry()) {
+    this.registry = registry;
+    this.#requests = new Counter({
+      name: 'request_total',
+      help: 'Requests started, by direction, authority (the service) and route.',
+      labelNames: ['direction', 'authority', 'route'],
+      registers: [registry],
+    });
+    this.#responses = new Counter({
+      name: 'response_total',
+      help: 'Responses (or failures without one), by status code and classification.',
+      labelNames: ['direction', 'authority', 'route', 'status_code', 'classification', 'error'],
+      registers: [registry],
+    });
+    this.#latency = new Histogram({
+      name: 'response_latency_ms',
+      help: 'Time from the request to the response headers, in milliseconds.',
+      labelNames: ['direction', 'authority', 'route', 'status_code', 'classification'],
+      buckets: LATENCY_BUCKETS_MS,
+      registers: [registry],
+    });
+    for (const event of Object.keys(STACK_EVENT_HELP)) this.#stackEventCounter(event);
+  }
+
+  requestStarted(direction: Direction, authority: string, route: string | undefined): void {
+    const key = `${direction}\u0000${authority}\u0000${route ?? DEFAULT_ROUTE}`;
+    let child = this.#requestChildren.get(key);
+    if (child === undefined) {
+      child = this.#requests.labels(direction, authority, route ?? DEFAULT_ROUTE);
+      this.#requestChildren.set(key, child);
+    }
+    child.inc();
+  }
+
+  /** A response arrived: counted and its latency observed. */
+  responded(direction: Direction, authority: string, route: string | undefined, statusCode: number, classification: Classification, latencyMs: number): void {
+    const key = `${direction}\u0000${authority}\u0000${route ?? DEFAULT_ROUTE}\u0000${statusCode}\u0000${classification}`;
+    let children = this.#responseChildren.get(key);
+    if (children === undefined) {
+      const labels = { direction, authority, route: route ?? DEFAULT_ROUTE, status_code: String(statusCode), classification };
+      children = { total: this.#responses.labels(labels), latency: this.#latency.labels(labels) };
+      this.#responseChildren.set(key, children);
+    }
+    children.total.inc();
+    children.latency.observe(latencyMs);
+  }
+
+  /** The request failed without a response (refused, timed out, connection lost): `error` says why. */
+  failed(direction: Direction, authority: string, route: string | undefined, error: string): void {
+    this.#responses.inc({ direction, authority, route: route ?? DEFAULT_ROUTE, classification: 'failure', error });
+  }
+
+  /** Counts one stack event (`retries_total`, ...) as `meshwork_<event>{authority}`. */
+  stackEvent(authority: string, event: string, by = 1): void {
+    this.#stackEventCounter(event).inc({ authority }, by);
+  }
+
+  #stackEventCounter(event: string): Counter<'authority'> {
+    let counter = this.#stackEvents.get(event);
+    if (counter === undefined) {
+      const name = `meshwork_${event.replace(/[^a-zA-Z0-9_]/g, '_')}`;
+      counter = new Counter({ name, help: STACK_EVENT_HELP[event] ?? `Stack event ${event}.`, labelNames: ['authority'], registers: [this.registry] });
+      this.#stackEvents.set(event, counter);
+    }
+    return counter;
+  }
+}
