@@ -12,6 +12,7 @@ import { circuitBreakerModule } from '../filters/circuit-breaker.js';
 import { concurrencyLimitModule } from '../filters/concurrency-limit.js';
 import { faultModule } from '../filters/fault.js';
 import { metricsModule } from '../filters/metrics.js';
+import { attemptSpanModule, requestSpanModule } from '../filters/tracing.js';
 import { rateLimitModule } from '../filters/rate-limit.js';
 import { retryModule } from '../filters/retry.js';
 import { routeModule } from '../filters/route.js';
@@ -27,6 +28,8 @@ export function defaultClientStack(): HttpStack {
   return new Stack<MeshRequest, MeshResponse>([
     // First, so every later layer can read the matched route's timeout, retryability and classes.
     routeModule,
+    // One span per request, child of the caller's trace, covering refusals and retries alike.
+    requestSpanModule,
     // Golden metrics, labelled with the route; above refusals and retries so a request counts once.
     metricsModule,
     // Local protection before any work: a request over the limits is refused at once, never queued.
@@ -45,5 +48,7 @@ export function defaultClientStack(): HttpStack {
     circuitBreakerModule,
     // Innermost: bounds one attempt and writes the remaining deadline into the outgoing header.
     perTryTimeoutModule,
+    // A span per attempt; its context is what the endpoint sees in traceparent / B3.
+    attemptSpanModule,
   ]);
 }

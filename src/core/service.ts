@@ -3,6 +3,7 @@
  * response; a Filter wraps a Service without knowing its neighbours. Everything meshwork does to a
  * call is a Filter or a Service composed by a Stack.
  */
+import type { Context } from '@opentelemetry/api';
 import type { RoutePolicy } from './policy.js';
 
 export interface CallContext {
@@ -22,6 +23,8 @@ export interface CallContext {
   attempt: number;
   /** The endpoint (`host:port`) chosen by the balancer for the current attempt. */
   endpoint: string | undefined;
+  /** The OpenTelemetry context holding the request's span, once the tracing filter has run. */
+  trace: Context | undefined;
 }
 
 export interface Service<Req, Res> {
@@ -40,5 +43,5 @@ export function applyFilter<Req, Res>(filter: Filter<Req, Res>, next: Service<Re
 }
 
 export function newCallContext(service: string, signal?: AbortSignal): CallContext {
-  return { service, signal, deadline: undefined, route: undefined, routePolicy: undefined, destination: undefined, endpoint: undefined, attempt: 1 };
+  return { service, signal, deadline: undefined, route: undefined, routePolicy: undefined, destination: undefined, endpoint: undefined, attempt: 1, trace: undefined };
 }

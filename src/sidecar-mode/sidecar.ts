@@ -21,6 +21,7 @@ import { MeshMetrics } from '../telemetry/mesh-metrics.js';
 import { startAdminServer, type AdminServer } from './admin-server.js';
 import { forward, isHttp2, respondWithFailure, type ForwardTarget, type ProxyRequest, type ProxyResponse } from './forward.js';
 import { listenProxy, type ProxyListener } from './proxy-listener.js';
+import { installSidecarTracing } from './sidecar-tracing.js';
 import { tunnelUpgrade } from './upgrade-tunnel.js';
 
 export interface SidecarOptions {
@@ -49,6 +50,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     logger.warn('the admin server listens beyond loopback; /config and /metrics are visible to the network', { admin: formatHostPort(settings.admin) });
   }
 
+  const stopTracing = installSidecarTracing(logger);
   const metrics = new MeshMetrics();
   collectDefaultMetrics({ register: metrics.registry });
   const mesh = createMesh({ config: options.config, metrics, logger });
@@ -115,6 +117,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
       const results = await Promise.all([outbound?.drain(settings.drainGraceMs) ?? true, inbound?.drain(settings.drainGraceMs) ?? true]);
       await Promise.all([mesh.close(), app?.close(), passthrough.close()]);
       await admin?.close();
+      await stopTracing();
       return { clean: results.every(Boolean) };
     },
   };

@@ -34,6 +34,7 @@ test('the default stack lists its modules in request-path order', () => {
   const client = meshClient('reviews', { endpoints: [primary.address] });
   assert.deepEqual(client.stack.roles(), [
     'route',
+    'trace',
     'metrics',
     'concurrency-limit',
     'rate-limit',
@@ -43,6 +44,7 @@ test('the default stack lists its modules in request-path order', () => {
     'split',
     'circuit-breaker',
     'per-try-timeout',
+    'attempt-trace',
   ]);
   return client.close();
 });

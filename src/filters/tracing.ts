@@ -1,0 +1,94 @@
+/**
+ * OpenTelemetry spans through @opentelemetry/api only: meshwork never installs an SDK in a user's
+ * process. With none registered, the API's no-op tracer makes this nearly free, and an incoming
+ * trace context still flows on unchanged; with one (the app's, or the sidecar's), every request
+ * gets a span, and each attempt under it (retries show as siblings) a child span whose context is
+ * written into the outgoing headers (W3C traceparent and B3), so the next hop continues the trace.
+ *
+ * The parent is the app's active span when there is one, else whatever trace the request's own
+ * headers carry — which is how a trace crosses the sidecar.
+ */
+import { context, isSpanContextValid, SpanKind, SpanStatusCode, trace, type Span } from '@opentelemetry/api';
+import { createRequire } from 'node:module';
+import { isMeshError } from '../core/errors.js';
+import type { CallContext } from '../core/service.js';
+import type { HttpModule } from '../client/default-stack.js';
+import type { MeshRequest, MeshResponse } from '../client/http-types.js';
+import { extractTraceContext, injectTraceContext } from '../telemetry/trace-propagation.js';
+import { DirectionParam } from './metrics.js';
+import { isFailureResponse } from './response-classifier.js';
+
+const VERSION = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
+const tracer = () => trace.getTracer('meshwork', VERSION);
+
+export const requestSpanModule: HttpModule = {
+  role: 'trace',
+  description: 'an OpenTelemetry span per request, continuing the caller\'s trace (active span, traceparent or B3)',
+  make(params, next) {
+    const kind = params.get(DirectionParam) === 'inbound' ? SpanKind.SERVER : SpanKind.CLIENT;
+    return {
+      call(req, ctx) {
+        const active = context.active();
+        const parent = trace.getSpan(active) !== undefined ? active : extractTraceContext(active, req.headers);
+        const span = tracer().startSpan(`${req.method} ${ctx.service}`, { kind, attributes: { 'http.request.method': req.method, 'url.path': req.path, 'meshwork.service': ctx.service } }, parent);
+        ctx.trace = trace.setSpan(parent, span);
+        return next.call(req, ctx).then(
+          (res) => {
+            if (ctx.route !== undefined) span.setAttribute('http.route', ctx.route);
+            endWithResponse(span, res, ctx);
+            return res;
+          },
+          (err: unknown) => {
+            endWithError(span, err);
+            throw err;
+          },
+        );
+      },
+      close: () => next.close(),
+    };
+  },
+};
+
+export const attemptSpanModule: HttpModule = {
+  role: 'attempt-trace',
+  description: 'a child span per attempt, whose context goes downstream in traceparent and B3 headers',
+  make(_params, next) {
+    return {
+      call(req, ctx) {
+        const parent = ctx.trace ?? context.active();
+        const span = tracer().startSpan(`attempt ${ctx.attempt}`, { kind: SpanKind.CLIENT, attributes: { 'meshwork.attempt': ctx.attempt } }, parent);
+        if (!span.isRecording() && !isSpanContextValid(span.spanContext())) {
+          // No trace to continue and none being recorded: the request goes on untouched.
+          span.end();
+          return next.call(req, ctx);
+        }
+        const attemptReq: MeshRequest = { ...req, headers: injectTraceContext(trace.setSpan(parent, span), req.headers) };
+        return next.call(attemptReq, ctx).then(
+          (res) => {
+            if (ctx.endpoint !== undefined) span.setAttribute('server.address', ctx.endpoint);
+            endWithResponse(span, res, ctx);
+            return res;
+          },
+          (err: unknown) => {
+            if (ctx.endpoint !== undefined) span.setAttribute('server.address', ctx.endpoint);
+            endWithError(span, err);
+            throw err;
+          },
+        );
+      },
+      close: () => next.close(),
+    };
+  },
+};
+
+function endWithResponse(span: Span, res: MeshResponse, ctx: CallContext): void {
+  span.setAttribute('http.response.status_code', res.statusCode);
+  if (isFailureResponse(res.statusCode, ctx.routePolicy)) span.setStatus({ code: SpanStatusCode.ERROR, message: `HTTP ${res.statusCode}` });
+  span.end();
+}
+
+function endWithError(span: Span, err: unknown): void {
+  span.setStatus({ code: SpanStatusCode.ERROR, message: isMeshError(err) ? err.code : (err as Error)?.message });
+  if (err instanceof Error) span.recordException(err);
+  span.end();
+}

@@ -1,0 +1,63 @@
+/**
+ * Carrying a trace across a hop: W3C `traceparent`/`tracestate` and Zipkin B3 (the multi-header
+ * X-B3-* form, and the single `b3` header on the way in), so a trace started by an app using either
+ * convention continues through the mesh. If the application registered its own global propagator
+ * (an OpenTelemetry SDK does), that one is used instead: the app decides its wire format.
+ */
+import { type Context, propagation, type TextMapGetter, type TextMapPropagator, type TextMapSetter } from '@opentelemetry/api';
+import { CompositePropagator, W3CTraceContextPropagator } from '@opentelemetry/core';
+import { B3InjectEncoding, B3Propagator } from '@opentelemetry/propagator-b3';
+import type { HttpHeaders } from '../client/http-types.js';
+
+// Extraction runs in order and the last propagator that finds a parent wins: W3C over B3.
+const meshDefault: TextMapPropagator = new CompositePropagator({
+  propagators: [new B3Propagator({ injectEncoding: B3InjectEncoding.MULTI_HEADER }), new W3CTraceContextPropagator()],
+});
+
+function activePropagator(): TextMapPropagator {
+  return propagation.fields().length > 0 ? propagation : meshDefault;
+}
+
+export type HeaderRecord = Record<string, string | string[] | undefined>;
+
+const getter: TextMapGetter<HeaderRecord> = {
+  keys: (carrier) => Object.keys(carrier),
+  get: (carrier, key) => carrier[key] ?? carrier[key.toLowerCase()],
+};
+
+const setter: TextMapSetter<HeaderRecord> = {
+  set: (carrier, key, value) => {
+    carrier[key.toLowerCase()] = value;
+  },
+};
+
+/** The trace context the headers carry, on top of `base`. */
+export function extractTraceContext(base: Context, headers: HttpHeaders): Context {
+  const record = headerRecord(headers);
+  return record ? activePropagator().extract(base, record, getter) : base;
+}
+
+/** A copy of `headers` with the trace context of `ctx` written in (an old trace header is replaced). */
+export function injectTraceContext(ctx: Context, headers: HttpHeaders): HeaderRecord {
+  const out: HeaderRecord = { ...headerRecord(headers) };
+  activePropagator().inject(ctx, out, setter);
+  return out;
+}
+
+/** Headers in any form undici accepts, as a lower-case record; undefined when there are none. */
+function headerRecord(headers: HttpHeaders): HeaderRecord | undefined {
+  if (headers === undefined || headers === null) return undefined;
+  if (Array.isArray(headers)) {
+    const record: HeaderRecord = {};
+    for (let i = 0; i + 1 < headers.length; i += 2) record[String(headers[i]).toLowerCase()] = String(headers[i + 1]);
+    return record;
+  }
+  if (typeof (headers as Iterable<unknown>)[Symbol.iterator] === 'function') {
+    const record: HeaderRecord = {};
+    for (const [name, value] of headers as Iterable<[string, string | string[] | undefined]>) record[name.toLowerCase()] = value;
+    return record;
+  }
+  const record: HeaderRecord = {};
+  for (const [name, value] of Object.entries(headers as HeaderRecord)) record[name.toLowerCase()] = value;
+  return record;
+}
