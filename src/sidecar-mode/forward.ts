@@ -111,6 +111,17 @@ function relayResponse(response: MeshResponse, res: ProxyResponse, h2: boolean, 
   }
   const headers = endToEndHeaders(response.headers as Record<string, string | string[]>);
   delete headers.te;
+  let trailers = response.trailers as Record<string, string | string[]> | null;
+  if (h2 && headers['grpc-status'] !== undefined) {
+    // A gRPC "trailers-only" reply carries its status in the headers. Relayed as headers it would
+    // be followed by an empty data frame and no trailers, which a gRPC client reads as INTERNAL;
+    // the same status in trailers is the equivalent the compatibility API can send.
+    trailers = { ...trailers };
+    for (const name of ['grpc-status', 'grpc-message', 'grpc-status-details-bin']) {
+      if (headers[name] !== undefined) trailers[name] = headers[name]!;
+      delete headers[name];
+    }
+  }
   try {
     res.writeHead(response.statusCode, headers);
   } catch (err) {
@@ -126,7 +137,6 @@ function relayResponse(response: MeshResponse, res: ProxyResponse, h2: boolean, 
   });
   body.pipe(res as NodeJS.WritableStream, { end: false });
   body.once('end', () => {
-    const trailers = response.trailers;
     if (trailers && Object.keys(trailers).length > 0) {
       // gRPC's status travels here; over HTTP/1.1 Node sends trailers only on a chunked response.
       if (h2 || !res.hasHeader('content-length')) res.addTrailers(trailers as Record<string, string>);

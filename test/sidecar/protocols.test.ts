@@ -1,0 +1,160 @@
+/**
+ * What crosses the sidecar besides plain HTTP/1.1: gRPC (grpc-js client and server, trailers and
+ * status intact, streaming), WebSocket upgrades, and the trace context (W3C and B3).
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import type { AddressInfo } from 'node:net';
+import { after, before, test } from 'node:test';
+import { promisify } from 'node:util';
+import * as grpc from '@grpc/grpc-js';
+import { WebSocket, WebSocketServer } from 'ws';
+import { startBackend, type TestBackend } from '../helpers/http-backend.js';
+import { metricValue, startSidecarProcess, type SidecarProcess } from '../helpers/sidecar-process.js';
+
+const run = promisify(execFile);
+
+// A gRPC service with raw-bytes messages, so the test needs no .proto file.
+const identity = (b: Buffer) => b;
+const echoService: grpc.ServiceDefinition = {
+  echo: { path: '/test.Echo/Echo', requestStream: false, responseStream: false, requestSerialize: identity, requestDeserialize: identity, responseSerialize: identity, responseDeserialize: identity },
+  count: { path: '/test.Echo/Count', requestStream: false, responseStream: true, requestSerialize: identity, requestDeserialize: identity, responseSerialize: identity, responseDeserialize: identity },
+};
+const EchoClient = grpc.makeGenericClientConstructor(echoService, 'Echo');
+
+let grpcServer: grpc.Server;
+let grpcPort = 0;
+let wsServer: WebSocketServer;
+let words: TestBackend;
+let sidecar: SidecarProcess;
+
+before(async () => {
+  grpcServer = new grpc.Server();
+  grpcServer.addService(echoService, {
+    echo: (call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) => {
+      const text = call.request.toString();
+      if (text === 'fail') return callback({ code: grpc.status.FAILED_PRECONDITION, details: 'asked to fail' });
+      const trailer = new grpc.Metadata();
+      trailer.set('x-echo-trailer', 'kept');
+      callback(null, Buffer.from(`echo: ${text} (authority ${call.getPath()})`), trailer);
+    },
+    count: (call: grpc.ServerWritableStream<Buffer, Buffer>) => {
+      const n = Number(call.request.toString());
+      for (let i = 1; i <= n; i++) call.write(Buffer.from(String(i)));
+      call.end();
+    },
+  });
+  grpcPort = await new Promise<number>((resolve, reject) => grpcServer.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))));
+
+  wsServer = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+  wsServer.on('connection', (socket, req) => {
+    socket.send(`hello ${req.headers.host} via ${req.headers['x-forwarded-for']}`);
+    socket.on('message', (data) => socket.send(`echo ${data.toString()}`));
+  });
+  await new Promise<void>((resolve) => wsServer.once('listening', resolve));
+  words = await startBackend('words');
+
+  sidecar = await startSidecarProcess(`apiVersion: meshwork.dev/v1alpha1
+kind: Mesh
+spec:
+  services:
+    echo:
+      endpoints: ["127.0.0.1:${grpcPort}"]
+    chat:
+      endpoints: ["127.0.0.1:${(wsServer.address() as AddressInfo).port}"]
+    words:
+      endpoints: ["${words.address}"]
+`);
+});
+
+after(async () => {
+  await sidecar?.stop();
+  grpcServer?.forceShutdown();
+  wsServer?.close();
+  await words?.stop();
+});
+
+type EchoStub = grpc.Client & { echo: (...args: unknown[]) => unknown; count: (...args: unknown[]) => unknown };
+
+function echoClient(): EchoStub {
+  // The channel connects to the sidecar; :authority names the service, as with Host for HTTP/1.1.
+  return new EchoClient(sidecar.outbound, grpc.credentials.createInsecure(), { 'grpc.default_authority': 'echo' }) as never;
+}
+
+test('a unary gRPC call through the sidecar keeps its response, trailers and status', async () => {
+  const client = echoClient();
+  try {
+    const { reply, trailers } = await new Promise<{ reply: Buffer; trailers: grpc.Metadata }>((resolve, reject) => {
+      let trailers: grpc.Metadata | undefined;
+      const call = client.echo(Buffer.from('hi'), (err: grpc.ServiceError | null, reply: Buffer) => (err ? reject(err) : setImmediate(() => resolve({ reply, trailers: trailers! })))) as grpc.ClientUnaryCall;
+      call.on('status', (status: grpc.StatusObject) => (trailers = status.metadata));
+    });
+    assert.equal(reply.toString(), 'echo: hi (authority /test.Echo/Echo)');
+    assert.deepEqual(trailers.get('x-echo-trailer'), ['kept']);
+
+    const failure = await new Promise<grpc.ServiceError>((resolve) => client.echo(Buffer.from('fail'), (err: grpc.ServiceError) => resolve(err)));
+    assert.equal(failure.code, grpc.status.FAILED_PRECONDITION);
+    assert.equal(failure.details, 'asked to fail');
+
+    const metrics = await sidecar.metrics();
+    // grpc-status decides the classification, as Linkerd does: one success, one failure.
+    assert.equal(metricValue(metrics, 'response_total', { authority: 'echo', classification: 'success' }), 1);
+    assert.equal(metricValue(metrics, 'response_total', { authority: 'echo', classification: 'failure' }), 1);
+  } finally {
+    client.close();
+  }
+});
+
+test('a server-streaming gRPC call streams every message through', async () => {
+  const client = echoClient();
+  try {
+    const messages = await new Promise<string[]>((resolve, reject) => {
+      const got: string[] = [];
+      const call = client.count(Buffer.from('25')) as grpc.ClientReadableStream<Buffer>;
+      call.on('data', (m: Buffer) => got.push(m.toString()));
+      call.on('error', reject);
+      call.on('end', () => resolve(got));
+    });
+    assert.deepEqual(messages, Array.from({ length: 25 }, (_, i) => String(i + 1)));
+  } finally {
+    client.close();
+  }
+});
+
+test('a WebSocket upgrade is passed through to the service, both ways', async () => {
+  const socket = new WebSocket(`ws://${sidecar.outbound}/chat`, { headers: { host: 'chat' } });
+  const received: string[] = [];
+  await new Promise<void>((resolve, reject) => {
+    socket.on('message', (data) => {
+      received.push(data.toString());
+      if (received.length === 1) socket.send('ping');
+      else resolve();
+    });
+    socket.once('error', reject);
+  });
+  socket.close();
+  assert.equal(received[0], 'hello chat via 127.0.0.1');
+  assert.equal(received[1], 'echo ping');
+});
+
+test('an incoming W3C traceparent continues: same trace id, the sidecar\'s span as parent', async () => {
+  const traceId = '0af7651916cd43dd8448eb211c80319c';
+  const { stdout } = await run('curl', ['-sS', '-H', 'Host: words', '-H', `traceparent: 00-${traceId}-b7ad6b7169203331-01`, `http://${sidecar.outbound}/traced`], { encoding: 'utf8' });
+  const headers = (JSON.parse(stdout) as { headers: Record<string, string> }).headers;
+  const [version, trace, parent, flags] = headers.traceparent!.split('-');
+  assert.equal(version, '00');
+  assert.equal(trace, traceId);
+  assert.notEqual(parent, 'b7ad6b7169203331', 'the next hop sees the sidecar\'s attempt span as its parent');
+  assert.match(parent!, /^[0-9a-f]{16}$/);
+  assert.equal(flags, '01');
+  assert.equal(headers['x-b3-traceid'], traceId);
+});
+
+test('an incoming B3 trace continues too, and is also sent on as traceparent', async () => {
+  const traceId = '463ac35c9f6413ad48485a3953bb6124';
+  const { stdout } = await run('curl', ['-sS', '-H', 'Host: words', '-H', `X-B3-TraceId: ${traceId}`, '-H', 'X-B3-SpanId: a2fb4a1d1a96d312', '-H', 'X-B3-Sampled: 1', `http://${sidecar.outbound}/b3`], { encoding: 'utf8' });
+  const headers = (JSON.parse(stdout) as { headers: Record<string, string> }).headers;
+  assert.equal(headers['x-b3-traceid'], traceId);
+  assert.notEqual(headers['x-b3-spanid'], 'a2fb4a1d1a96d312');
+  assert.equal(headers.traceparent?.split('-')[1], traceId);
+});
