@@ -31,7 +31,8 @@ const meshDocumentSchema = z
     spec: z
       .object({
         unknownHosts: z.enum(['passthrough', 'refuse']).optional(),
-        sidecar: sidecarSchema.optional(),
+        // Checked on its own below, so a sidecar mistake does not hide the services' problems.
+        sidecar: z.unknown().optional(),
         services: z.record(z.record(z.unknown())),
       })
       .strict(),
@@ -85,9 +86,14 @@ export function parseMeshConfig(text: string, fileName: string): MeshConfig {
         continue;
       }
       if (parsed.data.spec.unknownHosts) unknownHosts = parsed.data.spec.unknownHosts;
-      if (parsed.data.spec.sidecar) {
+      if (parsed.data.spec.sidecar !== undefined) {
         if (sidecar) report(doc, label, ['spec', 'sidecar'], 'a second spec.sidecar section; give it once', true);
-        sidecar = parsed.data.spec.sidecar;
+        const section = sidecarSchema.safeParse(parsed.data.spec.sidecar);
+        if (section.success) sidecar = section.data;
+        else {
+          const found = schemaProblems(sidecarSchema, section.error.issues, parsed.data.spec.sidecar);
+          reportAll(doc, label, found.map((p) => ({ ...p, path: ['spec', 'sidecar', ...p.path] })));
+        }
       }
       for (const [name, input] of Object.entries(parsed.data.spec.services)) {
         const path = ['spec', 'services', name];
