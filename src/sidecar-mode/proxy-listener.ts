@@ -73,6 +73,12 @@ export async function listenProxy(address: HostPort, options: ProxyListenerOptio
   http1.headersTimeout = 30_000;
   http1.keepAliveTimeout = 65_000;
   http1.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+    // A caller that hung up (reset, or closed half way) sent nothing wrong; there is no one to answer.
+    if (err.code === 'ECONNRESET' || err.code === 'EPIPE' || !socket.writable) {
+      logger.debug('connection closed by the caller', { listener: name, code: err.code });
+      socket.destroy();
+      return;
+    }
     const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
     logger.warn('malformed request refused', { listener: name, status, code: err.code, error: err.message });
     if (socket.writable && !(socket as Socket).destroyed) {

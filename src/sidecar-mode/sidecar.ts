@@ -95,7 +95,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
         {
           registry: metrics.registry,
           ready: () => !draining,
-          config: () => effectiveConfig(options.config, settings, mesh),
+          config: () => effectiveConfig(options.config, settings, mesh, { outbound: outbound?.address ?? null, inbound: inbound?.address ?? null, admin: admin?.address ?? null }),
         },
         logger,
       );
@@ -227,16 +227,17 @@ function upgradeOutbound(req: IncomingMessage, socket: Duplex, head: Buffer, mes
   tunnelUpgrade(req, socket, head, address, target.path, target.authority, logger);
 }
 
-function effectiveConfig(file: string, settings: SidecarSettings, mesh: Mesh): unknown {
+function effectiveConfig(file: string, settings: SidecarSettings, mesh: Mesh, bound: Record<'outbound' | 'inbound' | 'admin', HostPort | null>): unknown {
   const address = (a: HostPort | null) => (a ? formatHostPort(a) : 'off');
   return {
     configFile: file,
     configGeneration: mesh.configGeneration,
     configError: mesh.configError?.message ?? null,
     sidecar: {
-      outbound: address(settings.outbound),
-      inbound: address(settings.inbound),
-      admin: address(settings.admin),
+      // The addresses actually bound (port 0 in the config becomes the port chosen).
+      outbound: address(bound.outbound),
+      inbound: address(bound.inbound),
+      admin: address(bound.admin),
       app: address(settings.app),
       drainGraceMs: settings.drainGraceMs,
       logLevel: settings.logLevel,
