@@ -27,6 +27,8 @@ let grpcPort = 0;
 let wsServer: WebSocketServer;
 let words: TestBackend;
 let sidecar: SidecarProcess;
+// A second sidecar in front of the gRPC server, as in a mesh: client → outbound → inbound → app.
+let grpcAppSidecar: SidecarProcess;
 
 before(async () => {
   grpcServer = new grpc.Server();
@@ -54,12 +56,15 @@ before(async () => {
   await new Promise<void>((resolve) => wsServer.once('listening', resolve));
   words = await startBackend('words');
 
+  grpcAppSidecar = await startSidecarProcess('apiVersion: meshwork.dev/v1alpha1\nkind: Mesh\nspec:\n  services: {}\n', ['--outbound', 'none', '--inbound', '127.0.0.1:0', '--app', `127.0.0.1:${grpcPort}`]);
   sidecar = await startSidecarProcess(`apiVersion: meshwork.dev/v1alpha1
 kind: Mesh
 spec:
   services:
     echo:
       endpoints: ["127.0.0.1:${grpcPort}"]
+    echo-meshed:
+      endpoints: ["${grpcAppSidecar.inbound}"]
     chat:
       endpoints: ["127.0.0.1:${(wsServer.address() as AddressInfo).port}"]
     words:
@@ -69,6 +74,7 @@ spec:
 
 after(async () => {
   await sidecar?.stop();
+  await grpcAppSidecar?.stop();
   grpcServer?.forceShutdown();
   wsServer?.close();
   await words?.stop();
@@ -76,9 +82,9 @@ after(async () => {
 
 type EchoStub = grpc.Client & { echo: (...args: unknown[]) => unknown; count: (...args: unknown[]) => unknown };
 
-function echoClient(): EchoStub {
+function echoClient(service = 'echo'): EchoStub {
   // The channel connects to the sidecar; :authority names the service, as with Host for HTTP/1.1.
-  return new EchoClient(sidecar.outbound, grpc.credentials.createInsecure(), { 'grpc.default_authority': 'echo' }) as never;
+  return new EchoClient(sidecar.outbound, grpc.credentials.createInsecure(), { 'grpc.default_authority': service }) as never;
 }
 
 test('a unary gRPC call through the sidecar keeps its response, trailers and status', async () => {
@@ -116,6 +122,21 @@ test('a server-streaming gRPC call streams every message through', async () => {
       call.on('end', () => resolve(got));
     });
     assert.deepEqual(messages, Array.from({ length: 25 }, (_, i) => String(i + 1)));
+  } finally {
+    client.close();
+  }
+});
+
+test('gRPC crosses two sidecars (outbound, then the server\'s inbound) with status intact', async () => {
+  const client = echoClient('echo-meshed');
+  try {
+    const reply = await new Promise<Buffer>((resolve, reject) => client.echo(Buffer.from('two hops'), (err: grpc.ServiceError | null, r: Buffer) => (err ? reject(err) : resolve(r))));
+    assert.equal(reply.toString(), 'echo: two hops (authority /test.Echo/Echo)');
+    const failure = await new Promise<grpc.ServiceError>((resolve) => client.echo(Buffer.from('fail'), (err: grpc.ServiceError) => resolve(err)));
+    assert.equal(failure.code, grpc.status.FAILED_PRECONDITION);
+    const inbound = await grpcAppSidecar.metrics();
+    assert.equal(metricValue(inbound, 'request_total', { direction: 'inbound', authority: 'echo-meshed' }), 2);
+    assert.equal(metricValue(inbound, 'response_total', { direction: 'inbound', classification: 'failure' }), 1);
   } finally {
     client.close();
   }
