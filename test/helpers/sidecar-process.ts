@@ -4,9 +4,9 @@
  * addresses it bound from its "ready" log line.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
@@ -84,7 +84,7 @@ export async function startSidecarProcess(yaml: string, extraArgs: string[] = []
     logs,
     stop(signal = 'SIGTERM') {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
-      return exited;
+      return exited.finally(() => rmSync(dirname(configPath), { recursive: true, force: true }));
     },
     async metrics() {
       const res = await fetch(`http://${admin}/metrics`);

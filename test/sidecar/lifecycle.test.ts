@@ -4,7 +4,8 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { connect } from 'node:net';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -50,6 +51,7 @@ test('bad flags and bad configs exit 2 with a reason that names the problem', ()
 
   const path = writeConfig('apiVersion: meshwork.dev/v1alpha1\nkind: Mesh\nspec:\n  sidecar:\n    outbound: nowhere\n  services:\n    words:\n      endpoints: ["127.0.0.1:1"]\n      timeout: soon\n');
   const badConfig = runSidecarCli(['--config', path]);
+  rmSync(dirname(path), { recursive: true, force: true });
   assert.equal(badConfig.status, 2);
   assert.match(badConfig.stderr, /mesh\.yaml:5:15: Mesh 1 spec\.sidecar\.outbound: expected host:port/);
   assert.match(badConfig.stderr, /mesh\.yaml:9:16: Mesh service "words" spec\.services\.words\.timeout: expected a duration/);
@@ -60,6 +62,7 @@ test('a port already in use is a one-line error and exit 2', async () => {
   try {
     const path = writeConfig(meshYaml(backend.address));
     const result = runSidecarCli(['--config', path, '--outbound', backend.address, '--admin', 'none']);
+    rmSync(dirname(path), { recursive: true, force: true });
     assert.equal(result.status, 2);
     assert.match(result.stderr, /already in use/);
   } finally {
