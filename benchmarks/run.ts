@@ -17,6 +17,7 @@ const SUITES: Record<string, () => Promise<{ run(o: { quick: boolean }): Promise
   'client-throughput': () => import('./suites/client-throughput.js'),
   'retry-amplification': () => import('./suites/retry-amplification.js'),
   'lb-quality': () => import('./suites/lb-quality.js'),
+  'sidecar-proxy': () => import('./suites/sidecar-proxy.js'),
 };
 
 const quick = process.argv.includes('--quick');
