@@ -6,7 +6,7 @@
  * written into the outgoing headers (W3C traceparent and B3), so the next hop continues the trace.
  *
  * The parent is the app's active span when there is one, else whatever trace the request's own
- * headers carry — which is how a trace crosses the sidecar.
+ * headers carry — which is how a trace crosses the sidecar. With neither, no span is made.
  */
 import { context, isSpanContextValid, SpanKind, SpanStatusCode, trace, type Span } from '@opentelemetry/api';
 import { createRequire } from 'node:module';
@@ -14,7 +14,7 @@ import { isMeshError } from '../core/errors.js';
 import type { CallContext } from '../core/service.js';
 import type { HttpModule } from '../client/default-stack.js';
 import type { MeshRequest, MeshResponse } from '../client/http-types.js';
-import { extractTraceContext, injectTraceContext } from '../telemetry/trace-propagation.js';
+import { carriesTraceContext, extractTraceContext, injectTraceContext } from '../telemetry/trace-propagation.js';
 import { DirectionParam } from './metrics.js';
 import { isFailureResponse } from './response-classifier.js';
 
@@ -29,7 +29,12 @@ export const requestSpanModule: HttpModule = {
     return {
       call(req, ctx) {
         const active = context.active();
-        const parent = trace.getSpan(active) !== undefined ? active : extractTraceContext(active, req.headers);
+        const hasActiveSpan = trace.getSpan(active) !== undefined;
+        // The mesh continues traces and never starts one: with no active span and no trace in the
+        // headers there is nothing to continue, and the request costs no span at all (this was 5%
+        // of a sidecar's CPU when every request got an unsampled span and injected headers).
+        if (!hasActiveSpan && !carriesTraceContext(req.headers)) return next.call(req, ctx);
+        const parent = hasActiveSpan ? active : extractTraceContext(active, req.headers);
         const span = tracer().startSpan(`${req.method} ${ctx.service}`, { kind, attributes: { 'http.request.method': req.method, 'url.path': req.path, 'meshwork.service': ctx.service } }, parent);
         ctx.trace = trace.setSpan(parent, span);
         return next.call(req, ctx).then(
@@ -56,6 +61,7 @@ export const attemptSpanModule: HttpModule = {
     return {
       call(req, ctx) {
         const parent = ctx.trace ?? context.active();
+        if (ctx.trace === undefined && trace.getSpan(parent) === undefined) return next.call(req, ctx);
         const span = tracer().startSpan(`attempt ${ctx.attempt}`, { kind: SpanKind.CLIENT, attributes: { 'meshwork.attempt': ctx.attempt } }, parent);
         if (!span.isRecording() && !isSpanContextValid(span.spanContext())) {
           // No trace to continue and none being recorded: the request goes on untouched.

@@ -9,6 +9,7 @@ import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { MeshError } from '../core/errors.js';
+import { LightAbortSignal } from '../core/light-abort-signal.js';
 import type { Logger } from '../core/logger.js';
 import type { MeshRequest, MeshResponse } from '../client/http-types.js';
 import { addForwardedHeaders, endToEndHeaders } from './proxy-headers.js';
@@ -40,7 +41,8 @@ export function isHttp2(req: ProxyRequest): req is Http2ServerRequest {
 export function forward(req: ProxyRequest, res: ProxyResponse, target: ForwardTarget, options: ForwardOptions): void {
   const started = performance.now();
   const h2 = isHttp2(req);
-  const abort = new AbortController();
+  // LightAbortSignal: Node 20's AbortController showed up at 1.6% of the sidecar's CPU.
+  const abort = new LightAbortSignal();
   res.once('close', () => {
     if (!res.writableFinished) abort.abort(new MeshError('REQUEST_ABORTED', 'the caller closed the connection before the response was complete'));
   });
@@ -55,7 +57,7 @@ export function forward(req: ProxyRequest, res: ProxyResponse, target: ForwardTa
     path: options.path,
     headers,
     body: hasBody(req) ? (req as Readable) : null,
-    signal: abort.signal,
+    signal: abort.asAbortSignal(),
     protocol: h2 && isGrpc(req) ? 'h2c' : 'http1',
     authority: options.label ?? options.authority,
   };
@@ -77,7 +79,7 @@ export function forward(req: ProxyRequest, res: ProxyResponse, target: ForwardTa
   target.request(request).then(
     (response) => relayResponse(response, res, h2, (status, error) => log(status, error)),
     (err: unknown) => {
-      if (abort.signal.aborted) return log(undefined, 'REQUEST_ABORTED');
+      if (abort.aborted) return log(undefined, 'REQUEST_ABORTED');
       const failure = proxyFailure(err);
       options.logger.debug('request failed in the mesh', { direction: options.direction, authority: options.authority, path: options.path, code: failure.code, error: failure.message });
       respondWithFailure(res, failure.status, failure.code, failure.message);

@@ -31,6 +31,30 @@ const setter: TextMapSetter<HeaderRecord> = {
   },
 };
 
+const TRACE_HEADERS = ['traceparent', 'b3', 'x-b3-traceid'];
+
+/**
+ * Whether the headers carry a trace context at all, cheaply: the common request has none, and
+ * must not pay for a propagator's parse. With a custom global propagator, its own fields count.
+ */
+export function carriesTraceContext(headers: HttpHeaders): boolean {
+  if (headers === undefined || headers === null) return false;
+  const names = propagation.fields().length > 0 ? propagation.fields() : TRACE_HEADERS;
+  if (Array.isArray(headers)) {
+    for (let i = 0; i < headers.length; i += 2) if (names.includes(String(headers[i]).toLowerCase())) return true;
+    return false;
+  }
+  if (typeof (headers as Iterable<unknown>)[Symbol.iterator] === 'function') {
+    for (const [name] of headers as Iterable<[string, unknown]>) if (names.includes(name.toLowerCase())) return true;
+    return false;
+  }
+  const record = headers as Record<string, unknown>;
+  for (const name of names) if (record[name] !== undefined) return true;
+  // Header names are case-insensitive; code may well write Traceparent or X-B3-TraceId.
+  for (const name in record) if (names.includes(name.toLowerCase())) return true;
+  return false;
+}
+
 /** The trace context the headers carry, on top of `base`. */
 export function extractTraceContext(base: Context, headers: HttpHeaders): Context {
   const record = headerRecord(headers);
