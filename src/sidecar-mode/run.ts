@@ -34,8 +34,10 @@ let sidecar: Sidecar;
 try {
   sidecar = await startSidecar({ config: command.config, overrides: command.overrides, logger });
 } catch (err) {
-  // Config problems are multi-line lists (file:line:col each); everything else is one line.
-  const message = isMeshError(err) ? err.message : (err as Error).stack ?? String(err);
+  // One problem is one line (file:line:col: field: what is wrong); several are listed, one a line.
+  let message = isMeshError(err) ? err.message : (err as Error).stack ?? String(err);
+  const lines = message.split('\n');
+  if (isMeshError(err) && lines.length === 2) message = lines[1]!.trim();
   process.stderr.write(`mesh-sidecar: ${message}\n`);
   process.exit(2);
 }

@@ -55,6 +55,17 @@ test('bad flags and bad configs exit 2 with a reason that names the problem', ()
   assert.equal(badConfig.status, 2);
   assert.match(badConfig.stderr, /mesh\.yaml:5:15: Mesh 1 spec\.sidecar\.outbound: expected host:port/);
   assert.match(badConfig.stderr, /mesh\.yaml:9:16: Mesh service "words" spec\.services\.words\.timeout: expected a duration/);
+
+  // A single problem is a single line.
+  const onePath = writeConfig('apiVersion: meshwork.dev/v1alpha1\nkind: Mesh\nspec:\n  services:\n    words:\n      endpoints: ["127.0.0.1:1"]\n      timeout: soon\n');
+  const oneProblem = runSidecarCli(['--config', onePath]);
+  rmSync(dirname(onePath), { recursive: true, force: true });
+  assert.equal(oneProblem.status, 2);
+  assert.match(oneProblem.stderr, /^mesh-sidecar: \S*mesh\.yaml:7:16: Mesh service "words" spec\.services\.words\.timeout: expected a duration[^\n]*\n$/);
+
+  const absent = runSidecarCli(['--config', '/nonexistent/mesh.yaml']);
+  assert.equal(absent.status, 2);
+  assert.match(absent.stderr, /^mesh-sidecar: \/nonexistent\/mesh\.yaml: cannot read the config file \(ENOENT\)\n$/);
 });
 
 test('a port already in use is a one-line error and exit 2', async () => {
