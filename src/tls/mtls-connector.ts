@@ -1,0 +1,50 @@
+/**
+ * The client side of mTLS: an undici connector that opens TLS 1.3 to an endpoint, presents this
+ * process's current certificate, and accepts the endpoint only if its certificate chains to the
+ * trust anchors and names one of the expected SPIFFE IDs. Host names play no part (endpoints are
+ * usually IP addresses); the SPIFFE ID is the identity. There is no plaintext fallback: a failed
+ * handshake fails the connection. When the identity rotates, new connections use the new
+ * certificate; TLS session tickets are cached so reconnecting skips most of the handshake.
+ */
+import type { PeerCertificate } from 'node:tls';
+import { buildConnector } from 'undici';
+import { MeshError } from '../core/errors.js';
+import type { IdentitySource, LoadedIdentity } from './identity-source.js';
+import { spiffeIdOfSubjectAltName } from './spiffe-id.js';
+
+export interface MtlsConnectorOptions {
+  /** The SPIFFE IDs an endpoint may prove. */
+  expected: string[];
+  timeoutMs: number;
+  /** Offer HTTP/2 by ALPN (for gRPC). */
+  allowH2: boolean;
+}
+
+export function mtlsConnector(source: IdentitySource, options: MtlsConnectorOptions): buildConnector.connector {
+  const build = (identity: LoadedIdentity) =>
+    buildConnector({
+      ca: identity.trustAnchorsPem,
+      cert: identity.certPem,
+      key: identity.keyPem,
+      minVersion: 'TLSv1.3',
+      rejectUnauthorized: true,
+      allowH2: options.allowH2,
+      timeout: options.timeoutMs,
+      maxCachedSessions: 100,
+      checkServerIdentity: (_host: string, cert: PeerCertificate) => {
+        const peer = spiffeIdOfSubjectAltName(cert.subjectaltname);
+        if (peer !== undefined && options.expected.includes(peer)) return undefined;
+        const error = new MeshError(
+          'TLS_FAILED',
+          `the endpoint's certificate names ${peer ?? 'no SPIFFE ID'}, not ${options.expected.length === 1 ? options.expected[0] : `one of ${options.expected.join(', ')}`}`,
+        );
+        (error as { reason?: string }).reason = 'identity mismatch';
+        return error;
+      },
+    } as buildConnector.BuildOptions);
+  let connector = build(source.current());
+  source.onChange((identity) => {
+    connector = build(identity);
+  });
+  return (connectOptions, callback) => connector(connectOptions, callback);
+}
