@@ -9,6 +9,7 @@ import type { Logger } from '../core/logger.js';
 import type { Stack } from '../core/stack.js';
 import type { ServiceConfig } from '../config/service-schema.js';
 import type { MeshMetrics } from '../telemetry/mesh-metrics.js';
+import type { IdentitySource } from '../tls/identity-source.js';
 import type { MeshRequest, MeshResponse } from './http-types.js';
 
 export type BalancerKind = 'p2c-ewma' | 'p2c-least-request' | 'round-robin';
@@ -25,13 +26,15 @@ export interface ClientCodeOptions {
    * the mesh's (`mesh.metrics`); `false` leaves the metrics filter out of the stack.
    */
   metrics?: MeshMetrics | false;
+  /** This process's certificate and trust anchors, for services with `tls` (mTLS). */
+  identity?: IdentitySource;
   /** The metrics' `direction` label: `outbound` (default) for calls out, `inbound` for a proxy's calls to its own app. */
   direction?: 'inbound' | 'outbound';
 }
 
 export type MeshClientOptions = ServiceConfig & ClientCodeOptions;
 
-const CODE_ONLY_KEYS = new Set<string>(['clock', 'random', 'logger', 'stack', 'metrics', 'direction']);
+const CODE_ONLY_KEYS = new Set<string>(['clock', 'random', 'logger', 'stack', 'metrics', 'direction', 'identity']);
 
 /** Splits options into the data the schema validates and the code-only objects. */
 export function splitClientOptions(options: MeshClientOptions): { data: Record<string, unknown>; code: ClientCodeOptions } {

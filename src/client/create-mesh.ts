@@ -15,6 +15,7 @@ import { isDeepStrictEqual } from 'node:util';
 import type { Registry } from 'prom-client';
 import { getGlobalDispatcher, type Dispatcher } from 'undici';
 import { MeshMetrics } from '../telemetry/mesh-metrics.js';
+import { IdentitySource } from '../tls/identity-source.js';
 import { MeshError } from '../core/errors.js';
 import { silentLogger } from '../core/logger.js';
 import { watchConfigFile } from '../config/config-watcher.js';
@@ -40,6 +41,8 @@ export interface MeshOptions extends ClientCodeOptions {
 
 export interface Mesh {
   readonly dispatcher: Dispatcher;
+  /** This process's identity (certificate, key, trust anchors) when one is configured, for mTLS. */
+  readonly identity: IdentitySource | undefined;
   /** The Prometheus registry with every service's golden metrics (`await mesh.metrics.metrics()`). */
   readonly metrics: Registry;
   /** A handle on a service; it stays valid across config reloads. */
@@ -75,8 +78,27 @@ export function createMesh(options: MeshOptions): Mesh {
   // One registry for every service, reloads included, so counters continue across a swap.
   const meshMetrics = given.metrics === false ? undefined : (given.metrics ?? new MeshMetrics());
   const code: ClientCodeOptions = { ...given, metrics: meshMetrics ?? false };
-  const logger = code.logger ?? silentLogger;
   const configPath = options.config === undefined ? undefined : resolve(options.config);
+  const firstConfig = configPath ? parseMeshConfig(readFileSync(configPath, 'utf8'), configPath) : undefined;
+  // An identity from the config file is the mesh's to load and close; one given in code is the caller's.
+  const ownIdentity =
+    !code.identity && firstConfig?.identity
+      ? IdentitySource.loadSync(
+          {
+            certFile: resolve(dirname(configPath!), firstConfig.identity.certFile),
+            keyFile: resolve(dirname(configPath!), firstConfig.identity.keyFile),
+            trustAnchorsFile: resolve(dirname(configPath!), firstConfig.identity.trustAnchorsFile),
+          },
+          {
+            ...(given.logger ? { logger: given.logger } : {}),
+            ...(given.clock ? { clock: given.clock } : {}),
+            ...(meshMetrics ? { registry: meshMetrics.registry } : {}),
+            ...(firstConfig.identity.expiryWarning ? { warnBeforeMs: firstConfig.identity.expiryWarning } : {}),
+          },
+        )
+      : undefined;
+  if (ownIdentity) code.identity = ownIdentity;
+  const logger = code.logger ?? silentLogger;
   const env: ClientEnvironment = {
     serviceFor: (authority) => {
       if (applied.services[authority]) return authority;
@@ -92,7 +114,7 @@ export function createMesh(options: MeshOptions): Mesh {
   };
   if (configPath) env.baseDir = dirname(configPath);
 
-  let applied: Applied = configPath ? fromConfig(parseMeshConfig(readFileSync(configPath, 'utf8'), configPath), options) : fromCode(options);
+  let applied: Applied = firstConfig ? fromConfig(firstConfig, options) : fromCode(options);
   const handles = new Map<string, ServiceHandle>();
   for (const [name, settings] of Object.entries(applied.services)) handles.set(name.toLowerCase(), new ServiceHandle(buildClient(name, settings, code, env)));
 
@@ -164,6 +186,7 @@ export function createMesh(options: MeshOptions): Mesh {
 
   return {
     dispatcher,
+    identity: code.identity,
     metrics: (meshMetrics ?? new MeshMetrics()).registry,
     client(name) {
       const handle = handles.get(name.toLowerCase());
@@ -188,6 +211,7 @@ export function createMesh(options: MeshOptions): Mesh {
     },
     async close() {
       watcher?.close();
+      ownIdentity?.close();
       await dispatcher.close();
       await Promise.all([...handles.values()].map((h) => h.current.close()));
     },

@@ -17,6 +17,10 @@ import { resolverFromSpec, type DiscoverySpec } from '../discovery/parse-discove
 import { isFailureResponse } from '../filters/response-classifier.js';
 import type { ServiceSettings } from '../config/service-schema.js';
 import { httpEndpoint } from './http-endpoint.js';
+import type { buildConnector } from 'undici';
+import { MeshError } from '../core/errors.js';
+import type { IdentitySource } from '../tls/identity-source.js';
+import { mtlsConnector } from '../tls/mtls-connector.js';
 import type { MeshRequest, MeshResponse } from './http-types.js';
 
 export interface EndpointStatus {
@@ -34,6 +38,8 @@ export interface BalancerDeps {
   random: Random;
   logger: Logger;
   baseDir?: string;
+  /** This process's identity, for services whose endpoints are reached over mTLS. */
+  identity?: IdentitySource;
   onEjected?(endpoint: string): void;
 }
 
@@ -49,13 +55,14 @@ export function endpointBalancer(name: string, discovery: DiscoverySpec, setting
     onError: (error) => logger.warn('discovery failed; keeping the last known endpoints', { service: name, source: resolver.description, error: error.message }),
   });
   const kind = settings.balancer;
+  const tls = meshedTransport(name, settings, deps);
   const balancer = new Balancer<MeshRequest, MeshResponse>(endpoints, {
     service: name,
     clock,
     picker: kind === 'round-robin' ? roundRobinPicker() : p2cPicker(random),
     newLoad: kind === 'p2c-ewma' ? (now) => new PeakEwmaLoad(now, settings.ewma) : () => new LeastRequestLoad(),
     outlierDetector: new OutlierDetector(settings.outlierDetection === false ? { consecutiveFailures: 0 } : settings.outlierDetection, clock),
-    makeEndpoint: (address) => httpEndpoint(address, settings.connection),
+    makeEndpoint: (address) => httpEndpoint(address, tls ? { ...settings.connection, tls } : settings.connection),
     isFailure: (res, ctx) => isFailureResponse(res.statusCode, ctx.routePolicy),
     discoveryTimeoutMs: settings.discoveryTimeoutMs,
     discoveryDescription: resolver.description,
@@ -73,4 +80,18 @@ export function endpointBalancer(name: string, discovery: DiscoverySpec, setting
     endpoints: () =>
       balancer.endpoints().map((e) => ({ endpoint: e.key, pending: e.load.pending, ejected: balancer.isEjected(e.key) })),
   };
+}
+
+/** The mTLS connectors for a service whose settings ask for it; undefined for plaintext. */
+function meshedTransport(name: string, settings: ServiceSettings, deps: BalancerDeps): { connector(allowH2: boolean): buildConnector.connector } | undefined {
+  if (!settings.tls) return undefined;
+  const identity = deps.identity;
+  if (!identity) {
+    throw new MeshError('INVALID_CONFIG', `service "${name}": tls.identity asks for mTLS, but this mesh has no identity of its own; give identity: { certFile, keyFile, trustAnchorsFile }`, { service: name });
+  }
+  const expected = settings.tls.identities;
+  const timeoutMs = settings.connection.connectTimeoutMs;
+  const plain = mtlsConnector(identity, { expected, timeoutMs, allowH2: false });
+  const h2 = mtlsConnector(identity, { expected, timeoutMs, allowH2: true });
+  return { connector: (allowH2) => (allowH2 ? h2 : plain) };
 }

@@ -7,8 +7,8 @@
  * CONNECT_FAILED means no byte of the request was written (always safe to retry elsewhere);
  * ENDPOINT_FAILED means the connection broke later.
  */
-import { Pool, type Dispatcher } from 'undici';
-import { MeshError } from '../core/errors.js';
+import { Pool, type buildConnector, type Dispatcher } from 'undici';
+import { isMeshError, MeshError } from '../core/errors.js';
 import type { CallContext, Service } from '../core/service.js';
 import { endpointKey, type EndpointAddress } from '../discovery/endpoint-address.js';
 import { keepH2Trailers } from './h2-trailers.js';
@@ -25,6 +25,8 @@ export interface HttpEndpointOptions {
   headersTimeoutMs?: number;
   /** Longest silence while reading a response body, ms. Default 300 000 (undici's default). */
   bodyTimeoutMs?: number;
+  /** mTLS: the connector to use (per protocol), from src/tls/mtls-connector.ts; plaintext without it. */
+  tls?: { connector(allowH2: boolean): buildConnector.connector };
 }
 
 const CONNECT_ERROR_CODES = new Set([
@@ -36,6 +38,9 @@ const CONNECT_ERROR_CODES = new Set([
   'UND_ERR_CONNECT_TIMEOUT',
 ]);
 
+/** OpenSSL's and Node's certificate and handshake failures. */
+const TLS_ERROR_CODE = /^(ERR_TLS_|ERR_SSL_|CERT_|UNABLE_TO_|DEPTH_ZERO_|SELF_SIGNED_|HOSTNAME_MISMATCH|ERR_OSSL_)/;
+
 export function httpEndpoint(address: EndpointAddress, options: HttpEndpointOptions = {}): Service<MeshRequest, MeshResponse> {
   const key = endpointKey(address);
   const poolOptions: Pool.Options = {
@@ -45,7 +50,8 @@ export function httpEndpoint(address: EndpointAddress, options: HttpEndpointOpti
     headersTimeout: options.headersTimeoutMs ?? 300_000,
     bodyTimeout: options.bodyTimeoutMs ?? 300_000,
   };
-  const pool = new Pool(`http://${key}`, poolOptions);
+  const tls = options.tls;
+  const pool = tls ? new Pool(`https://${key}`, { ...poolOptions, connect: tls.connector(false) }) : new Pool(`http://${key}`, poolOptions);
   // Made on the first h2c request only: most endpoints never see one. One HTTP/2 connection
   // multiplexes every stream, so a handful of connections is plenty.
   let h2cPool: Pool | undefined;
@@ -54,7 +60,9 @@ export function httpEndpoint(address: EndpointAddress, options: HttpEndpointOpti
     if (req.protocol !== 'h2c') return pool;
     if (h2c === undefined) {
       // undici's Pool hands only `connect` options to its connector, so useH2c goes there.
-      h2cPool = new Pool(`http://${key}`, { ...poolOptions, connections: 4, allowH2: true, connect: { ...poolOptions.connect, useH2c: true } as unknown as Pool.Options['connect'] });
+      h2cPool = tls
+        ? new Pool(`https://${key}`, { ...poolOptions, connections: 4, allowH2: true, connect: tls.connector(true) })
+        : new Pool(`http://${key}`, { ...poolOptions, connections: 4, allowH2: true, connect: { ...poolOptions.connect, useH2c: true } as unknown as Pool.Options['connect'] });
       h2c = h2cPool.compose(keepH2Trailers);
     }
     return h2c;
@@ -81,6 +89,9 @@ function translateError(err: unknown, endpoint: string, ctx: CallContext): unkno
   // undici refused the request itself (bad path, method or header): the caller's bug, not the endpoint's.
   if (code === 'UND_ERR_INVALID_ARG' || code === 'ERR_INVALID_ARG_TYPE' || code === 'ERR_INVALID_HTTP_TOKEN') {
     return new MeshError('INVALID_REQUEST', `service "${ctx.service}": the request is malformed and was not sent (${detail})`, where);
+  }
+  if (isMeshError(err, 'TLS_FAILED') || (typeof code === 'string' && TLS_ERROR_CODE.test(code))) {
+    return new MeshError('TLS_FAILED', `service "${ctx.service}": mTLS with ${endpoint} failed, nothing was sent (${String(code ?? 'TLS_FAILED')}: ${detail})`, where);
   }
   if (typeof code === 'string' && CONNECT_ERROR_CODES.has(code)) {
     return new MeshError('CONNECT_FAILED', `service "${ctx.service}": could not connect to ${endpoint} (${code}: ${detail})`, where);

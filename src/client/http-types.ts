@@ -22,6 +22,8 @@ export interface MeshRequest {
   protocol?: 'http1' | 'h2c';
   /** The authority the caller addressed, for the metrics' `authority` label; default the service name. */
   authority?: string;
+  /** Who sent the request to a proxy's inbound side, for the metrics' `tls` and `client_id` labels. */
+  peer?: { tls: boolean; clientId?: string | undefined };
 }
 
 export type MeshResponse = Dispatcher.ResponseData<null>;

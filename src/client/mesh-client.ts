@@ -88,6 +88,7 @@ export function buildClient(name: string, settings: ServiceSettings, code: Clien
   const counters = new Counters(metrics ? (event, by) => metrics.stackEvent(name, event, by) : undefined);
   const deps: BalancerDeps = { clock, random, logger, onEjected: () => counters.inc('endpoints_ejected_total') };
   if (env.baseDir) deps.baseDir = env.baseDir;
+  if (code.identity) deps.identity = code.identity;
 
   const ownDiscovery = (settings.endpoints ?? settings.discovery) as DiscoverySpec;
   const own = endpointBalancer(name, ownDiscovery, settings, deps);

@@ -1,13 +1,11 @@
 /**
- * Watches a config file and hands over each valid new version. The directory is watched, not the
- * file, because editors and Kubernetes ConfigMap volumes replace files by renaming over them; a slow
- * poll covers filesystems without change events. A change that does not parse is reported and
- * dropped: the caller keeps running the last good config. Saving the same content twice is no change.
+ * Watches a config file (see watch-paths.ts for how) and hands over each valid new version. A
+ * change that does not parse is reported and dropped: the caller keeps running the last good
+ * config. Saving the same content twice is no change.
  */
-import { watch, type FSWatcher } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { basename, dirname } from 'node:path';
-import { systemClock, type Clock, type TimerHandle } from '../core/clock.js';
+import { systemClock, type Clock } from '../core/clock.js';
+import { watchPaths } from '../core/watch-paths.js';
 import { MeshError } from '../core/errors.js';
 import { parseMeshConfig, type MeshConfig } from './mesh-config.js';
 
@@ -22,14 +20,8 @@ export interface ConfigWatcherOptions {
 }
 
 export function watchConfigFile(path: string, options: ConfigWatcherOptions): { close(): void } {
-  const clock = options.clock ?? systemClock;
-  const debounceMs = options.debounceMs ?? 100;
-  const pollMs = options.pollIntervalMs ?? 2_000;
   let lastText: string | undefined;
   let closed = false;
-  let timer: TimerHandle | undefined;
-  let poll: TimerHandle | undefined;
-  let reading = Promise.resolve();
 
   const check = async () => {
     let text: string;
@@ -50,16 +42,6 @@ export function watchConfigFile(path: string, options: ConfigWatcherOptions): { 
     }
     options.onChange(config);
   };
-  const schedule = (ms: number) => {
-    if (closed) return;
-    timer?.cancel();
-    timer = clock.setTimer(() => {
-      reading = reading.then(check).finally(() => {
-        poll?.cancel();
-        if (!closed) poll = clock.setTimer(() => schedule(0), pollMs);
-      });
-    }, ms);
-  };
 
   // The current content is the baseline: only later changes are reported.
   void readFile(path, 'utf8').then(
@@ -68,23 +50,15 @@ export function watchConfigFile(path: string, options: ConfigWatcherOptions): { 
     },
     () => undefined,
   );
-  let watcher: FSWatcher | undefined;
-  try {
-    const name = basename(path);
-    watcher = watch(dirname(path), { persistent: false }, (_event, file) => {
-      if (file === null || file === name) schedule(debounceMs);
-    });
-    watcher.on('error', () => watcher?.close());
-  } catch {
-    // Without events the poll alone notices changes.
-  }
-  poll = clock.setTimer(() => schedule(0), pollMs);
+  const watcher = watchPaths([path], check, {
+    clock: options.clock ?? systemClock,
+    debounceMs: options.debounceMs ?? 100,
+    pollIntervalMs: options.pollIntervalMs ?? 2_000,
+  });
   return {
     close() {
       closed = true;
-      watcher?.close();
-      timer?.cancel();
-      poll?.cancel();
+      watcher.close();
     },
   };
 }

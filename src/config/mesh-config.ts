@@ -7,18 +7,31 @@
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { MeshError } from '../core/errors.js';
-import { checkServiceConfig, formatPath, schemaProblems, type SchemaProblem, type ServiceSettings } from './service-schema.js';
+import { checkServiceConfig, durationSchema, formatPath, schemaProblems, type SchemaProblem, type ServiceSettings } from './service-schema.js';
 import { sidecarSchema, type SidecarSection } from './sidecar-schema.js';
 import { profileToServiceConfig, serviceForProfile, serviceProfileSchema } from './service-profile.js';
 import { parseYamlFile, type YamlDocument } from './yaml-source.js';
 
 export const MESH_API_VERSION = 'meshwork.dev/v1alpha1';
 
+/** Where this process's identity lives; relative paths are against the config file's directory. */
+const identitySchema = z
+  .object({
+    certFile: z.string().min(1),
+    keyFile: z.string().min(1),
+    trustAnchorsFile: z.string().min(1),
+    expiryWarning: durationSchema.optional(),
+  })
+  .strict();
+export type IdentitySection = z.output<typeof identitySchema>;
+
 export interface MeshConfig {
   unknownHosts: 'passthrough' | 'refuse';
   services: Record<string, ServiceSettings>;
   /** The `spec.sidecar` section, if any (only mesh-sidecar reads it). */
   sidecar?: SidecarSection;
+  /** The `spec.identity` section: this process's certificate for mTLS (paths as written). */
+  identity?: IdentitySection;
   /** Where each service's settings came from, e.g. `mesh.yaml:4:5` (and its profiles). */
   sources: Record<string, string[]>;
 }
@@ -33,6 +46,7 @@ const meshDocumentSchema = z
         unknownHosts: z.enum(['passthrough', 'refuse']).optional(),
         // Checked on its own below, so a sidecar mistake does not hide the services' problems.
         sidecar: z.unknown().optional(),
+        identity: identitySchema.optional(),
         services: z.record(z.record(z.unknown())),
       })
       .strict(),
@@ -70,6 +84,7 @@ export function parseMeshConfig(text: string, fileName: string): MeshConfig {
   const profiles: { doc: YamlDocument; label: string; value: z.output<typeof serviceProfileSchema> }[] = [];
   let unknownHosts: 'passthrough' | 'refuse' = 'passthrough';
   let sidecar: SidecarSection | undefined;
+  let identity: IdentitySection | undefined;
 
   for (const doc of documents) {
     const value = doc.value as Record<string, unknown> | null;
@@ -86,6 +101,7 @@ export function parseMeshConfig(text: string, fileName: string): MeshConfig {
         continue;
       }
       if (parsed.data.spec.unknownHosts) unknownHosts = parsed.data.spec.unknownHosts;
+      if (parsed.data.spec.identity) identity = parsed.data.spec.identity;
       if (parsed.data.spec.sidecar !== undefined) {
         if (sidecar) report(doc, label, ['spec', 'sidecar'], 'a second spec.sidecar section; give it once', true);
         const section = sidecarSchema.safeParse(parsed.data.spec.sidecar);
@@ -154,5 +170,5 @@ export function parseMeshConfig(text: string, fileName: string): MeshConfig {
   if (problems.length > 0) {
     throw new MeshError('INVALID_CONFIG', `${fileName}: invalid config (${problems.length} problem${problems.length > 1 ? 's' : ''}); nothing was applied:\n  ${problems.join('\n  ')}`);
   }
-  return { unknownHosts, services: settings, ...(sidecar ? { sidecar } : {}), sources: Object.fromEntries([...services].map(([n, e]) => [n, e.sources])) };
+  return { unknownHosts, services: settings, ...(sidecar ? { sidecar } : {}), ...(identity ? { identity } : {}), sources: Object.fromEntries([...services].map(([n, e]) => [n, e.sources])) };
 }

@@ -11,6 +11,7 @@ import type { RequestMatch, ResponseMatch, ServicePolicy } from '../core/policy.
 import { parseByteSize } from './byte-size.js';
 import { parseDuration } from './duration.js';
 import { parseQuantity } from './quantity.js';
+import { isSpiffeId } from '../tls/spiffe-id.js';
 
 export const durationSchema = z.union([z.number(), z.string()]).transform((value, ctx) => {
   const ms = typeof value === 'number' ? value : parseDuration(value);
@@ -189,6 +190,17 @@ export const serviceConfigSchema = z
       .min(1, 'expected at least one destination')
       .refine((ds) => ds.some((d) => d.weight > 0), 'at least one destination needs a weight above 0')
       .optional(),
+    tls: z
+      .object({
+        // The SPIFFE ID(s) the endpoints must prove; requests fail rather than go out unverified.
+        identity: z.union([z.string(), z.array(z.string()).min(1)]).superRefine((value, ctx) => {
+          for (const id of Array.isArray(value) ? value : [value]) {
+            if (!isSpiffeId(id)) ctx.addIssue({ code: 'custom', message: `expected a SPIFFE ID such as spiffe://cluster.local/ns/default/sa/words, got ${JSON.stringify(id)}` });
+          }
+        }),
+      })
+      .strict()
+      .optional(),
     limits: z
       .object({
         maxConcurrency: count(1).optional(),
@@ -212,6 +224,8 @@ export interface ServiceSettings {
   outlierDetection: false | { consecutiveFailures: number; baseEjectionMs: number; maxEjectionMs: number; maxEjectedPercent: number };
   connection: { connections: number; keepAliveTimeoutMs: number; connectTimeoutMs: number; headersTimeoutMs: number; bodyTimeoutMs: number };
   discoveryTimeoutMs: number;
+  /** mTLS to the endpoints, proving these identities; undefined for plaintext. */
+  tls?: { identities: string[] };
   policy: ServicePolicy;
 }
 
@@ -325,6 +339,7 @@ function normalize(c: Parsed): ServiceSettings {
   return {
     ...(c.endpoints ? { endpoints: c.endpoints } : {}),
     ...(c.discovery ? { discovery: c.discovery } : {}),
+    ...(c.tls ? { tls: { identities: Array.isArray(c.tls.identity) ? c.tls.identity : [c.tls.identity] } } : {}),
     balancer: c.balancer ?? 'p2c-ewma',
     ewma: { decayMs: c.ewma?.decay ?? 10_000, initialRttMs: c.ewma?.initialRtt ?? 30 },
     outlierDetection:

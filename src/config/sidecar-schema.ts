@@ -5,7 +5,8 @@
  * /metrics describe the mesh to whoever can reach them.
  */
 import { z } from 'zod';
-import { durationSchema } from './service-schema.js';
+import { isSpiffeIdPattern } from '../tls/spiffe-id.js';
+import { durationSchema, requestMatchSchema } from './service-schema.js';
 import { parseHostPort, type HostPort } from './listen-address.js';
 
 const address = (defaultHost: string) =>
@@ -17,6 +18,22 @@ const address = (defaultHost: string) =>
     }
     return parsed;
   });
+
+/** Who may call which routes of the app; once any rule exists, everything else is denied. */
+const authorizationRule = z
+  .object({
+    name: z.string().min(1).optional(),
+    from: z
+      .array(
+        z.string().refine(isSpiffeIdPattern, {
+          message: 'expected a SPIFFE ID or a pattern ending in /* (spiffe://cluster.local/ns/shop/sa/*, spiffe://cluster.local/*)',
+        }),
+      )
+      .min(1, 'expected at least one identity'),
+    routes: z.array(requestMatchSchema).optional(),
+  })
+  .strict();
+export type AuthorizationRule = z.output<typeof authorizationRule>;
 
 export const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -31,6 +48,10 @@ export const sidecarSchema = z
     logLevel: z.enum(LOG_LEVELS).optional(),
     accessLog: z.boolean().optional(),
     maxHeaderBytes: z.number().int().min(1024, 'expected at least 1024 bytes').optional(),
+    // off: plaintext only; permissive: mTLS and plaintext; strict: mTLS only. Default: strict when the
+    // mesh has an identity, off otherwise.
+    inboundTls: z.enum(['off', 'permissive', 'strict']).optional(),
+    authorization: z.array(authorizationRule).optional(),
   })
   .strict();
 
@@ -47,6 +68,9 @@ export interface SidecarSettings {
   logLevel: LogLevel;
   accessLog: boolean;
   maxHeaderBytes: number;
+  /** undefined: decided by whether the mesh has an identity. */
+  inboundTls: 'off' | 'permissive' | 'strict' | undefined;
+  authorization: AuthorizationRule[];
 }
 
 export const SIDECAR_DEFAULTS: SidecarSettings = {
@@ -59,6 +83,8 @@ export const SIDECAR_DEFAULTS: SidecarSettings = {
   accessLog: false,
   // Node's own default; larger header blocks get 431 rather than reaching the app.
   maxHeaderBytes: 16 * 1024,
+  inboundTls: undefined,
+  authorization: [],
 };
 
 /** Layers sections over the defaults: later ones (the command line) win, field by field. */
@@ -74,6 +100,8 @@ export function sidecarSettings(...sections: (SidecarSection | undefined)[]): Si
     if (section.logLevel !== undefined) settings.logLevel = section.logLevel;
     if (section.accessLog !== undefined) settings.accessLog = section.accessLog;
     if (section.maxHeaderBytes !== undefined) settings.maxHeaderBytes = section.maxHeaderBytes;
+    if (section.inboundTls !== undefined) settings.inboundTls = section.inboundTls;
+    if (section.authorization !== undefined) settings.authorization = section.authorization;
   }
   return settings;
 }

@@ -14,7 +14,7 @@ import { Param } from '../core/params.js';
 import type { CallContext } from '../core/service.js';
 import type { HttpModule } from '../client/default-stack.js';
 import type { MeshResponse } from '../client/http-types.js';
-import { type Classification, type Direction, MeshMetrics } from '../telemetry/mesh-metrics.js';
+import { type Classification, type Direction, MeshMetrics, type PeerLabels } from '../telemetry/mesh-metrics.js';
 import { isFailureResponse } from './response-classifier.js';
 
 /** Where a client records its metrics; without one, the filter is left out of the stack. */
@@ -34,14 +34,14 @@ export const metricsModule: HttpModule = {
       call(req, ctx) {
         const started = clock.now();
         const authority = req.authority ?? ctx.service;
-        metrics.requestStarted(direction, authority, ctx.route);
+        metrics.requestStarted(direction, authority, ctx.route, req.peer);
         return next.call(req, ctx).then(
           (res) => {
-            recordResponse(metrics, direction, authority, ctx, res, clock.now() - started);
+            recordResponse(metrics, direction, authority, ctx, res, clock.now() - started, req.peer);
             return res;
           },
           (err: unknown) => {
-            metrics.failed(direction, authority, ctx.route, isMeshError(err) ? err.code : 'ERROR');
+            metrics.failed(direction, authority, ctx.route, isMeshError(err) ? err.code : 'ERROR', req.peer);
             throw err;
           },
         );
@@ -51,17 +51,17 @@ export const metricsModule: HttpModule = {
   },
 };
 
-function recordResponse(metrics: MeshMetrics, direction: Direction, authority: string, ctx: CallContext, res: MeshResponse, latencyMs: number): void {
+function recordResponse(metrics: MeshMetrics, direction: Direction, authority: string, ctx: CallContext, res: MeshResponse, latencyMs: number, peer: PeerLabels | undefined): void {
   const grpc = grpcStatusOf(res);
   if (grpc === 'in-trailers') {
-    const finish = (classification: Classification) => metrics.responded(direction, authority, ctx.route, res.statusCode, classification, latencyMs);
+    const finish = (classification: Classification) => metrics.responded(direction, authority, ctx.route, res.statusCode, classification, latencyMs, peer);
     res.body.once('end', () => finish(classifyGrpc(res.trailers?.['grpc-status'])));
     res.body.once('error', () => finish('failure'));
     return;
   }
   const classification: Classification =
     grpc !== undefined ? classifyGrpc(grpc) : isFailureResponse(res.statusCode, ctx.routePolicy) ? 'failure' : 'success';
-  metrics.responded(direction, authority, ctx.route, res.statusCode, classification, latencyMs);
+  metrics.responded(direction, authority, ctx.route, res.statusCode, classification, latencyMs, peer);
 }
 
 /** The grpc-status of a gRPC response: in its headers (trailers-only), to come in its trailers, or not gRPC. */

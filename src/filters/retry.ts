@@ -93,7 +93,8 @@ export function retryFilter(policy: RetryPolicy, deps: RetryFilterDeps): Filter<
     ctx.routePolicy?.isRetryable ?? policy.retryNonRouted ?? IDEMPOTENT_METHODS.has(req.method.toUpperCase());
 
   const retryableError = (err: unknown, req: MeshRequest, ctx: CallContext): boolean => {
-    if (isMeshError(err, 'CONNECT_FAILED')) return true;
+    // Nothing reached the app: another endpoint may well be fine.
+    if (isMeshError(err, 'CONNECT_FAILED') || isMeshError(err, 'TLS_FAILED')) return true;
     if (isMeshError(err, 'ENDPOINT_FAILED') || isMeshError(err, 'PER_TRY_TIMEOUT')) return routeAllows(req, ctx);
     return false;
   };

@@ -32,7 +32,12 @@ export interface ForwardOptions {
   accessLog: boolean;
   /** The label metrics and logs use for the target (the service name, or the authority). */
   label?: string;
+  /** Inbound: who called. Its verified SPIFFE ID, if any, is passed to the app in x-meshwork-client-id. */
+  peer?: { tls: boolean; clientId: string | undefined };
 }
+
+/** The header that tells the app who called it (like Linkerd's l5d-client-id). */
+export const CLIENT_ID_HEADER = 'x-meshwork-client-id';
 
 export function isHttp2(req: ProxyRequest): req is Http2ServerRequest {
   return req.httpVersionMajor === 2;
@@ -51,6 +56,11 @@ export function forward(req: ProxyRequest, res: ProxyResponse, target: ForwardTa
   // HTTP/2 carries the authority as a pseudo-header; the next hop (either protocol) reads Host.
   if (h2 || headers.host === undefined) headers.host = options.authority;
   addForwardedHeaders(headers, req.socket?.remoteAddress, options.authority);
+  if (options.direction === 'inbound') {
+    // Only the sidecar may say who called: a value the caller sent is dropped, never trusted.
+    delete headers[CLIENT_ID_HEADER];
+    if (options.peer?.clientId) headers[CLIENT_ID_HEADER] = options.peer.clientId;
+  }
 
   const request: MeshRequest = {
     method: req.method as Dispatcher.HttpMethod,
@@ -60,6 +70,7 @@ export function forward(req: ProxyRequest, res: ProxyResponse, target: ForwardTa
     signal: abort.asAbortSignal(),
     protocol: h2 && isGrpc(req) ? 'h2c' : 'http1',
     authority: options.label ?? options.authority,
+    ...(options.peer ? { peer: options.peer } : {}),
   };
 
   const log = (status: number | undefined, error?: string) => {
@@ -72,6 +83,7 @@ export function forward(req: ProxyRequest, res: ProxyResponse, target: ForwardTa
       protocol: h2 ? 'HTTP/2' : `HTTP/${req.httpVersion}`,
       status,
       durationMs: Math.round((performance.now() - started) * 1000) / 1000,
+      ...(options.peer ? { tls: options.peer.tls, clientId: options.peer.clientId } : {}),
       ...(error ? { error } : {}),
     });
   };

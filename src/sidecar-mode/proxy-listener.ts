@@ -9,7 +9,7 @@
  * over the limit) with a 4xx of its own: such a request never reaches a handler.
  */
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { createServer as createHttp2Server, type Http2ServerRequest, type Http2ServerResponse, type Http2Session } from 'node:http2';
+import { createServer as createHttp2Server, type Http2SecureServer, type Http2ServerRequest, type Http2ServerResponse, type Http2Session } from 'node:http2';
 import { createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '../core/logger.js';
@@ -32,6 +32,8 @@ export interface ProxyListener {
 
 export interface ProxyListenerOptions {
   name: string;
+  /** mTLS: connections that open with a TLS handshake go to this server; plaintext only if permissive. */
+  tls?: { mode: 'strict' | 'permissive'; server: Http2SecureServer };
   handler: RequestHandler;
   onUpgrade?: UpgradeHandler;
   maxHeaderBytes: number;
@@ -39,6 +41,8 @@ export interface ProxyListenerOptions {
 }
 
 const H2_PREFACE_START = Buffer.from('PRI * HTTP/2.0');
+/** The first byte of every TLS connection (a handshake record); no HTTP/1.1 method starts with it. */
+const TLS_HANDSHAKE = 0x16;
 
 export async function listenProxy(address: HostPort, options: ProxyListenerOptions): Promise<ProxyListener> {
   const { logger, name } = options;
@@ -97,6 +101,19 @@ export async function listenProxy(address: HostPort, options: ProxyListenerOptio
   });
   http2.on('sessionError', (err: Error) => logger.warn('HTTP/2 session error', { listener: name, error: err.message }));
 
+  const secure = options.tls?.server;
+  if (secure) {
+    // The same request handling (in-flight count, drain) for requests that arrive over mTLS.
+    secure.on('request', handle);
+    if (options.onUpgrade) secure.on('upgrade', options.onUpgrade);
+    secure.on('session', (session: Http2Session) => {
+      sessions.add(session);
+      session.once('close', () => sessions.delete(session));
+      if (draining) session.close();
+    });
+    secure.on('tlsClientError', (err: NodeJS.ErrnoException) => logger.warn('mTLS handshake refused', { listener: name, code: err.code, error: err.message }));
+  }
+
   const tcp = createTcpServer((socket) => {
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
@@ -104,6 +121,17 @@ export async function listenProxy(address: HostPort, options: ProxyListenerOptio
     socket.once('data', (first: Buffer) => {
       socket.pause();
       socket.unshift(first);
+      if (options.tls && first[0] === TLS_HANDSHAKE) {
+        // As with HTTP/2: the TLS layer takes the buffered bytes and reads the handle itself.
+        options.tls.server.emit('connection', socket);
+        return;
+      }
+      if (options.tls?.mode === 'strict') {
+        logger.warn('plaintext connection refused: this listener requires mTLS', { listener: name, remote: socket.remoteAddress });
+        const body = 'this port requires mTLS (a client certificate from the mesh)\n';
+        socket.end(`HTTP/1.1 403 Forbidden\r\ncontent-type: text/plain\r\nx-meshwork-error: TLS_REQUIRED\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`);
+        return;
+      }
       const h2 = first.subarray(0, H2_PREFACE_START.length).equals(H2_PREFACE_START.subarray(0, Math.min(first.length, H2_PREFACE_START.length)));
       if (h2) {
         // The HTTP/2 session takes the socket's buffered bytes and then reads the handle itself.
@@ -133,6 +161,7 @@ export async function listenProxy(address: HostPort, options: ProxyListenerOptio
       tcp.close();
       http1.closeIdleConnections();
       for (const session of sessions) session.close();
+      options.tls?.server.close();
       const finished = inFlight === 0 || (await new Promise<boolean>((resolve) => {
         const timer = setTimeout(() => resolve(false), graceMs);
         timer.unref();

@@ -12,7 +12,7 @@ import { Agent, type Dispatcher } from 'undici';
 import { createMesh, type Mesh } from '../client/create-mesh.js';
 import type { MeshRequest } from '../client/http-types.js';
 import { meshClient, type MeshClient } from '../client/mesh-client.js';
-import { MeshError } from '../core/errors.js';
+import { isMeshError, MeshError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { formatHostPort, isLoopbackHost, parseHostPort, type HostPort } from '../config/listen-address.js';
 import { loadMeshConfig } from '../config/mesh-config.js';
@@ -21,6 +21,8 @@ import { MeshMetrics } from '../telemetry/mesh-metrics.js';
 import { startAdminServer, type AdminServer } from './admin-server.js';
 import { forward, isHttp2, respondWithFailure, type ForwardTarget, type ProxyRequest, type ProxyResponse } from './forward.js';
 import { listenProxy, type ProxyListener } from './proxy-listener.js';
+import { compileAuthorization } from './inbound-authorization.js';
+import { inboundTls, peerIdentity, type InboundTls } from './inbound-tls.js';
 import { installSidecarTracing } from './sidecar-tracing.js';
 import { tunnelUpgrade } from './upgrade-tunnel.js';
 
@@ -60,6 +62,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
   let outbound: ProxyListener | undefined;
   let inbound: ProxyListener | undefined;
   let admin: AdminServer | undefined;
+  let inboundTlsServer: InboundTls | undefined;
   let draining = false;
   try {
     if (settings.outbound) {
@@ -77,15 +80,33 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
         logger.warn('no app address (--app or spec.sidecar.app): the inbound listener is off');
       } else {
         const appAddress = settings.app!;
+        const tlsMode = settings.inboundTls ?? (mesh.identity ? 'strict' : 'off');
+        if (tlsMode !== 'off' && !mesh.identity) {
+          throw new MeshError('INVALID_CONFIG', `${options.config}: spec.sidecar.inboundTls is ${tlsMode}, but there is no spec.identity (certFile, keyFile, trustAnchorsFile) to serve it with`);
+        }
+        const authorize = compileAuthorization(settings.authorization);
+        const handler = (req: ProxyRequest, res: ProxyResponse) => {
+          const authority = authorityOf(req) ?? formatHostPort(appAddress);
+          const label = hostOnly(authority);
+          const peer = peerIdentity(req);
+          const path = req.url ?? '/';
+          if (authorize && !authorize(peer.clientId, req.method ?? 'GET', path, req.headers as MeshRequest['headers']).allowed) {
+            metrics.stackEvent(label, 'inbound_denied_total');
+            logger.info('inbound request denied by the authorization policy', { authority, method: req.method, path, clientId: peer.clientId ?? null });
+            respondWithFailure(res, 403, 'FORBIDDEN', `${peer.clientId ?? 'an unauthenticated caller'} may not call ${req.method} ${path}`);
+            return;
+          }
+          forward(req, res, app, { direction: 'inbound', authority, label, path, logger, accessLog: settings.accessLog, peer });
+        };
+        const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => tunnelUpgrade(req, socket, head, appAddress, req.url ?? '/', authorityOf(req) ?? formatHostPort(appAddress), logger);
+        inboundTlsServer = tlsMode === 'off' ? undefined : inboundTls(tlsMode, mesh.identity!);
         inbound = await listenProxy(settings.inbound, {
           name: 'inbound',
           maxHeaderBytes: settings.maxHeaderBytes,
           logger,
-          handler: (req, res) => {
-            const authority = authorityOf(req) ?? formatHostPort(appAddress);
-            forward(req, res, app, { direction: 'inbound', authority, label: hostOnly(authority), path: req.url ?? '/', logger, accessLog: settings.accessLog });
-          },
-          onUpgrade: (req, socket, head) => tunnelUpgrade(req, socket, head, appAddress, req.url ?? '/', authorityOf(req) ?? formatHostPort(appAddress), logger),
+          handler,
+          onUpgrade,
+          ...(inboundTlsServer ? { tls: { mode: inboundTlsServer.mode, server: inboundTlsServer.server } } : {}),
         });
       }
     }
@@ -102,6 +123,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     }
   } catch (err) {
     await Promise.all([outbound?.drain(0), inbound?.drain(0), admin?.close(), mesh.close(), app?.close(), passthrough.close()]);
+    if (isMeshError(err)) throw err;
     const e = err as NodeJS.ErrnoException;
     throw new MeshError('INVALID_CONFIG', `cannot listen: ${e.code === 'EADDRINUSE' ? `address ${(e as { address?: string }).address}:${(e as { port?: number }).port} is already in use` : e.message}`);
   }
@@ -115,6 +137,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     async drain() {
       draining = true;
       const results = await Promise.all([outbound?.drain(settings.drainGraceMs) ?? true, inbound?.drain(settings.drainGraceMs) ?? true]);
+      inboundTlsServer?.close();
       await Promise.all([mesh.close(), app?.close(), passthrough.close()]);
       await admin?.close();
       await stopTracing();
@@ -243,7 +266,10 @@ function effectiveConfig(file: string, settings: SidecarSettings, mesh: Mesh, bo
       logLevel: settings.logLevel,
       accessLog: settings.accessLog,
       maxHeaderBytes: settings.maxHeaderBytes,
+      inboundTls: settings.inboundTls ?? (mesh.identity ? 'strict' : 'off'),
+      authorization: settings.authorization,
     },
+    identity: mesh.identity ? { spiffeId: mesh.identity.current().spiffeId, notAfter: mesh.identity.current().notAfter.toISOString(), files: mesh.identity.files } : null,
     unknownHosts: mesh.unknownHosts,
     services: Object.fromEntries(mesh.services().map((name) => [mesh.client(name).name, mesh.client(name).settings])),
   };

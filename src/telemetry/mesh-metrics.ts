@@ -34,7 +34,19 @@ const STACK_EVENT_HELP: Record<string, string> = {
   timeouts_total: 'Requests that hit their total timeout.',
   per_try_timeouts_total: 'Attempts that hit their per-try timeout.',
   endpoints_ejected_total: 'Endpoints ejected by outlier detection.',
+  inbound_denied_total: 'Inbound requests refused with 403 by the authorization policy.',
 };
+
+/** Who called, for inbound metrics (Linkerd's `tls` and `client_id` labels). */
+export interface PeerLabels {
+  tls: boolean;
+  clientId?: string | undefined;
+}
+
+function peerLabels(peer: PeerLabels | undefined): { tls?: string; client_id?: string } {
+  if (!peer) return {};
+  return peer.clientId ? { tls: String(peer.tls), client_id: peer.clientId } : { tls: String(peer.tls) };
+}
 
 interface RequestChild {
   inc(): void;
@@ -46,9 +58,9 @@ interface ResponseChildren {
 
 export class MeshMetrics {
   readonly registry: Registry;
-  readonly #requests: Counter<'direction' | 'authority' | 'route'>;
-  readonly #responses: Counter<'direction' | 'authority' | 'route' | 'status_code' | 'classification' | 'error'>;
-  readonly #latency: Histogram<'direction' | 'authority' | 'route' | 'status_code' | 'classification'>;
+  readonly #requests: Counter<'direction' | 'authority' | 'route' | 'tls' | 'client_id'>;
+  readonly #responses: Counter<'direction' | 'authority' | 'route' | 'status_code' | 'classification' | 'error' | 'tls' | 'client_id'>;
+  readonly #latency: Histogram<'direction' | 'authority' | 'route' | 'status_code' | 'classification' | 'tls' | 'client_id'>;
   readonly #stackEvents = new Map<string, Counter<'authority'>>();
   // prom-client hashes label sets on every call; children cached by a joined key cost one Map lookup.
   readonly #requestChildren = new Map<string, RequestChild>();
@@ -59,41 +71,41 @@ export class MeshMetrics {
     this.#requests = new Counter({
       name: 'request_total',
       help: 'Requests started, by direction, authority (the service) and route.',
-      labelNames: ['direction', 'authority', 'route'],
+      labelNames: ['direction', 'authority', 'route', 'tls', 'client_id'],
       registers: [registry],
     });
     this.#responses = new Counter({
       name: 'response_total',
       help: 'Responses (or failures without one), by status code and classification.',
-      labelNames: ['direction', 'authority', 'route', 'status_code', 'classification', 'error'],
+      labelNames: ['direction', 'authority', 'route', 'status_code', 'classification', 'error', 'tls', 'client_id'],
       registers: [registry],
     });
     this.#latency = new Histogram({
       name: 'response_latency_ms',
       help: 'Time from the request to the response headers, in milliseconds.',
-      labelNames: ['direction', 'authority', 'route', 'status_code', 'classification'],
+      labelNames: ['direction', 'authority', 'route', 'status_code', 'classification', 'tls', 'client_id'],
       buckets: LATENCY_BUCKETS_MS,
       registers: [registry],
     });
     for (const event of Object.keys(STACK_EVENT_HELP)) this.#stackEventCounter(event);
   }
 
-  requestStarted(direction: Direction, authority: string, route: string | undefined): void {
-    const key = `${direction}\u0000${authority}\u0000${route ?? DEFAULT_ROUTE}`;
+  requestStarted(direction: Direction, authority: string, route: string | undefined, peer?: PeerLabels): void {
+    const key = `${direction}\u0000${authority}\u0000${route ?? DEFAULT_ROUTE}${peer ? `\u0000${peer.tls}\u0000${peer.clientId ?? ''}` : ''}`;
     let child = this.#requestChildren.get(key);
     if (child === undefined) {
-      child = this.#requests.labels(direction, authority, route ?? DEFAULT_ROUTE);
+      child = this.#requests.labels({ direction, authority, route: route ?? DEFAULT_ROUTE, ...peerLabels(peer) });
       this.#requestChildren.set(key, child);
     }
     child.inc();
   }
 
   /** A response arrived: counted and its latency observed. */
-  responded(direction: Direction, authority: string, route: string | undefined, statusCode: number, classification: Classification, latencyMs: number): void {
-    const key = `${direction}\u0000${authority}\u0000${route ?? DEFAULT_ROUTE}\u0000${statusCode}\u0000${classification}`;
+  responded(direction: Direction, authority: string, route: string | undefined, statusCode: number, classification: Classification, latencyMs: number, peer?: PeerLabels): void {
+    const key = `${direction}\u0000${authority}\u0000${route ?? DEFAULT_ROUTE}\u0000${statusCode}\u0000${classification}${peer ? `\u0000${peer.tls}\u0000${peer.clientId ?? ''}` : ''}`;
     let children = this.#responseChildren.get(key);
     if (children === undefined) {
-      const labels = { direction, authority, route: route ?? DEFAULT_ROUTE, status_code: String(statusCode), classification };
+      const labels = { direction, authority, route: route ?? DEFAULT_ROUTE, status_code: String(statusCode), classification, ...peerLabels(peer) };
       children = { total: this.#responses.labels(labels), latency: this.#latency.labels(labels) };
       this.#responseChildren.set(key, children);
     }
@@ -102,8 +114,8 @@ export class MeshMetrics {
   }
 
   /** The request failed without a response (refused, timed out, connection lost): `error` says why. */
-  failed(direction: Direction, authority: string, route: string | undefined, error: string): void {
-    this.#responses.inc({ direction, authority, route: route ?? DEFAULT_ROUTE, classification: 'failure', error });
+  failed(direction: Direction, authority: string, route: string | undefined, error: string, peer?: PeerLabels): void {
+    this.#responses.inc({ direction, authority, route: route ?? DEFAULT_ROUTE, classification: 'failure', error, ...peerLabels(peer) });
   }
 
   /** Counts one stack event (`retries_total`, ...) as `meshwork_<event>{authority}`. */

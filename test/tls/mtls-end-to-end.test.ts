@@ -1,0 +1,176 @@
+/**
+ * mTLS between a meshed client (createMesh with an identity) and a mesh-sidecar's inbound side, with
+ * a CA made fresh for the test: identities verified both ways, plaintext refused in strict mode and
+ * allowed in permissive mode, wrong CA / wrong SPIFFE ID / expired certificates refused, the caller's
+ * identity given to the app and to metrics, authorization, and rotation under traffic.
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { promisify } from 'node:util';
+import { createMesh, type Mesh } from '../../src/index.js';
+import { createAuthority, issueLeaf, type CertificateAuthority } from '../../src/tls/certificate-authority.js';
+import { writeLeaf } from '../../src/tls/identity-files.js';
+import { startBackend, type TestBackend } from '../helpers/http-backend.js';
+import { metricValue, startSidecarProcess, writeConfig, type SidecarProcess } from '../helpers/sidecar-process.js';
+
+const run = promisify(execFile);
+const TD = 'cluster.local';
+const SIMON = `spiffe://${TD}/ns/default/sa/simon`;
+const WORDS = `spiffe://${TD}/ns/default/sa/words`;
+const INTRUDER = `spiffe://${TD}/ns/default/sa/intruder`;
+
+let dir: string;
+let ca: CertificateAuthority;
+let app: TestBackend;
+let strict: SidecarProcess;
+let permissive: SidecarProcess;
+const leafDirs: Record<string, { certFile: string; keyFile: string; caFile: string }> = {};
+
+async function leaf(name: string, spiffeId: string, authority = ca, options: { ttlMs?: number; now?: Date } = {}) {
+  const issued = await issueLeaf(authority, spiffeId, options);
+  leafDirs[name] = await writeLeaf(join(dir, name), issued, ca.root.certPem);
+  return leafDirs[name]!;
+}
+
+const identityYaml = (files: { certFile: string; keyFile: string; caFile: string }) =>
+  `  identity: { certFile: "${files.certFile}", keyFile: "${files.keyFile}", trustAnchorsFile: "${files.caFile}" }\n`;
+
+function meshedClient(identityName: string, endpoint: string, expected = WORDS): Mesh {
+  const path = writeConfig(
+    `apiVersion: meshwork.dev/v1alpha1
+kind: Mesh
+spec:
+${identityYaml(leafDirs[identityName]!)}  services:
+    words:
+      endpoints: ["${endpoint}"]
+      tls: { identity: "${expected}" }
+      retries: false
+`,
+    mkdtempSync(join(dir, 'client-')),
+  );
+  return createMesh({ config: path, watch: false });
+}
+
+async function get(mesh: Mesh, path = '/words/1', method: 'GET' | 'POST' = 'GET') {
+  const res = await mesh.client('words').request({ method, path, headers: { 'x-meshwork-client-id': 'spiffe://forged/ns/x/sa/y' } });
+  const text = await res.body.text();
+  return { status: res.statusCode, body: res.statusCode === 200 ? (JSON.parse(text) as { headers: Record<string, string> }) : undefined, error: res.headers['x-meshwork-error'] };
+}
+
+before(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'meshwork-mtls-'));
+  ca = await createAuthority({ trustDomain: TD });
+  const other = await createAuthority({ trustDomain: TD });
+  await leaf('words', WORDS);
+  await leaf('simon', SIMON);
+  await leaf('intruder', INTRUDER);
+  await leaf('foreign', SIMON, other);
+  await leaf('expired', SIMON, ca, { now: new Date(Date.now() - 3 * 3600_000), ttlMs: 3600_000 });
+  app = await startBackend('words-app');
+  const serverConfig = (mode: string, authorization = '') => `apiVersion: meshwork.dev/v1alpha1
+kind: Mesh
+spec:
+${identityYaml(leafDirs.words!)}  sidecar:
+    inboundTls: ${mode}
+${authorization}  services: {}
+`;
+  strict = await startSidecarProcess(
+    serverConfig(
+      'strict',
+      `    authorization:
+      - name: simon reads words
+        from: ["${SIMON}"]
+        routes: [{ method: GET, pathRegex: "/words/.*" }]
+`,
+    ),
+    ['--outbound', 'none', '--inbound', '127.0.0.1:0', '--app', app.address],
+  );
+  permissive = await startSidecarProcess(serverConfig('permissive'), ['--outbound', 'none', '--inbound', '127.0.0.1:0', '--app', app.address]);
+});
+
+after(async () => {
+  await strict?.stop();
+  await permissive?.stop();
+  await app?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+test('a meshed client reaches the app through strict mTLS; the app learns the verified caller, not a forged one', async () => {
+  const mesh = meshedClient('simon', strict.inbound!);
+  try {
+    const result = await get(mesh);
+    assert.equal(result.status, 200);
+    assert.equal(result.body!.headers['x-meshwork-client-id'], SIMON);
+    const metrics = await strict.metrics();
+    assert.ok(metricValue(metrics, 'request_total', { direction: 'inbound', tls: 'true', client_id: SIMON }) >= 1);
+  } finally {
+    await mesh.close();
+  }
+});
+
+test('strict mode refuses plaintext with 403 and never reaches the app', async () => {
+  const before = app.hits;
+  const { stdout } = await run('curl', ['-sS', '-o', '/dev/null', '-D', '-', '-H', 'Host: words', `http://${strict.inbound}/words/1`], { encoding: 'utf8' });
+  assert.match(stdout, /^HTTP\/1.1 403/);
+  assert.match(stdout, /x-meshwork-error: TLS_REQUIRED/i);
+  assert.equal(app.hits, before);
+});
+
+test('the server must prove the expected SPIFFE ID', async () => {
+  const mesh = meshedClient('simon', strict.inbound!, `spiffe://${TD}/ns/default/sa/not-words`);
+  try {
+    await assert.rejects(get(mesh), (err: Error & { code?: string }) => {
+      assert.equal(err.code, 'TLS_FAILED');
+      assert.match(err.message, /names spiffe:\/\/cluster\.local\/ns\/default\/sa\/words, not spiffe:\/\/cluster\.local\/ns\/default\/sa\/not-words/);
+      return true;
+    });
+  } finally {
+    await mesh.close();
+  }
+});
+
+test('a client certificate from another CA, or an expired one, is refused', async () => {
+  for (const name of ['foreign', 'expired']) {
+    const mesh = meshedClient(name, strict.inbound!);
+    const before = app.hits;
+    try {
+      await assert.rejects(get(mesh), (err: Error & { code?: string }) => ['TLS_FAILED', 'ENDPOINT_FAILED'].includes(err.code ?? ''), `${name} is refused`);
+      assert.equal(app.hits, before);
+    } finally {
+      await mesh.close();
+    }
+  }
+});
+
+test('authorization: allowed routes pass, other routes and other identities get 403 and are counted', async () => {
+  const simon = meshedClient('simon', strict.inbound!);
+  const intruder = meshedClient('intruder', strict.inbound!);
+  try {
+    assert.equal((await get(simon, '/words/2')).status, 200);
+    const post = await get(simon, '/words/2', 'POST');
+    assert.equal(post.status, 403);
+    assert.equal(post.error, 'FORBIDDEN');
+    assert.equal((await get(intruder, '/words/2')).status, 403);
+    const metrics = await strict.metrics();
+    assert.equal(metricValue(metrics, 'meshwork_inbound_denied_total'), 2);
+  } finally {
+    await Promise.all([simon.close(), intruder.close()]);
+  }
+});
+
+test('permissive mode takes plaintext (no caller identity) and mTLS (with one)', async () => {
+  const { stdout } = await run('curl', ['-sS', '-H', 'Host: words', '-H', 'x-meshwork-client-id: forged', `http://${permissive.inbound}/plain`], { encoding: 'utf8' });
+  assert.equal((JSON.parse(stdout) as { headers: Record<string, string> }).headers['x-meshwork-client-id'], undefined);
+  const mesh = meshedClient('simon', permissive.inbound!);
+  try {
+    const result = await get(mesh, '/meshed');
+    assert.equal(result.status, 200);
+    assert.equal(result.body!.headers['x-meshwork-client-id'], SIMON);
+  } finally {
+    await mesh.close();
+  }
+});
