@@ -11,6 +11,9 @@ export const HELP = `mesh-sidecar — the meshwork stack as a proxy beside an ap
 
 Usage:
   mesh-sidecar --config mesh.yaml [options]
+  mesh-sidecar identity init --dir <ca dir> --trust-domain <domain>     create a trust anchor and issuer
+  mesh-sidecar identity issue --ca <ca dir> --name <spiffe id> --out <dir> [--ttl 24h]
+                                                                       issue a leaf certificate
 
 The app sends plain HTTP to the outbound port, naming the service in the Host header
 (curl -H 'Host: reviews' http://127.0.0.1:4140/...) or through HTTP_PROXY=http://127.0.0.1:4140.
@@ -31,6 +34,11 @@ Options (each overrides the same field of spec.sidecar in the config file):
   --max-header-bytes <n>   larger request headers get 431              default 16384
   -h, --help               show this text
   --version                print the version
+
+mTLS: with spec.identity (certFile, keyFile, trustAnchorsFile) in the config, services marked
+tls: { identity: <spiffe id> } are called over mutual TLS 1.3, and the inbound port requires it
+(spec.sidecar.inboundTls: strict, the default then; or permissive, or off). The app receives the
+caller's verified SPIFFE ID in x-meshwork-client-id; spec.sidecar.authorization limits who may call.
 
 Logs are JSON lines on stderr. When every listener is up, one line with "msg":"mesh-sidecar ready"
 gives the addresses actually bound. SIGTERM or SIGINT drains and exits 0. A config change is applied

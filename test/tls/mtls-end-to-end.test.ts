@@ -11,11 +11,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
+import { X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { createMesh, type Mesh } from '../../src/index.js';
+import { mtlsConnector } from '../../src/tls/mtls-connector.js';
 import { createAuthority, issueLeaf, type CertificateAuthority } from '../../src/tls/certificate-authority.js';
 import { writeLeaf } from '../../src/tls/identity-files.js';
 import { startBackend, type TestBackend } from '../helpers/http-backend.js';
-import { metricValue, startSidecarProcess, writeConfig, type SidecarProcess } from '../helpers/sidecar-process.js';
+import { metricValue, runSidecarCli, startSidecarProcess, writeConfig, type SidecarProcess } from '../helpers/sidecar-process.js';
 
 const run = promisify(execFile);
 const TD = 'cluster.local';
@@ -172,5 +177,127 @@ test('permissive mode takes plaintext (no caller identity) and mTLS (with one)',
     assert.equal(result.body!.headers['x-meshwork-client-id'], SIMON);
   } finally {
     await mesh.close();
+  }
+});
+
+const serialOf = (pem: string) => new X509Certificate(pem).serialNumber;
+
+test('rotating the client\'s certificate under continuous traffic loses no request; new connections present the new one', async () => {
+  await leaf('rotating', SIMON);
+  const mesh = meshedClient('rotating', strict.inbound!);
+  const failures: unknown[] = [];
+  let sent = 0;
+  let running = true;
+  const worker = async () => {
+    while (running) {
+      try {
+        const result = await get(mesh, '/words/rotate');
+        if (result.status !== 200) failures.push(result.status);
+      } catch (err) {
+        failures.push(err);
+      }
+      sent++;
+    }
+  };
+  const workers = Array.from({ length: 8 }, worker);
+  try {
+    await sleep(200);
+    const next = await issueLeaf(ca, SIMON);
+    await writeLeaf(join(dir, 'rotating'), next, ca.root.certPem);
+    for (let i = 0; i < 100 && mesh.identity!.current().version < 2; i++) await sleep(50);
+    assert.equal(mesh.identity!.current().version, 2, 'the mesh picked up the new files');
+    assert.equal(serialOf(mesh.identity!.current().certPem), serialOf(next.certPem));
+    await sleep(200);
+    running = false;
+    await Promise.all(workers);
+    assert.deepEqual(failures, []);
+    assert.ok(sent > 20, `traffic kept flowing (${sent} requests)`);
+
+    // A connection opened now presents the rotated certificate.
+    const connector = mtlsConnector(mesh.identity!, { expected: [WORDS], timeoutMs: 5_000, allowH2: false });
+    const [host, port] = [strict.inbound!.split(':')[0]!, strict.inbound!.split(':')[1]!];
+    const socket = await new Promise<TLSSocket>((resolve, reject) =>
+      connector({ hostname: host, host, port, protocol: 'https:', servername: '' } as never, (err, s) => (err ? reject(err) : resolve(s as TLSSocket))),
+    );
+    assert.equal(socket.getCertificate() && (socket.getCertificate() as { serialNumber: string }).serialNumber, serialOf(next.certPem));
+    socket.destroy();
+  } finally {
+    running = false;
+    await Promise.all(workers);
+    await mesh.close();
+  }
+});
+
+test('the sidecar reloads its own certificate: new handshakes get the rotated one', async () => {
+  const next = await issueLeaf(ca, WORDS);
+  await writeLeaf(join(dir, 'words'), next, ca.root.certPem);
+  for (let i = 0; i < 100 && !strict.logs.some((l) => l.msg === 'identity rotated'); i++) await sleep(50);
+  assert.ok(strict.logs.some((l) => l.msg === 'identity rotated'));
+  const [host, port] = strict.inbound!.split(':');
+  const simon = leafDirs.simon!;
+  const served = await new Promise<string>((resolve, reject) => {
+    const socket = tlsConnect({ host, port: Number(port), ca: readFileSync(simon.caFile), cert: readFileSync(simon.certFile), key: readFileSync(simon.keyFile), checkServerIdentity: () => undefined }, () => {
+      resolve(socket.getPeerCertificate().serialNumber);
+      socket.destroy();
+    });
+    socket.once('error', reject);
+  });
+  assert.equal(served, serialOf(next.certPem));
+  // And meshed traffic still flows.
+  const mesh = meshedClient('simon', strict.inbound!);
+  try {
+    assert.equal((await get(mesh)).status, 200);
+  } finally {
+    await mesh.close();
+  }
+});
+
+test('mesh-sidecar identity init and issue (the real binary) write a CA and a leaf that serve mTLS, keys 0600', async () => {
+  const caDir = join(dir, 'cli-ca');
+  const outDir = join(dir, 'cli-leaf');
+  assert.equal(runSidecarCli(['identity', 'init', '--dir', caDir, '--trust-domain', TD]).status, 0);
+  const issued = runSidecarCli(['identity', 'issue', '--ca', caDir, '--name', WORDS, '--out', outDir, '--ttl', '2h']);
+  assert.equal(issued.status, 0, issued.stderr);
+  const { statSync } = await import('node:fs');
+  for (const key of [join(caDir, 'ca.key'), join(caDir, 'issuer.key'), join(outDir, 'tls.key')]) assert.equal(statSync(key).mode & 0o777, 0o600, key);
+  const cert = new X509Certificate(readFileSync(join(outDir, 'tls.crt')));
+  assert.equal(cert.subjectAltName, `URI:${WORDS}`);
+  assert.ok(Math.abs(new Date(cert.validTo).getTime() - Date.now() - 2 * 3600_000) < 120_000);
+  // The CLI's CA is a different trust anchor: our meshed client, trusting the test CA, refuses it.
+  const sidecar = await startSidecarProcess(
+    `apiVersion: meshwork.dev/v1alpha1\nkind: Mesh\nspec:\n  identity: { certFile: "${join(outDir, 'tls.crt')}", keyFile: "${join(outDir, 'tls.key')}", trustAnchorsFile: "${join(outDir, 'ca.crt')}" }\n  services: {}\n`,
+    ['--outbound', 'none', '--inbound', '127.0.0.1:0', '--app', app.address],
+  );
+  const mesh = meshedClient('simon', sidecar.inbound!);
+  try {
+    await assert.rejects(get(mesh), { code: 'TLS_FAILED' });
+    const config = (await (await fetch(`http://${sidecar.admin}/config`)).json()) as { identity: { spiffeId: string }; sidecar: { inboundTls: string } };
+    assert.equal(config.identity.spiffeId, WORDS);
+    assert.equal(config.sidecar.inboundTls, 'strict');
+  } finally {
+    await mesh.close();
+    await sidecar.stop();
+  }
+});
+
+test('sidecar to sidecar: the caller\'s sidecar originates mTLS for a plaintext app', async () => {
+  const callerSidecar = await startSidecarProcess(
+    `apiVersion: meshwork.dev/v1alpha1
+kind: Mesh
+spec:
+${identityYaml(leafDirs.simon!)}  services:
+    words:
+      endpoints: ["${strict.inbound}"]
+      tls: { identity: "${WORDS}" }
+`,
+  );
+  try {
+    for (const extra of [[], ['--http2-prior-knowledge']]) {
+      const { stdout } = await run('curl', ['-sS', ...extra, '-H', 'Host: words', `http://${callerSidecar.outbound}/words/9`], { encoding: 'utf8' });
+      const seen = (JSON.parse(stdout) as { headers: Record<string, string> }).headers;
+      assert.equal(seen['x-meshwork-client-id'], SIMON);
+    }
+  } finally {
+    await callerSidecar.stop();
   }
 });
