@@ -18,6 +18,7 @@ const SUITES: Record<string, () => Promise<{ run(o: { quick: boolean }): Promise
   'retry-amplification': () => import('./suites/retry-amplification.js'),
   'lb-quality': () => import('./suites/lb-quality.js'),
   'sidecar-proxy': () => import('./suites/sidecar-proxy.js'),
+  'mtls-overhead': () => import('./suites/mtls-overhead.js'),
 };
 
 const quick = process.argv.includes('--quick');

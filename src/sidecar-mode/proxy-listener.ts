@@ -114,7 +114,10 @@ export async function listenProxy(address: HostPort, options: ProxyListenerOptio
     secure.on('tlsClientError', (err: NodeJS.ErrnoException) => logger.warn('mTLS handshake refused', { listener: name, code: err.code, error: err.message }));
   }
 
-  const tcp = createTcpServer((socket) => {
+  // noDelay here, for every path: Node's HTTP/1.1 server sets it on its own sockets, but a socket
+  // handed to the TLS server would keep Nagle's algorithm, which held small mTLS responses back for
+  // tens of milliseconds (half the throughput of plaintext until this line).
+  const tcp = createTcpServer({ noDelay: true, keepAlive: true, keepAliveInitialDelay: 60_000 }, (socket) => {
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
     socket.on('error', () => socket.destroy());

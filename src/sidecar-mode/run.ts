@@ -76,7 +76,8 @@ process.on('SIGTERM', () => stop('SIGTERM'));
 process.on('SIGINT', () => stop('SIGINT'));
 
 const address = (a: { host: string; port: number } | null) => (a ? formatHostPort(a) : null);
-logger.info('mesh-sidecar ready', {
+// Printed whatever the log level: scripts and tests wait for this line to learn the bound ports.
+jsonLogger('info').info('mesh-sidecar ready', {
   outbound: address(sidecar.outbound),
   inbound: address(sidecar.inbound),
   admin: address(sidecar.admin),
