@@ -301,3 +301,27 @@ ${identityYaml(leafDirs.simon!)}  services:
     await callerSidecar.stop();
   }
 });
+
+test('a reconnect resumes the TLS session instead of a full handshake', async () => {
+  const source = (await import('../../src/tls/identity-source.js')).IdentitySource;
+  const identity = await source.load({ certFile: leafDirs.simon!.certFile, keyFile: leafDirs.simon!.keyFile, trustAnchorsFile: leafDirs.simon!.caFile });
+  try {
+    const connector = mtlsConnector(identity, { expected: [WORDS], timeoutMs: 5_000, allowH2: false });
+    const [host, port] = strict.inbound!.split(':') as [string, string];
+    const open = () =>
+      new Promise<TLSSocket>((resolve, reject) =>
+        connector({ hostname: host, host, port, protocol: 'https:', servername: '' } as never, (err, s) => (err ? reject(err) : resolve(s as TLSSocket))),
+      );
+    const first = await open();
+    // TLS 1.3 tickets arrive after the handshake; undici's connector caches the session they carry.
+    await new Promise((resolve) => (first.listenerCount('session') > 0 ? first.once('session', resolve) : setTimeout(resolve, 100)));
+    await sleep(50);
+    assert.equal(first.isSessionReused(), false);
+    first.destroy();
+    const second = await open();
+    assert.equal(second.isSessionReused(), true);
+    second.destroy();
+  } finally {
+    identity.close();
+  }
+});
