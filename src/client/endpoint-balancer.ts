@@ -12,7 +12,7 @@ import { OutlierDetector } from '../balancer/outlier-detector.js';
 import { p2cPicker } from '../balancer/p2c-picker.js';
 import { PeakEwmaLoad } from '../balancer/peak-ewma-load.js';
 import { roundRobinPicker } from '../balancer/round-robin-picker.js';
-import type { EndpointAddress } from '../discovery/endpoint-address.js';
+import { endpointKey, type EndpointAddress } from '../discovery/endpoint-address.js';
 import { resolverFromSpec, type DiscoverySpec } from '../discovery/parse-discovery.js';
 import { isFailureResponse } from '../filters/response-classifier.js';
 import type { ServiceSettings } from '../config/service-schema.js';
@@ -62,7 +62,10 @@ export function endpointBalancer(name: string, discovery: DiscoverySpec, setting
     picker: kind === 'round-robin' ? roundRobinPicker() : p2cPicker(random),
     newLoad: kind === 'p2c-ewma' ? (now) => new PeakEwmaLoad(now, settings.ewma) : () => new LeastRequestLoad(),
     outlierDetector: new OutlierDetector(settings.outlierDetection === false ? { consecutiveFailures: 0 } : settings.outlierDetection, clock),
-    makeEndpoint: (address) => httpEndpoint(address, tls ? { ...settings.connection, tls } : settings.connection),
+    makeEndpoint: (address) => {
+      const transport = tls(address);
+      return httpEndpoint(address, transport ? { ...settings.connection, tls: transport } : settings.connection);
+    },
     isFailure: (res, ctx) => isFailureResponse(res.statusCode, ctx.routePolicy),
     discoveryTimeoutMs: settings.discoveryTimeoutMs,
     discoveryDescription: resolver.description,
@@ -82,16 +85,38 @@ export function endpointBalancer(name: string, discovery: DiscoverySpec, setting
   };
 }
 
-/** The mTLS connectors for a service whose settings ask for it; undefined for plaintext. */
-function meshedTransport(name: string, settings: ServiceSettings, deps: BalancerDeps): { connector(allowH2: boolean): buildConnector.connector } | undefined {
-  if (!settings.tls) return undefined;
+type MeshedTransport = { connector(allowH2: boolean): buildConnector.connector };
+
+/**
+ * How each endpoint is reached: over mTLS when the service's `tls` or the endpoint's own discovered
+ * `identity` says so (the endpoint's identity, when known, is the one it must prove), else plaintext.
+ */
+function meshedTransport(name: string, settings: ServiceSettings, deps: BalancerDeps): (address: EndpointAddress) => MeshedTransport | undefined {
   const identity = deps.identity;
-  if (!identity) {
+  if (settings.tls && !identity) {
     throw new MeshError('INVALID_CONFIG', `service "${name}": tls.identity asks for mTLS, but this mesh has no identity of its own; give identity: { certFile, keyFile, trustAnchorsFile }`, { service: name });
   }
-  const expected = settings.tls.identities;
-  const timeoutMs = settings.connection.connectTimeoutMs;
-  const plain = mtlsConnector(identity, { expected, timeoutMs, allowH2: false });
-  const h2 = mtlsConnector(identity, { expected, timeoutMs, allowH2: true });
-  return { connector: (allowH2) => (allowH2 ? h2 : plain) };
+  const byExpected = new Map<string, MeshedTransport>();
+  let warned = false;
+  return (address) => {
+    const expected = address.identity ? [address.identity] : settings.tls?.identities;
+    if (!expected) return undefined;
+    if (!identity) {
+      // Discovery says the endpoint is meshed, but this client has no certificate to present: it is
+      // an unmeshed client, as in Linkerd, and talks plaintext (the endpoint decides whether to accept).
+      if (!warned) deps.logger.warn('an endpoint is meshed but this mesh has no identity; calling it in plaintext', { service: name, endpoint: endpointKey(address) });
+      warned = true;
+      return undefined;
+    }
+    const key = expected.join(' ');
+    let transport = byExpected.get(key);
+    if (!transport) {
+      const timeoutMs = settings.connection.connectTimeoutMs;
+      const plain = mtlsConnector(identity, { expected, timeoutMs, allowH2: false });
+      const h2 = mtlsConnector(identity, { expected, timeoutMs, allowH2: true });
+      transport = { connector: (allowH2) => (allowH2 ? h2 : plain) };
+      byExpected.set(key, transport);
+    }
+    return transport;
+  };
 }

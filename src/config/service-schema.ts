@@ -74,7 +74,14 @@ export const responseMatchSchema: z.ZodType<ResponseMatch> = z.lazy(() =>
 const endpoint = z.union([
   z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[^:[\]\s]+):\d{1,5}$/, 'expected host:port, e.g. 127.0.0.1:8080'),
   z
-    .object({ host: z.string().min(1), port: count(1).max(65535, 'expected a port from 1 to 65535'), weight: z.number().positive().optional(), labels: z.record(z.string()).optional() })
+    .object({
+      host: z.string().min(1),
+      port: count(1).max(65535, 'expected a port from 1 to 65535'),
+      weight: z.number().positive().optional(),
+      labels: z.record(z.string()).optional(),
+      // A meshed endpoint: reached over mTLS, and it must prove this SPIFFE ID.
+      identity: z.string().refine(isSpiffeId, 'expected a SPIFFE ID such as spiffe://cluster.local/ns/default/sa/words').optional(),
+    })
     .strict(),
 ]);
 

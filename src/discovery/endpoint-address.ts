@@ -7,6 +7,8 @@ export interface EndpointAddress {
   readonly port: number;
   readonly weight?: number;
   readonly labels?: Readonly<Record<string, string>>;
+  /** The SPIFFE ID the endpoint must prove; its presence means "reach it over mTLS". */
+  readonly identity?: string;
 }
 
 /** The stable identity of an endpoint: `host:port`, with IPv6 hosts bracketed. */

@@ -325,3 +325,36 @@ test('a reconnect resumes the TLS session instead of a full handshake', async ()
     identity.close();
   }
 });
+
+test('an endpoint that discovery marks with an identity is reached over mTLS, and must prove that identity', async () => {
+  const { writeFileSync } = await import('node:fs');
+  const [host, port] = strict.inbound!.split(':') as [string, string];
+  const eps = join(dir, 'words-endpoints.json');
+  writeFileSync(eps, JSON.stringify([{ host, port: Number(port), identity: WORDS }]));
+  const path = writeConfig(
+    `apiVersion: meshwork.dev/v1alpha1
+kind: Mesh
+spec:
+${identityYaml(leafDirs.simon!)}  services:
+    words:
+      discovery: file:${eps}
+      retries: false
+`,
+    mkdtempSync(join(dir, 'client-')),
+  );
+  const mesh = createMesh({ config: path, watch: false });
+  try {
+    const result = await get(mesh, '/words/discovered');
+    assert.equal(result.status, 200);
+    assert.equal(result.body!.headers['x-meshwork-client-id'], SIMON);
+  } finally {
+    await mesh.close();
+  }
+  writeFileSync(eps, JSON.stringify([{ host, port: Number(port), identity: INTRUDER }]));
+  const wrong = createMesh({ config: path, watch: false });
+  try {
+    await assert.rejects(get(wrong, '/words/discovered'), { code: 'TLS_FAILED' });
+  } finally {
+    await wrong.close();
+  }
+});
