@@ -8,7 +8,8 @@
  * Each MeshMetrics owns a prom-client Registry rather than using prom-client's global one, so two
  * meshes (or a mesh and the application's own metrics) never collide on a name.
  */
-import { Counter, Histogram, Registry } from 'prom-client';
+import { Counter, Registry } from 'prom-client';
+import { FastCounter, FastHistogram, type HistogramSeries } from './fast-metrics.js';
 
 export type Direction = 'inbound' | 'outbound';
 export type Classification = 'success' | 'failure';
@@ -48,74 +49,51 @@ function peerLabels(peer: PeerLabels | undefined): { tls?: string; client_id?: s
   return peer.clientId ? { tls: String(peer.tls), client_id: peer.clientId } : { tls: String(peer.tls) };
 }
 
-interface RequestChild {
-  inc(): void;
-}
-interface ResponseChildren {
-  total: { inc(): void };
-  latency: { observe(ms: number): void };
-}
-
 export class MeshMetrics {
   readonly registry: Registry;
-  readonly #requests: Counter<'direction' | 'authority' | 'route' | 'tls' | 'client_id'>;
-  readonly #responses: Counter<'direction' | 'authority' | 'route' | 'status_code' | 'classification' | 'error' | 'tls' | 'client_id'>;
-  readonly #latency: Histogram<'direction' | 'authority' | 'route' | 'status_code' | 'classification' | 'tls' | 'client_id'>;
+  readonly #requests: FastCounter;
+  readonly #responses: FastCounter;
+  readonly #latency: FastHistogram;
   readonly #stackEvents = new Map<string, Counter<'authority'>>();
-  // prom-client hashes label sets on every call; children cached by a joined key cost one Map lookup.
-  readonly #requestChildren = new Map<string, RequestChild>();
-  readonly #responseChildren = new Map<string, ResponseChildren>();
+  // Handles by a joined key: an update is a Map lookup and a number bump.
+  readonly #requestSeries = new Map<string, { value: number }>();
+  readonly #responseSeries = new Map<string, { total: { value: number }; latency: HistogramSeries }>();
 
   constructor(registry: Registry = new Registry()) {
     this.registry = registry;
-    this.#requests = new Counter({
-      name: 'request_total',
-      help: 'Requests started, by direction, authority (the service) and route.',
-      labelNames: ['direction', 'authority', 'route', 'tls', 'client_id'],
-      registers: [registry],
-    });
-    this.#responses = new Counter({
-      name: 'response_total',
-      help: 'Responses (or failures without one), by status code and classification.',
-      labelNames: ['direction', 'authority', 'route', 'status_code', 'classification', 'error', 'tls', 'client_id'],
-      registers: [registry],
-    });
-    this.#latency = new Histogram({
-      name: 'response_latency_ms',
-      help: 'Time from the request to the response headers, in milliseconds.',
-      labelNames: ['direction', 'authority', 'route', 'status_code', 'classification', 'tls', 'client_id'],
-      buckets: LATENCY_BUCKETS_MS,
-      registers: [registry],
-    });
+    this.#requests = new FastCounter('request_total', 'Requests started, by direction, authority (the service) and route.', registry);
+    this.#responses = new FastCounter('response_total', 'Responses (or failures without one), by status code and classification.', registry);
+    this.#latency = new FastHistogram('response_latency_ms', 'Time from the request to the response headers, in milliseconds.', LATENCY_BUCKETS_MS, registry);
     for (const event of Object.keys(STACK_EVENT_HELP)) this.#stackEventCounter(event);
   }
 
   requestStarted(direction: Direction, authority: string, route: string | undefined, peer?: PeerLabels): void {
     const key = `${direction}\u0000${authority}\u0000${route ?? DEFAULT_ROUTE}${peer ? `\u0000${peer.tls}\u0000${peer.clientId ?? ''}` : ''}`;
-    let child = this.#requestChildren.get(key);
-    if (child === undefined) {
-      child = this.#requests.labels({ direction, authority, route: route ?? DEFAULT_ROUTE, ...peerLabels(peer) });
-      this.#requestChildren.set(key, child);
+    let series = this.#requestSeries.get(key);
+    if (series === undefined) {
+      series = this.#requests.series(key, { direction, authority, route: route ?? DEFAULT_ROUTE, ...peerLabels(peer) });
+      this.#requestSeries.set(key, series);
     }
-    child.inc();
+    series.value++;
   }
 
   /** A response arrived: counted and its latency observed. */
   responded(direction: Direction, authority: string, route: string | undefined, statusCode: number, classification: Classification, latencyMs: number, peer?: PeerLabels): void {
     const key = `${direction}\u0000${authority}\u0000${route ?? DEFAULT_ROUTE}\u0000${statusCode}\u0000${classification}${peer ? `\u0000${peer.tls}\u0000${peer.clientId ?? ''}` : ''}`;
-    let children = this.#responseChildren.get(key);
-    if (children === undefined) {
+    let series = this.#responseSeries.get(key);
+    if (series === undefined) {
       const labels = { direction, authority, route: route ?? DEFAULT_ROUTE, status_code: String(statusCode), classification, ...peerLabels(peer) };
-      children = { total: this.#responses.labels(labels), latency: this.#latency.labels(labels) };
-      this.#responseChildren.set(key, children);
+      series = { total: this.#responses.series(key, labels), latency: this.#latency.series(key, labels) };
+      this.#responseSeries.set(key, series);
     }
-    children.total.inc();
-    children.latency.observe(latencyMs);
+    series.total.value++;
+    series.latency.observe(latencyMs);
   }
 
   /** The request failed without a response (refused, timed out, connection lost): `error` says why. */
   failed(direction: Direction, authority: string, route: string | undefined, error: string, peer?: PeerLabels): void {
-    this.#responses.inc({ direction, authority, route: route ?? DEFAULT_ROUTE, classification: 'failure', error, ...peerLabels(peer) });
+    const key = `failed\u0000${direction}\u0000${authority}\u0000${route ?? DEFAULT_ROUTE}\u0000${error}${peer ? `\u0000${peer.tls}\u0000${peer.clientId ?? ''}` : ''}`;
+    this.#responses.series(key, { direction, authority, route: route ?? DEFAULT_ROUTE, classification: 'failure', error, ...peerLabels(peer) }).value++;
   }
 
   /** Counts one stack event (`retries_total`, ...) as `meshwork_<event>{authority}`. */

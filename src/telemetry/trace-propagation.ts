@@ -39,19 +39,23 @@ const TRACE_HEADERS = ['traceparent', 'b3', 'x-b3-traceid'];
  */
 export function carriesTraceContext(headers: HttpHeaders): boolean {
   if (headers === undefined || headers === null) return false;
-  const names = propagation.fields().length > 0 ? propagation.fields() : TRACE_HEADERS;
+  const custom = propagation.fields();
+  const names = custom.length > 0 ? custom : TRACE_HEADERS;
+  const matches = (name: string) => names.includes(name) || names.includes(name.toLowerCase());
   if (Array.isArray(headers)) {
-    for (let i = 0; i < headers.length; i += 2) if (names.includes(String(headers[i]).toLowerCase())) return true;
+    for (let i = 0; i < headers.length; i += 2) if (matches(String(headers[i]))) return true;
     return false;
   }
   if (typeof (headers as Iterable<unknown>)[Symbol.iterator] === 'function') {
-    for (const [name] of headers as Iterable<[string, unknown]>) if (names.includes(name.toLowerCase())) return true;
+    for (const [name] of headers as Iterable<[string, unknown]>) if (matches(name)) return true;
     return false;
   }
-  const record = headers as Record<string, unknown>;
-  for (const name of names) if (record[name] !== undefined) return true;
-  // Header names are case-insensitive; code may well write Traceparent or X-B3-TraceId.
-  for (const name in record) if (names.includes(name.toLowerCase())) return true;
+  // Header names are case-insensitive (code may write Traceparent); the length test skips the
+  // lower-casing for almost every other header.
+  for (const name in headers as Record<string, unknown>) {
+    const length = name.length;
+    if ((length === 2 || length === 11 || length === 12 || custom.length > 0) && matches(name)) return true;
+  }
   return false;
 }
 

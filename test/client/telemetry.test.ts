@@ -99,3 +99,18 @@ test('a request span with one child per attempt; the backend sees the last attem
     backend.behaviour = {};
   }
 });
+
+test('latency histogram: a value on a bucket bound counts in that bucket; buckets are cumulative, +Inf is the count', async () => {
+  const { MeshMetrics } = await import('../../src/index.js');
+  const metrics = new MeshMetrics();
+  for (const ms of [0.5, 1, 1.5, 5, 49_999, 70_000]) metrics.responded('outbound', 'svc', undefined, 200, 'success', ms);
+  const text = await metrics.registry.metrics();
+  const bucket = (le: string) => metricValue(text, 'response_latency_ms_bucket', { le, authority: 'svc' });
+  assert.equal(bucket('1'), 2);
+  assert.equal(bucket('2'), 3);
+  assert.equal(bucket('5'), 4);
+  assert.equal(bucket('50000'), 5);
+  assert.equal(bucket('+Inf'), 6);
+  assert.equal(metricValue(text, 'response_latency_ms_count', { authority: 'svc' }), 6);
+  assert.equal(metricValue(text, 'response_latency_ms_sum', { authority: 'svc' }), 0.5 + 1 + 1.5 + 5 + 49_999 + 70_000);
+});
