@@ -19,7 +19,7 @@ import { loadMeshConfig } from '../config/mesh-config.js';
 import { sidecarSettings, type SidecarSection, type SidecarSettings } from '../config/sidecar-schema.js';
 import { MeshMetrics } from '../telemetry/mesh-metrics.js';
 import { startAdminServer, type AdminServer } from './admin-server.js';
-import { forward, isHttp2, respondWithFailure, type ForwardTarget, type ProxyRequest, type ProxyResponse } from './forward.js';
+import { CLIENT_ID_HEADER, forward, isHttp2, respondWithFailure, type ForwardTarget, type ProxyRequest, type ProxyResponse } from './forward.js';
 import { listenProxy, type ProxyListener } from './proxy-listener.js';
 import { compileAuthorization } from './inbound-authorization.js';
 import { inboundTls, peerIdentity, type InboundTls } from './inbound-tls.js';
@@ -98,7 +98,19 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
           }
           forward(req, res, app, { direction: 'inbound', authority, label, path, logger, accessLog: settings.accessLog, peer });
         };
-        const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => tunnelUpgrade(req, socket, head, appAddress, req.url ?? '/', authorityOf(req) ?? formatHostPort(appAddress), logger);
+        // Upgrades (WebSocket) get the same identity handling and authorization as requests.
+        const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+          const authority = authorityOf(req) ?? formatHostPort(appAddress);
+          const peer = peerIdentity(req);
+          const path = req.url ?? '/';
+          if (authorize && !authorize(peer.clientId, req.method ?? 'GET', path, req.headers as MeshRequest['headers']).allowed) {
+            metrics.stackEvent(hostOnly(authority), 'inbound_denied_total');
+            const body = `${peer.clientId ?? 'an unauthenticated caller'} may not call ${req.method} ${path}\n`;
+            socket.end(`HTTP/1.1 403 Forbidden\r\ncontent-type: text/plain\r\nx-meshwork-error: FORBIDDEN\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+            return;
+          }
+          tunnelUpgrade(req, socket, head, appAddress, path, authority, logger, { [CLIENT_ID_HEADER]: peer.clientId });
+        };
         inboundTlsServer = tlsMode === 'off' ? undefined : inboundTls(tlsMode, mesh.identity!);
         inbound = await listenProxy(settings.inbound, {
           name: 'inbound',

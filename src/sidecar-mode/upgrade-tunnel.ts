@@ -11,11 +11,28 @@ import type { Logger } from '../core/logger.js';
 import type { HostPort } from '../config/listen-address.js';
 import { addForwardedHeaders, type HeaderMap } from './proxy-headers.js';
 
-export function tunnelUpgrade(req: IncomingMessage, client: Duplex, head: Buffer, upstream: HostPort, path: string, authority: string, logger: Logger): void {
+/**
+ * `override` replaces headers after the caller's are copied (undefined removes one): the inbound side
+ * uses it to set, never pass on, the caller's identity.
+ */
+export function tunnelUpgrade(
+  req: IncomingMessage,
+  client: Duplex,
+  head: Buffer,
+  upstream: HostPort,
+  path: string,
+  authority: string,
+  logger: Logger,
+  override: Record<string, string | undefined> = {},
+): void {
   const headers: HeaderMap = {};
   for (const name in req.headers) {
     const value = req.headers[name];
     if (value !== undefined && name !== 'proxy-connection' && name !== 'proxy-authorization') headers[name] = value;
+  }
+  for (const [name, value] of Object.entries(override)) {
+    if (value === undefined) delete headers[name];
+    else headers[name] = value;
   }
   headers.host ??= authority;
   addForwardedHeaders(headers, req.socket.remoteAddress, authority);
