@@ -19,6 +19,9 @@ const identity = (b: Buffer) => b;
 const echoService: grpc.ServiceDefinition = {
   echo: { path: '/test.Echo/Echo', requestStream: false, responseStream: false, requestSerialize: identity, requestDeserialize: identity, responseSerialize: identity, responseDeserialize: identity },
   count: { path: '/test.Echo/Count', requestStream: false, responseStream: true, requestSerialize: identity, requestDeserialize: identity, responseSerialize: identity, responseDeserialize: identity },
+  sum: { path: '/test.Echo/Sum', requestStream: true, responseStream: false, requestSerialize: identity, requestDeserialize: identity, responseSerialize: identity, responseDeserialize: identity },
+  chat: { path: '/test.Echo/Chat', requestStream: true, responseStream: true, requestSerialize: identity, requestDeserialize: identity, responseSerialize: identity, responseDeserialize: identity },
+  slow: { path: '/test.Echo/Slow', requestStream: false, responseStream: false, requestSerialize: identity, requestDeserialize: identity, responseSerialize: identity, responseDeserialize: identity },
 };
 const EchoClient = grpc.makeGenericClientConstructor(echoService, 'Echo');
 
@@ -44,6 +47,20 @@ before(async () => {
       const n = Number(call.request.toString());
       for (let i = 1; i <= n; i++) call.write(Buffer.from(String(i)));
       call.end();
+    },
+    sum: (call: grpc.ServerReadableStream<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) => {
+      let total = 0;
+      call.on('data', (m: Buffer) => (total += Number(m.toString())));
+      call.on('end', () => callback(null, Buffer.from(String(total))));
+    },
+    chat: (call: grpc.ServerDuplexStream<Buffer, Buffer>) => {
+      // Answers each message as it comes: the client waits for every reply before its next message,
+      // which only works if the proxy streams both ways instead of buffering.
+      call.on('data', (m: Buffer) => call.write(Buffer.from(`re: ${m.toString()}`)));
+      call.on('end', () => call.end());
+    },
+    slow: (_call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) => {
+      setTimeout(() => callback(null, Buffer.from('late')), 2_000);
     },
   });
   grpcPort = await new Promise<number>((resolve, reject) => grpcServer.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))));
@@ -80,7 +97,7 @@ after(async () => {
   await words?.stop();
 });
 
-type EchoStub = grpc.Client & { echo: (...args: unknown[]) => unknown; count: (...args: unknown[]) => unknown };
+type EchoStub = grpc.Client & Record<'echo' | 'count' | 'sum' | 'chat' | 'slow', (...args: unknown[]) => unknown>;
 
 function echoClient(service = 'echo'): EchoStub {
   // The channel connects to the sidecar; :authority names the service, as with Host for HTTP/1.1.
@@ -127,16 +144,50 @@ test('a server-streaming gRPC call streams every message through', async () => {
   }
 });
 
+test('client streaming and bidirectional streaming flow through the sidecar, message by message', async () => {
+  const client = echoClient('echo-meshed');
+  try {
+    const total = await new Promise<string>((resolve, reject) => {
+      const call = client.sum((err: grpc.ServiceError | null, r: Buffer) => (err ? reject(err) : resolve(r.toString()))) as grpc.ClientWritableStream<Buffer>;
+      for (let i = 1; i <= 100; i++) call.write(Buffer.from(String(i)));
+      call.end();
+    });
+    assert.equal(total, '5050');
+
+    const replies = await new Promise<string[]>((resolve, reject) => {
+      const call = client.chat() as grpc.ClientDuplexStream<Buffer, Buffer>;
+      const got: string[] = [];
+      let next = 1;
+      call.on('data', (m: Buffer) => {
+        got.push(m.toString());
+        if (next <= 5) call.write(Buffer.from(`m${next++}`));
+        else call.end();
+      });
+      call.on('error', reject);
+      call.on('end', () => resolve(got));
+      call.write(Buffer.from(`m${next++}`));
+    });
+    assert.deepEqual(replies, ['re: m1', 're: m2', 're: m3', 're: m4', 're: m5']);
+  } finally {
+    client.close();
+  }
+});
+
 test('gRPC crosses two sidecars (outbound, then the server\'s inbound) with status intact', async () => {
   const client = echoClient('echo-meshed');
+  const before = await grpcAppSidecar.metrics();
+  const count = (text: string, labels: Record<string, string>) => metricValue(text, 'request_total', labels);
+  // A gRPC failure is an HTTP 200 whose grpc-status says otherwise (an abandoned call has no status code).
+  const failures = (text: string) => metricValue(text, 'response_total', { direction: 'inbound', classification: 'failure', status_code: '200' });
   try {
     const reply = await new Promise<Buffer>((resolve, reject) => client.echo(Buffer.from('two hops'), (err: grpc.ServiceError | null, r: Buffer) => (err ? reject(err) : resolve(r))));
     assert.equal(reply.toString(), 'echo: two hops (authority /test.Echo/Echo)');
     const failure = await new Promise<grpc.ServiceError>((resolve) => client.echo(Buffer.from('fail'), (err: grpc.ServiceError) => resolve(err)));
     assert.equal(failure.code, grpc.status.FAILED_PRECONDITION);
     const inbound = await grpcAppSidecar.metrics();
-    assert.equal(metricValue(inbound, 'request_total', { direction: 'inbound', authority: 'echo-meshed' }), 2);
-    assert.equal(metricValue(inbound, 'response_total', { direction: 'inbound', classification: 'failure' }), 1);
+    const labels = { direction: 'inbound', authority: 'echo-meshed' };
+    assert.equal(count(inbound, labels) - count(before, labels), 2);
+    assert.equal(failures(inbound) - failures(before), 1);
   } finally {
     client.close();
   }
@@ -178,4 +229,19 @@ test('an incoming B3 trace continues too, and is also sent on as traceparent', a
   assert.equal(headers['x-b3-traceid'], traceId);
   assert.notEqual(headers['x-b3-spanid'], 'a2fb4a1d1a96d312');
   assert.equal(headers.traceparent?.split('-')[1], traceId);
+});
+
+// Last: the abandoned call is still settling in the sidecars' metrics after the test ends.
+test('a gRPC deadline crosses the sidecars and ends as DEADLINE_EXCEEDED', async () => {
+  const client = echoClient('echo-meshed');
+  try {
+    const started = Date.now();
+    const err = await new Promise<grpc.ServiceError>((resolve) =>
+      client.slow(Buffer.from('x'), new grpc.Metadata(), { deadline: Date.now() + 300 }, (e: grpc.ServiceError) => resolve(e)),
+    );
+    assert.equal(err.code, grpc.status.DEADLINE_EXCEEDED);
+    assert.ok(Date.now() - started < 1_500, 'the caller was not held until the server answered');
+  } finally {
+    client.close();
+  }
 });
