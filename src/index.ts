@@ -35,3 +35,8 @@ export type { Resolver, ResolverListener } from './discovery/resolver.js';
 export type { DiscoverySpec } from './discovery/parse-discovery.js';
 export type { OutlierDetectionOptions } from './balancer/outlier-detector.js';
 export type { PeakEwmaOptions } from './balancer/peak-ewma-load.js';
+
+export { IdentitySource } from './tls/identity-source.js';
+export type { IdentityFiles, LoadedIdentity, IdentitySourceOptions } from './tls/identity-source.js';
+export { parseSpiffeId, isSpiffeId, spiffeIdMatches } from './tls/spiffe-id.js';
+export type { SpiffeId } from './tls/spiffe-id.js';

@@ -401,3 +401,20 @@ ${identityYaml(leafDirs.words!)}  sidecar:
     chat.close();
   }
 });
+
+test('a standalone meshClient takes its identity in code (IdentitySource) and speaks mTLS', async () => {
+  const { IdentitySource, meshClient } = await import('../../src/index.js');
+  const simon = leafDirs.simon!;
+  const identity = await IdentitySource.load({ certFile: simon.certFile, keyFile: simon.keyFile, trustAnchorsFile: simon.caFile });
+  const client = meshClient('words', { endpoints: [strict.inbound!], tls: { identity: WORDS }, identity });
+  try {
+    const res = await client.request({ method: 'GET', path: '/words/code' });
+    const seen = (await res.body.json()) as { headers: Record<string, string> };
+    assert.equal(res.statusCode, 200);
+    assert.equal(seen.headers['x-meshwork-client-id'], SIMON);
+    assert.throws(() => meshClient('words', { endpoints: [strict.inbound!], tls: { identity: WORDS } }), /has no identity of its own/);
+  } finally {
+    await client.close();
+    identity.close();
+  }
+});
