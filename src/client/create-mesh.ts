@@ -45,6 +45,8 @@ export interface Mesh {
   readonly identity: IdentitySource | undefined;
   /** The Prometheus registry with every service's golden metrics (`await mesh.metrics.metrics()`). */
   readonly metrics: Registry;
+  /** What records into `metrics`, for integrations such as `meshwork/grpc`; undefined with `metrics: false`. */
+  readonly recorder: MeshMetrics | undefined;
   /** A handle on a service; it stays valid across config reloads. */
   client(name: string): MeshClient;
   services(): string[];
@@ -55,6 +57,10 @@ export interface Mesh {
   serviceFor(authority: string): string | undefined;
   /** What the dispatcher does with hosts that are not services, as configured now. */
   readonly unknownHosts: 'passthrough' | 'refuse';
+  /** A service's endpoints or discovery, as configured now (gRPC channels resolve through this). */
+  discoveryOf(service: string): DiscoverySpec | undefined;
+  /** The config file's directory, against which relative discovery paths resolve. */
+  readonly baseDir: string | undefined;
   /** How many configs have been applied (1 after start, +1 per good reload). */
   readonly configGeneration: number;
   /** The last reload's error while the config file is bad; undefined once a good one is applied. */
@@ -188,6 +194,7 @@ export function createMesh(options: MeshOptions): Mesh {
     dispatcher,
     identity: code.identity,
     metrics: (meshMetrics ?? new MeshMetrics()).registry,
+    recorder: meshMetrics,
     client(name) {
       const handle = handles.get(name.toLowerCase());
       if (!handle) {
@@ -203,6 +210,11 @@ export function createMesh(options: MeshOptions): Mesh {
     get unknownHosts() {
       return applied.unknownHosts;
     },
+    discoveryOf: (service) => {
+      const name = env.serviceFor!(service.toLowerCase());
+      return name === undefined ? undefined : env.discoveryOf!(name);
+    },
+    baseDir: env.baseDir,
     get configGeneration() {
       return generation;
     },

@@ -90,6 +90,20 @@ export class MeshMetrics {
     series.latency.observe(latencyMs);
   }
 
+  /** A gRPC call ended: counted with its `grpc_status`, and its latency observed. */
+  grpcResponded(direction: Direction, authority: string, route: string, grpcStatus: number, latencyMs: number): void {
+    const classification: Classification = grpcStatus === 0 ? 'success' : 'failure';
+    const key = `grpc\u0000${direction}\u0000${authority}\u0000${route}\u0000${grpcStatus}`;
+    let series = this.#responseSeries.get(key);
+    if (series === undefined) {
+      const labels = { direction, authority, route, grpc_status: String(grpcStatus), classification };
+      series = { total: this.#responses.series(key, labels), latency: this.#latency.series(key, labels) };
+      this.#responseSeries.set(key, series);
+    }
+    series.total.value++;
+    series.latency.observe(latencyMs);
+  }
+
   /** The request failed without a response (refused, timed out, connection lost): `error` says why. */
   failed(direction: Direction, authority: string, route: string | undefined, error: string, peer?: PeerLabels): void {
     const key = `failed\u0000${direction}\u0000${authority}\u0000${route ?? DEFAULT_ROUTE}\u0000${error}${peer ? `\u0000${peer.tls}\u0000${peer.clientId ?? ''}` : ''}`;

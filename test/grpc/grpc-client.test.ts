@@ -1,0 +1,75 @@
+/**
+ * `grpcClient(mesh, Ctor, service)`: a grpc-js client on the mesh's discovery, balancer, retries and
+ * metrics, against three real grpc-js servers.
+ */
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import * as grpc from '@grpc/grpc-js';
+import { createMesh, type Mesh } from '../../src/index.js';
+import { grpcClient } from '../../src/grpc/index.js';
+import { metricValue } from '../helpers/sidecar-process.js';
+
+const identity = (b: Buffer) => b;
+const service: grpc.ServiceDefinition = {
+  greet: { path: '/demo.Greeter/Greet', requestStream: false, responseStream: false, requestSerialize: identity, requestDeserialize: identity, responseSerialize: identity, responseDeserialize: identity },
+};
+const GreeterClient = grpc.makeGenericClientConstructor(service, 'Greeter');
+type Greeter = grpc.Client & { greet: (req: Buffer, cb: (err: grpc.ServiceError | null, res: Buffer) => void) => void };
+
+const servers: grpc.Server[] = [];
+const ports: number[] = [];
+const failNext = { count: 0 };
+let mesh: Mesh;
+
+before(async () => {
+  for (const name of ['one', 'two', 'three']) {
+    const server = new grpc.Server();
+    server.addService(service, {
+      greet: (call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) => {
+        if (failNext.count > 0) {
+          failNext.count--;
+          return callback({ code: grpc.status.UNAVAILABLE, details: 'overloaded' });
+        }
+        callback(null, Buffer.from(`hello ${call.request.toString()} from ${name}`));
+      },
+    });
+    ports.push(await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p)))));
+    servers.push(server);
+  }
+  mesh = createMesh({ services: { greeter: { endpoints: ports.map((p) => `127.0.0.1:${p}`), retries: { backoff: { base: 1, max: 2 } } } } });
+});
+
+after(async () => {
+  for (const server of servers) server.forceShutdown();
+  await mesh.close();
+});
+
+const greet = (client: Greeter, name: string) =>
+  new Promise<string>((resolve, reject) => client.greet(Buffer.from(name), (err, res) => (err ? reject(err) : resolve(res.toString()))));
+
+test('calls are spread over every endpoint the mesh knows, and counted with grpc_status', async () => {
+  const client = grpcClient(mesh, GreeterClient, 'greeter') as unknown as Greeter;
+  try {
+    const from = new Set<string>();
+    for (let i = 0; i < 60; i++) from.add((await greet(client, 'ada')).split(' from ')[1]!);
+    assert.deepEqual([...from].sort(), ['one', 'three', 'two']);
+    const text = await mesh.metrics.metrics();
+    assert.equal(metricValue(text, 'request_total', { authority: 'greeter', route: '/demo.Greeter/Greet' }), 60);
+    assert.equal(metricValue(text, 'response_total', { authority: 'greeter', grpc_status: '0', classification: 'success' }), 60);
+  } finally {
+    client.close();
+  }
+});
+
+test('UNAVAILABLE is retried within the budget: the caller sees success, the metrics see the retries', async () => {
+  const client = grpcClient(mesh, GreeterClient, 'greeter') as unknown as Greeter;
+  try {
+    const before = metricValue(await mesh.metrics.metrics(), 'meshwork_retries_total', { authority: 'greeter' });
+    failNext.count = 2;
+    assert.match(await greet(client, 'grace'), /^hello grace from /);
+    const after = metricValue(await mesh.metrics.metrics(), 'meshwork_retries_total', { authority: 'greeter' });
+    assert.equal(after - before, 2);
+  } finally {
+    client.close();
+  }
+});
