@@ -5,6 +5,9 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
+import { context, trace } from '@opentelemetry/api';
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
+import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { createMesh, type Mesh } from '../../src/index.js';
 import { grpcClient } from '../../src/grpc/index.js';
 import { metricValue } from '../helpers/sidecar-process.js';
@@ -12,14 +15,17 @@ import { metricValue } from '../helpers/sidecar-process.js';
 const identity = (b: Buffer) => b;
 const service: grpc.ServiceDefinition = {
   greet: { path: '/demo.Greeter/Greet', requestStream: false, responseStream: false, requestSerialize: identity, requestDeserialize: identity, responseSerialize: identity, responseDeserialize: identity },
+  ponder: { path: '/demo.Greeter/Ponder', requestStream: false, responseStream: false, requestSerialize: identity, requestDeserialize: identity, responseSerialize: identity, responseDeserialize: identity },
 };
 const GreeterClient = grpc.makeGenericClientConstructor(service, 'Greeter');
-type Greeter = grpc.Client & { greet: (req: Buffer, cb: (err: grpc.ServiceError | null, res: Buffer) => void) => void };
+type Greeter = grpc.Client & Record<'greet' | 'ponder', (req: Buffer, cb: (err: grpc.ServiceError | null, res: Buffer) => void) => void>;
+const traceparents: string[] = [];
 
 const servers: grpc.Server[] = [];
 const ports: number[] = [];
 const failNext = { count: 0 };
 let mesh: Mesh;
+const exporter = new InMemorySpanExporter();
 
 before(async () => {
   for (const name of ['one', 'two', 'three']) {
@@ -30,13 +36,18 @@ before(async () => {
           failNext.count--;
           return callback({ code: grpc.status.UNAVAILABLE, details: 'overloaded' });
         }
+        const traceparent = call.metadata.get('traceparent')[0];
+        if (typeof traceparent === 'string') traceparents.push(traceparent);
         callback(null, Buffer.from(`hello ${call.request.toString()} from ${name}`));
       },
+      ponder: (_call: unknown, callback: grpc.sendUnaryData<Buffer>) => setTimeout(() => callback(null, Buffer.from('done')), 2_000),
     });
     ports.push(await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p)))));
     servers.push(server);
   }
-  mesh = createMesh({ services: { greeter: { endpoints: ports.map((p) => `127.0.0.1:${p}`), retries: { backoff: { base: 1, max: 2 } } } } });
+  context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+  trace.setGlobalTracerProvider(new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] }));
+  mesh = createMesh({ services: { greeter: { endpoints: ports.map((p) => `127.0.0.1:${p}`), retries: { backoff: { base: 1, max: 2 } }, timeout: '300ms' } } });
 });
 
 after(async () => {
@@ -69,6 +80,37 @@ test('UNAVAILABLE is retried within the budget: the caller sees success, the met
     assert.match(await greet(client, 'grace'), /^hello grace from /);
     const after = metricValue(await mesh.metrics.metrics(), 'meshwork_retries_total', { authority: 'greeter' });
     assert.equal(after - before, 2);
+  } finally {
+    client.close();
+  }
+});
+
+test('a call without a deadline gets the service\'s timeout and ends as DEADLINE_EXCEEDED', async () => {
+  const client = grpcClient(mesh, GreeterClient, 'greeter') as unknown as Greeter;
+  try {
+    const started = Date.now();
+    const err = await new Promise<grpc.ServiceError>((resolve) => client.ponder(Buffer.from(''), (e) => resolve(e!)));
+    assert.equal(err.code, grpc.status.DEADLINE_EXCEEDED);
+    assert.ok(Date.now() - started < 1_500);
+  } finally {
+    client.close();
+  }
+});
+
+test('inside an active span, a call gets a child span whose context reaches the server', async () => {
+  const client = grpcClient(mesh, GreeterClient, 'greeter') as unknown as Greeter;
+  try {
+    exporter.reset();
+    traceparents.length = 0;
+    const parent = trace.getTracer('app').startSpan('handler');
+    await context.with(trace.setSpan(context.active(), parent), () => greet(client, 'traced'));
+    parent.end();
+    const span = exporter.getFinishedSpans().find((s) => s.name === 'grpc /demo.Greeter/Greet')!;
+    assert.ok(span, 'a span for the call');
+    assert.equal(span.parentSpanContext?.spanId, parent.spanContext().spanId);
+    assert.equal(traceparents.length, 1);
+    assert.equal(traceparents[0]!.split('-')[1], parent.spanContext().traceId);
+    assert.equal(traceparents[0]!.split('-')[2], span.spanContext().spanId);
   } finally {
     client.close();
   }
