@@ -26,6 +26,16 @@ export const durationSchema = z.union([z.number(), z.string()]).transform((value
   return ms;
 });
 
+const GRPC_STATUS_NAMES = ['OK', 'CANCELLED', 'UNKNOWN', 'INVALID_ARGUMENT', 'DEADLINE_EXCEEDED', 'NOT_FOUND', 'ALREADY_EXISTS', 'PERMISSION_DENIED', 'RESOURCE_EXHAUSTED', 'FAILED_PRECONDITION', 'ABORTED', 'OUT_OF_RANGE', 'UNIMPLEMENTED', 'INTERNAL', 'UNAVAILABLE', 'DATA_LOSS', 'UNAUTHENTICATED'];
+const grpcStatusCode = z.union([z.number(), z.string()]).transform((value, ctx) => {
+  const code = typeof value === 'number' ? value : GRPC_STATUS_NAMES.indexOf(value.toUpperCase());
+  if (!Number.isInteger(code) || code < 1 || code > 16) {
+    ctx.addIssue({ code: 'custom', message: `expected a gRPC status code from 1 to 16 or its name (e.g. UNAVAILABLE), got ${JSON.stringify(value)}` });
+    return z.NEVER;
+  }
+  return code;
+});
+
 const percent = z.number().min(0, 'expected a percentage from 0 to 100').max(100, 'expected a percentage from 0 to 100');
 const count = (min: number) => z.number().int(`expected a whole number`).min(min, `expected a whole number >= ${min}`);
 
@@ -185,7 +195,8 @@ export const serviceConfigSchema = z
           .object({
             match: requestMatchSchema.optional(),
             delay: z.object({ percent, fixedDelay: durationSchema }).strict().optional(),
-            abort: z.object({ percent, httpStatus: status }).strict().optional(),
+            // grpcStatus: what gRPC calls get instead (a code such as 14 or a name such as UNAVAILABLE).
+            abort: z.object({ percent, httpStatus: status, grpcStatus: grpcStatusCode.optional() }).strict().optional(),
           })
           .strict()
           .refine((f) => f.delay !== undefined || f.abort !== undefined, 'a fault needs a delay, an abort, or both'),
@@ -334,7 +345,7 @@ function normalize(c: Parsed): ServiceSettings {
       dropUndefined({
         match: f.match,
         delay: f.delay && { percent: f.delay.percent, fixedDelayMs: f.delay.fixedDelay },
-        abort: f.abort && { percent: f.abort.percent, httpStatus: f.abort.httpStatus },
+        abort: f.abort && { percent: f.abort.percent, httpStatus: f.abort.httpStatus, ...(f.abort.grpcStatus === undefined ? {} : { grpcStatus: f.abort.grpcStatus }) },
       }),
     );
   }

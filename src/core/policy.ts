@@ -97,7 +97,8 @@ export interface FaultPolicy {
   /** Only requests matching this get faults (e.g. header `end-user: jason`). Default: all. */
   match?: RequestMatch;
   delay?: { percent: number; fixedDelayMs: number };
-  abort?: { percent: number; httpStatus: number };
+  /** `grpcStatus`: the status gRPC calls are aborted with (default: mapped from httpStatus). */
+  abort?: { percent: number; httpStatus: number; grpcStatus?: number };
 }
 
 export interface SplitDestination {

@@ -3,13 +3,15 @@
  * this entry point). `grpcClient(mesh, GreeterClient, 'greeter')` makes a grpc-js client whose
  * channel resolves `mesh:///greeter` through the mesh's discovery, balances with the service's
  * balancer (P2C peak-EWMA by default), retries UNAVAILABLE unary calls within the retry budget,
- * gives calls without a deadline the service's total timeout, continues the caller's trace, and
+ * gives calls without a deadline the service's total timeout, injects the service's faults as gRPC
+ * statuses, continues the caller's trace, and
  * records golden metrics with `grpc_status` in `mesh.metrics`.
  */
 import { credentials, type ChannelCredentials, type Client, type ClientOptions } from '@grpc/grpc-js';
 import type { Mesh } from '../client/create-mesh.js';
 import { MESH_SCHEME, registerMeshResolver } from './mesh-name-resolver.js';
 import { grpcDeadlineInterceptor, grpcTracingInterceptor } from './deadline-tracing-interceptor.js';
+import { grpcFaultInterceptor } from './fault-interceptor.js';
 import { grpcMetricsInterceptor } from './metrics-interceptor.js';
 import { P2C_EWMA, P2C_LEAST_REQUEST, registerMeshBalancers } from './p2c-load-balancer.js';
 import { grpcRetryInterceptor } from './retry-interceptor.js';
@@ -19,6 +21,7 @@ export { registerMeshBalancers, P2C_EWMA, P2C_LEAST_REQUEST } from './p2c-load-b
 export { grpcRetryInterceptor } from './retry-interceptor.js';
 export type { GrpcRetryOptions } from './retry-interceptor.js';
 export { grpcMetricsInterceptor } from './metrics-interceptor.js';
+export { grpcFaultInterceptor } from './fault-interceptor.js';
 export { grpcDeadlineInterceptor, grpcTracingInterceptor } from './deadline-tracing-interceptor.js';
 
 const POLICY = { 'p2c-ewma': P2C_EWMA, 'p2c-least-request': P2C_LEAST_REQUEST, 'round-robin': 'round_robin' } as const;
@@ -47,6 +50,8 @@ export function grpcClient<T extends Client>(mesh: Mesh, Constructor: GrpcClient
     grpcDeadlineInterceptor(settings.policy.timeouts?.totalMs),
     grpcTracingInterceptor(handle.name),
     ...(metrics ? [grpcMetricsInterceptor(metrics, handle.name)] : []),
+    // Outside retries, so an injected failure is never retried (as for HTTP).
+    ...(settings.policy.faults?.length ? [grpcFaultInterceptor(settings.policy.faults, metrics ? { onEvent: (e) => metrics.stackEvent(handle.name, e) } : {})] : []),
     ...(retries === false ? [] : [grpcRetryInterceptor({ ...(retries?.budget ? { budget: retries.budget } : {}), ...(retries?.backoff ? { backoff: retries.backoff } : {}), ...(retries?.maxAttempts ? { maxAttempts: retries.maxAttempts } : {}), ...(metrics ? { onEvent: (e) => metrics.stackEvent(handle.name, e) } : {}) })]),
   ];
   return new Constructor(`${MESH_SCHEME}:///${handle.name}`, options.credentials ?? credentials.createInsecure(), {

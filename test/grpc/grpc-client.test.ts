@@ -24,6 +24,7 @@ const traceparents: string[] = [];
 const servers: grpc.Server[] = [];
 const ports: number[] = [];
 const failNext = { count: 0 };
+let served = 0;
 let mesh: Mesh;
 const exporter = new InMemorySpanExporter();
 
@@ -36,6 +37,7 @@ before(async () => {
           failNext.count--;
           return callback({ code: grpc.status.UNAVAILABLE, details: 'overloaded' });
         }
+        served++;
         const traceparent = call.metadata.get('traceparent')[0];
         if (typeof traceparent === 'string') traceparents.push(traceparent);
         callback(null, Buffer.from(`hello ${call.request.toString()} from ${name}`));
@@ -47,7 +49,13 @@ before(async () => {
   }
   context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
   trace.setGlobalTracerProvider(new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] }));
-  mesh = createMesh({ services: { greeter: { endpoints: ports.map((p) => `127.0.0.1:${p}`), retries: { backoff: { base: 1, max: 2 } }, timeout: '300ms' } } });
+  const endpoints = ports.map((p) => `127.0.0.1:${p}`);
+  mesh = createMesh({
+    services: {
+      greeter: { endpoints, retries: { backoff: { base: 1, max: 2 } }, timeout: '300ms' },
+      'greeter-chaos': { endpoints, faults: [{ abort: { percent: 100, httpStatus: 503, grpcStatus: 'RESOURCE_EXHAUSTED' } }] },
+    },
+  });
 });
 
 after(async () => {
@@ -111,6 +119,22 @@ test('inside an active span, a call gets a child span whose context reaches the 
     assert.equal(traceparents.length, 1);
     assert.equal(traceparents[0]!.split('-')[1], parent.spanContext().traceId);
     assert.equal(traceparents[0]!.split('-')[2], span.spanContext().spanId);
+  } finally {
+    client.close();
+  }
+});
+
+test('an injected abort fails the call with the configured gRPC status, never reaching a server, never retried', async () => {
+  const client = grpcClient(mesh, GreeterClient, 'greeter-chaos') as unknown as Greeter;
+  try {
+    const before = served;
+    const err = await new Promise<grpc.ServiceError>((resolve) => client.greet(Buffer.from('x'), (e) => resolve(e!)));
+    assert.equal(err.code, grpc.status.RESOURCE_EXHAUSTED);
+    assert.match(err.details, /fault injected/);
+    assert.equal(served, before);
+    const text = await mesh.metrics.metrics();
+    assert.equal(metricValue(text, 'meshwork_faults_aborted_total', { authority: 'greeter-chaos' }), 1);
+    assert.equal(metricValue(text, 'meshwork_retries_total', { authority: 'greeter-chaos' }), 0);
   } finally {
     client.close();
   }

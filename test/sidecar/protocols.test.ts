@@ -82,6 +82,9 @@ spec:
       endpoints: ["127.0.0.1:${grpcPort}"]
     echo-meshed:
       endpoints: ["${grpcAppSidecar.inbound}"]
+    echo-chaos:
+      endpoints: ["127.0.0.1:${grpcPort}"]
+      faults: [{ abort: { percent: 100, httpStatus: 503, grpcStatus: UNAVAILABLE } }]
     chat:
       endpoints: ["127.0.0.1:${(wsServer.address() as AddressInfo).port}"]
     words:
@@ -139,6 +142,17 @@ test('a server-streaming gRPC call streams every message through', async () => {
       call.on('end', () => resolve(got));
     });
     assert.deepEqual(messages, Array.from({ length: 25 }, (_, i) => String(i + 1)));
+  } finally {
+    client.close();
+  }
+});
+
+test('an injected abort reaches a gRPC caller as a gRPC status', async () => {
+  const client = echoClient('echo-chaos');
+  try {
+    const err = await new Promise<grpc.ServiceError>((resolve) => client.echo(Buffer.from('x'), (e: grpc.ServiceError) => resolve(e)));
+    assert.equal(err.code, grpc.status.UNAVAILABLE);
+    assert.match(err.details, /fault injected/);
   } finally {
     client.close();
   }
