@@ -103,7 +103,8 @@ export function retryFilter(policy: RetryPolicy, deps: RetryFilterDeps): Filter<
   const judge = (req: MeshRequest, ctx: CallContext, outcome: { response: MeshResponse } | { error: unknown }): Failure | undefined => {
     if ('response' in outcome) {
       const response = outcome.response;
-      if (!isFailureResponse(response.statusCode, ctx.routePolicy) || isInjectedFault(response) || !routeAllows(req, ctx)) return undefined;
+      const failed = isFailureResponse(response.statusCode, ctx.routePolicy) || isRetryableGrpcStatus(response);
+      if (!failed || isInjectedFault(response) || !routeAllows(req, ctx)) return undefined;
       return { response };
     }
     if (ctx.signal?.aborted || !retryableError(outcome.error, req, ctx)) throw outcome.error;
@@ -179,6 +180,16 @@ export function retryFilter(policy: RetryPolicy, deps: RetryFilterDeps): Filter<
 function giveUp(failure: Failure): MeshResponse {
   if (failure.response !== undefined) return failure.response;
   throw failure.error;
+}
+
+/**
+ * A gRPC reply that failed with UNAVAILABLE before sending anything ("trailers-only": the status is
+ * in the headers) is safe to retry, as Linkerd's default for gRPC. A status that only arrives in
+ * the trailers comes after the response has started, too late to retry.
+ */
+function isRetryableGrpcStatus(response: MeshResponse): boolean {
+  const type = response.headers['content-type'];
+  return typeof type === 'string' && type.startsWith('application/grpc') && response.headers['grpc-status'] === '14';
 }
 
 function isInjectedFault(response: MeshResponse): boolean {

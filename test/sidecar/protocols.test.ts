@@ -26,6 +26,7 @@ const echoService: grpc.ServiceDefinition = {
 const EchoClient = grpc.makeGenericClientConstructor(echoService, 'Echo');
 
 let grpcServer: grpc.Server;
+let flakyFailures = 0;
 let grpcPort = 0;
 let wsServer: WebSocketServer;
 let words: TestBackend;
@@ -39,6 +40,10 @@ before(async () => {
     echo: (call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) => {
       const text = call.request.toString();
       if (text === 'fail') return callback({ code: grpc.status.FAILED_PRECONDITION, details: 'asked to fail' });
+      if (text === 'flaky' && flakyFailures > 0) {
+        flakyFailures--;
+        return callback({ code: grpc.status.UNAVAILABLE, details: 'overloaded' });
+      }
       const trailer = new grpc.Metadata();
       trailer.set('x-echo-trailer', 'kept');
       callback(null, Buffer.from(`echo: ${text} (authority ${call.getPath()})`), trailer);
@@ -82,6 +87,12 @@ spec:
       endpoints: ["127.0.0.1:${grpcPort}"]
     echo-meshed:
       endpoints: ["${grpcAppSidecar.inbound}"]
+    echo-retry:
+      endpoints: ["127.0.0.1:${grpcPort}"]
+      retries: { backoff: { base: 1ms, max: 5ms } }
+      routes:
+        # Unary methods are marked retryable; a streaming method never should be.
+        - { name: Echo, condition: { method: POST, pathRegex: /test\\.Echo/Echo }, isRetryable: true }
     echo-chaos:
       endpoints: ["127.0.0.1:${grpcPort}"]
       faults: [{ abort: { percent: 100, httpStatus: 503, grpcStatus: UNAVAILABLE } }]
@@ -144,6 +155,26 @@ test('a server-streaming gRPC call streams every message through', async () => {
     assert.deepEqual(messages, Array.from({ length: 25 }, (_, i) => String(i + 1)));
   } finally {
     client.close();
+  }
+});
+
+test('a unary gRPC call on a retryable route is retried on UNAVAILABLE by the sidecar', async () => {
+  const retrying = echoClient('echo-retry');
+  const plain = echoClient('echo');
+  try {
+    flakyFailures = 2;
+    const reply = await new Promise<string>((resolve, reject) => retrying.echo(Buffer.from('flaky'), (err: grpc.ServiceError | null, r: Buffer) => (err ? reject(err) : resolve(r.toString()))));
+    assert.match(reply, /^echo: flaky/);
+    assert.equal(flakyFailures, 0);
+    assert.equal(metricValue(await sidecar.metrics(), 'meshwork_retries_total', { authority: 'echo-retry' }), 2);
+    // Without a retryable route, the same failure goes back to the caller.
+    flakyFailures = 1;
+    const err = await new Promise<grpc.ServiceError>((resolve) => plain.echo(Buffer.from('flaky'), (e: grpc.ServiceError) => resolve(e)));
+    assert.equal(err.code, grpc.status.UNAVAILABLE);
+  } finally {
+    flakyFailures = 0;
+    retrying.close();
+    plain.close();
   }
 });
 
