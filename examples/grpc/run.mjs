@@ -30,7 +30,7 @@ const mesh = createMesh({
       endpoints: servers.map((s) => s.address),
       balancer: 'p2c-ewma',
       timeout: '2s', // every call's deadline unless it sets its own
-      retries: { budget: { retryRatio: 0.2, minRetriesPerSecond: 10 }, backoff: { base: '5ms', max: '50ms' } },
+      retries: { budget: { retryRatio: 0.2, minRetriesPerSecond: 10 }, backoff: { base: '5ms', max: '50ms' }, maxAttempts: 5 },
     },
   },
 });
