@@ -19,6 +19,7 @@ const SUITES: Record<string, () => Promise<{ run(o: { quick: boolean }): Promise
   'lb-quality': () => import('./suites/lb-quality.js'),
   'sidecar-proxy': () => import('./suites/sidecar-proxy.js'),
   'mtls-overhead': () => import('./suites/mtls-overhead.js'),
+  'grpc-overhead': () => import('./suites/grpc-overhead.js'),
 };
 
 const quick = process.argv.includes('--quick');

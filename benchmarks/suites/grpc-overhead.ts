@@ -1,0 +1,75 @@
+/**
+ * What meshwork/grpc costs a unary gRPC call: a plain grpc-js channel to one server against
+ * `grpcClient(mesh, ...)` to the same server (resolver, P2C balancer, deadline, metrics, retry
+ * interceptors), 32 calls in flight, interleaved rounds. Target: meshed ≥ 0.9× plain throughput.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { createHistogram } from 'node:perf_hooks';
+import { createMesh } from '../../src/index.js';
+import { grpcClient } from '../../src/grpc/index.js';
+import { BENCH_SERVICE, startGrpcBackend } from '../lib/grpc-backend.js';
+import type { SuiteResult } from './retry-amplification.js';
+
+const IN_FLIGHT = 32;
+const TARGET = 0.9;
+const EchoClient = grpc.makeGenericClientConstructor(BENCH_SERVICE, 'Echo');
+type Echo = grpc.Client & { echo: (req: Buffer, cb: (err: grpc.ServiceError | null, res: Buffer) => void) => void };
+
+async function drive(client: Echo, ms: number): Promise<{ rps: number; p99Ms: number }> {
+  const histogram = createHistogram();
+  const request = Buffer.from('{"ping":1}');
+  let done = 0;
+  const stopAt = performance.now() + ms;
+  const worker = async () => {
+    while (performance.now() < stopAt) {
+      const t0 = process.hrtime.bigint();
+      await new Promise<void>((resolve, reject) => client.echo(request, (err) => (err ? reject(err) : resolve())));
+      histogram.record(Number(process.hrtime.bigint() - t0) || 1);
+      done++;
+    }
+  };
+  const started = performance.now();
+  await Promise.all(Array.from({ length: IN_FLIGHT }, worker));
+  return { rps: done / ((performance.now() - started) / 1000), p99Ms: histogram.percentile(99) / 1e6 };
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+export async function run({ quick }: { quick: boolean }): Promise<SuiteResult> {
+  const backend = await startGrpcBackend();
+  const mesh = createMesh({ services: { bench: { endpoints: [`127.0.0.1:${backend.port}`] } } });
+  const plain = new EchoClient(`127.0.0.1:${backend.port}`, grpc.credentials.createInsecure()) as unknown as Echo;
+  const meshed = grpcClient(mesh, EchoClient, 'bench') as unknown as Echo;
+  try {
+    const rounds = quick ? 2 : 5;
+    const ms = quick ? 1_500 : 4_000;
+    await drive(plain, 500);
+    await drive(meshed, 500);
+    const results = { plain: [] as number[], meshed: [] as number[], plainP99: [] as number[], meshedP99: [] as number[] };
+    for (let round = 0; round < rounds; round++) {
+      for (const which of round % 2 === 0 ? (['plain', 'meshed'] as const) : (['meshed', 'plain'] as const)) {
+        const r = await drive(which === 'plain' ? plain : meshed, ms);
+        results[which].push(r.rps);
+        results[which === 'plain' ? 'plainP99' : 'meshedP99'].push(r.p99Ms);
+        console.error(`grpc-overhead: round ${round + 1}/${rounds} ${which}: ${Math.round(r.rps)} calls/s`);
+      }
+    }
+    const ratio = median(results.meshed) / median(results.plain);
+    const markdown = [
+      '### gRPC: meshwork/grpc against a plain grpc-js channel',
+      '',
+      `One grpc-js server in a child process, one unary method answering at once; ${IN_FLIGHT} calls in flight; ${rounds} interleaved rounds of ${ms / 1000} s; medians.`,
+      '',
+      '| client | calls/s | ratio | p99 ms | target |',
+      '| --- | ---: | ---: | ---: | --- |',
+      `| plain grpc-js channel | ${Math.round(median(results.plain)).toLocaleString('en-US')} | 1.000× | ${median(results.plainP99).toFixed(2)} | baseline |`,
+      `| grpcClient(mesh, …): resolver, P2C peak-EWMA, deadline, metrics, retries | ${Math.round(median(results.meshed)).toLocaleString('en-US')} | **${ratio.toFixed(3)}×** | ${median(results.meshedP99).toFixed(2)} | ${ratio >= TARGET ? 'met' : '**NOT met**'} (≥ ${TARGET}×) |`,
+    ].join('\n');
+    return { name: 'grpc-overhead', markdown };
+  } finally {
+    plain.close();
+    meshed.close();
+    await mesh.close();
+    backend.stop();
+  }
+}
