@@ -14,6 +14,7 @@ import { registerMeshResolver } from '../../src/grpc/mesh-name-resolver.js';
 const identity = (b: Buffer) => b;
 const whoService: grpc.ServiceDefinition = {
   who: { path: '/test.Who/Who', requestStream: false, responseStream: false, requestSerialize: identity, requestDeserialize: identity, responseSerialize: identity, responseDeserialize: identity },
+  slowWho: { path: '/test.Who/SlowWho', requestStream: false, responseStream: false, requestSerialize: identity, requestDeserialize: identity, responseSerialize: identity, responseDeserialize: identity },
 };
 const WhoClient = grpc.makeGenericClientConstructor(whoService, 'Who');
 
@@ -26,7 +27,10 @@ before(async () => {
   endpointsFile = join(dir, 'who.json');
   for (const name of ['a', 'b', 'c']) {
     const server = new grpc.Server();
-    server.addService(whoService, { who: (_call: unknown, callback: grpc.sendUnaryData<Buffer>) => callback(null, Buffer.from(name)) });
+    server.addService(whoService, {
+      who: (_call: unknown, callback: grpc.sendUnaryData<Buffer>) => callback(null, Buffer.from(name)),
+      slowWho: (_call: unknown, callback: grpc.sendUnaryData<Buffer>) => setTimeout(() => callback(null, Buffer.from(name)), 600),
+    });
     const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))));
     servers.push({ server, port, name });
   }
@@ -39,7 +43,7 @@ after(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-type WhoStub = grpc.Client & { who: (req: Buffer, cb: (err: grpc.ServiceError | null, res: Buffer) => void) => void };
+type WhoStub = grpc.Client & Record<'who' | 'slowWho', (req: Buffer, cb: (err: grpc.ServiceError | null, res: Buffer) => void) => void>;
 const ask = (client: WhoStub) => new Promise<string>((resolve, reject) => client.who(Buffer.from(''), (err, res) => (err ? reject(err) : resolve(res.toString()))));
 
 test('a mesh:/// channel spreads calls over the discovered endpoints and follows changes live', async () => {
@@ -74,6 +78,29 @@ test('an unknown service fails the call with UNAVAILABLE and says which service'
     );
     assert.equal(err.code, grpc.status.UNAVAILABLE);
     assert.match(err.details, /no service "nobody"/);
+  } finally {
+    client.close();
+  }
+});
+
+test('an endpoint removed from discovery is drained: its call in flight finishes, new calls go elsewhere', async () => {
+  const only = (i: number) => writeFileSync(endpointsFile, JSON.stringify([`127.0.0.1:${servers[i]!.port}`]));
+  only(0);
+  const client = new WhoClient('mesh:///who', grpc.credentials.createInsecure(), {
+    'grpc.service_config': JSON.stringify({ loadBalancingConfig: [{ round_robin: {} }] }),
+  }) as unknown as WhoStub;
+  try {
+    for (let i = 0; i < 100 && (await ask(client)) !== 'a'; i++) await sleep(50);
+    const inFlight = new Promise<string>((resolve, reject) => client.slowWho(Buffer.from(''), (err, res) => (err ? reject(err) : resolve(res.toString()))));
+    await sleep(50);
+    only(1);
+    let next = '';
+    for (let i = 0; i < 100 && next !== 'b'; i++) {
+      next = await ask(client);
+      if (next !== 'b') await sleep(50);
+    }
+    assert.equal(next, 'b');
+    assert.equal(await inFlight, 'a', 'the call on the removed endpoint completed');
   } finally {
     client.close();
   }

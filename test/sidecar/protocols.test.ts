@@ -276,6 +276,17 @@ test('an incoming B3 trace continues too, and is also sent on as traceparent', a
   assert.equal(headers.traceparent?.split('-')[1], traceId);
 });
 
+test('a non-Node gRPC client (curl, HTTP/2, a hand-made frame) gets the reply and grpc-status trailers', async () => {
+  // A gRPC message on the wire: a 0 (uncompressed) flag byte, a 4-byte big-endian length, the bytes.
+  const { stdout, stderr } = await run(
+    'bash',
+    ['-c', `printf '\\x00\\x00\\x00\\x00\\x04curl' | curl -sS -v --http2-prior-knowledge -H 'Host: echo' -H 'content-type: application/grpc' -H 'te: trailers' --data-binary @- http://${sidecar.outbound}/test.Echo/Echo`],
+    { encoding: 'latin1' },
+  );
+  assert.match(stdout, /echo: curl \(authority \/test\.Echo\/Echo\)/);
+  assert.match(stderr, /grpc-status: 0/);
+});
+
 // Last: the abandoned call is still settling in the sidecars' metrics after the test ends.
 test('a gRPC deadline crosses the sidecars and ends as DEADLINE_EXCEEDED', async () => {
   const client = echoClient('echo-meshed');
