@@ -172,6 +172,8 @@ export const serviceConfigSchema = z
             maxBodyBytes: byteSize.optional(),
             maxAttempts: count(1).optional(),
             retryNonRouted: z.boolean().optional(),
+            // gRPC statuses retried (Linkerd's retry.linkerd.io/grpc); default UNAVAILABLE.
+            grpcStatusCodes: z.array(grpcStatusCode).min(1, 'expected at least one gRPC status').optional(),
           })
           .strict(),
       ])
@@ -331,6 +333,7 @@ function normalize(c: Parsed): ServiceSettings {
             maxBodyBytes: r.maxBodyBytes,
             maxAttempts: r.maxAttempts,
             retryNonRouted: r.retryNonRouted,
+            grpcStatusCodes: r.grpcStatusCodes,
           });
   }
   if (c.circuitBreaker !== undefined) {

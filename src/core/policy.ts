@@ -73,6 +73,8 @@ export interface RetryPolicy {
    * true for idempotent methods (GET, HEAD, OPTIONS, PUT, DELETE), false otherwise.
    */
   retryNonRouted?: boolean;
+  /** gRPC status codes that are retried (meshwork/grpc). Default [14] (UNAVAILABLE). */
+  grpcStatusCodes?: number[];
 }
 
 export interface TimeoutPolicy {

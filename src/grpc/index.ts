@@ -52,7 +52,7 @@ export function grpcClient<T extends Client>(mesh: Mesh, Constructor: GrpcClient
     ...(metrics ? [grpcMetricsInterceptor(metrics, handle.name)] : []),
     // Outside retries, so an injected failure is never retried (as for HTTP).
     ...(settings.policy.faults?.length ? [grpcFaultInterceptor(settings.policy.faults, metrics ? { onEvent: (e) => metrics.stackEvent(handle.name, e) } : {})] : []),
-    ...(retries === false ? [] : [grpcRetryInterceptor({ ...(retries?.budget ? { budget: retries.budget } : {}), ...(retries?.backoff ? { backoff: retries.backoff } : {}), ...(retries?.maxAttempts ? { maxAttempts: retries.maxAttempts } : {}), ...(metrics ? { onEvent: (e) => metrics.stackEvent(handle.name, e) } : {}) })]),
+    ...(retries === false ? [] : [grpcRetryInterceptor({ ...(retries?.budget ? { budget: retries.budget } : {}), ...(retries?.backoff ? { backoff: retries.backoff } : {}), ...(retries?.maxAttempts ? { maxAttempts: retries.maxAttempts } : {}), ...(retries?.grpcStatusCodes ? { retryableCodes: retries.grpcStatusCodes } : {}), ...(metrics ? { onEvent: (e) => metrics.stackEvent(handle.name, e) } : {}) })]),
   ];
   return new Constructor(`${MESH_SCHEME}:///${handle.name}`, options.credentials ?? credentials.createInsecure(), {
     ...options.channelOptions,

@@ -16,14 +16,22 @@ const identity = (b: Buffer) => b;
 const service: grpc.ServiceDefinition = {
   greet: { path: '/demo.Greeter/Greet', requestStream: false, responseStream: false, requestSerialize: identity, requestDeserialize: identity, responseSerialize: identity, responseDeserialize: identity },
   ponder: { path: '/demo.Greeter/Ponder', requestStream: false, responseStream: false, requestSerialize: identity, requestDeserialize: identity, responseSerialize: identity, responseDeserialize: identity },
+  count: { path: '/demo.Greeter/Count', requestStream: false, responseStream: true, requestSerialize: identity, requestDeserialize: identity, responseSerialize: identity, responseDeserialize: identity },
+  sum: { path: '/demo.Greeter/Sum', requestStream: true, responseStream: false, requestSerialize: identity, requestDeserialize: identity, responseSerialize: identity, responseDeserialize: identity },
+  chat: { path: '/demo.Greeter/Chat', requestStream: true, responseStream: true, requestSerialize: identity, requestDeserialize: identity, responseSerialize: identity, responseDeserialize: identity },
 };
 const GreeterClient = grpc.makeGenericClientConstructor(service, 'Greeter');
-type Greeter = grpc.Client & Record<'greet' | 'ponder', (req: Buffer, cb: (err: grpc.ServiceError | null, res: Buffer) => void) => void>;
+type Greeter = grpc.Client &
+  Record<'greet' | 'ponder', (req: Buffer, cb: (err: grpc.ServiceError | null, res: Buffer) => void) => void> & {
+    count: (req: Buffer) => grpc.ClientReadableStream<Buffer>;
+    sum: (cb: (err: grpc.ServiceError | null, res: Buffer) => void) => grpc.ClientWritableStream<Buffer>;
+    chat: () => grpc.ClientDuplexStream<Buffer, Buffer>;
+  };
 const traceparents: string[] = [];
 
 const servers: grpc.Server[] = [];
 const ports: number[] = [];
-const failNext = { count: 0 };
+const failNext = { count: 0, code: grpc.status.UNAVAILABLE };
 let served = 0;
 let mesh: Mesh;
 const exporter = new InMemorySpanExporter();
@@ -35,7 +43,7 @@ before(async () => {
       greet: (call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) => {
         if (failNext.count > 0) {
           failNext.count--;
-          return callback({ code: grpc.status.UNAVAILABLE, details: 'overloaded' });
+          return callback({ code: failNext.code, details: 'overloaded' });
         }
         served++;
         const traceparent = call.metadata.get('traceparent')[0];
@@ -43,6 +51,19 @@ before(async () => {
         callback(null, Buffer.from(`hello ${call.request.toString()} from ${name}`));
       },
       ponder: (_call: unknown, callback: grpc.sendUnaryData<Buffer>) => setTimeout(() => callback(null, Buffer.from('done')), 2_000),
+      count: (call: grpc.ServerWritableStream<Buffer, Buffer>) => {
+        for (let i = 1; i <= Number(call.request.toString()); i++) call.write(Buffer.from(String(i)));
+        call.end();
+      },
+      sum: (call: grpc.ServerReadableStream<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) => {
+        let total = 0;
+        call.on('data', (m: Buffer) => (total += Number(m.toString())));
+        call.on('end', () => callback(null, Buffer.from(String(total))));
+      },
+      chat: (call: grpc.ServerDuplexStream<Buffer, Buffer>) => {
+        call.on('data', (m: Buffer) => call.write(Buffer.from(`re: ${m.toString()}`)));
+        call.on('end', () => call.end());
+      },
     });
     ports.push(await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p)))));
     servers.push(server);
@@ -53,6 +74,7 @@ before(async () => {
   mesh = createMesh({
     services: {
       greeter: { endpoints, retries: { backoff: { base: 1, max: 2 } }, timeout: '300ms' },
+      'greeter-codes': { endpoints, retries: { backoff: { base: 1, max: 2 }, grpcStatusCodes: ['RESOURCE_EXHAUSTED'] } },
       'greeter-chaos': { endpoints, faults: [{ abort: { percent: 100, httpStatus: 503, grpcStatus: 'RESOURCE_EXHAUSTED' } }] },
     },
   });
@@ -135,6 +157,57 @@ test('an injected abort fails the call with the configured gRPC status, never re
     const text = await mesh.metrics.metrics();
     assert.equal(metricValue(text, 'meshwork_faults_aborted_total', { authority: 'greeter-chaos' }), 1);
     assert.equal(metricValue(text, 'meshwork_retries_total', { authority: 'greeter-chaos' }), 0);
+  } finally {
+    client.close();
+  }
+});
+
+test('the retried statuses are configurable (retries.grpcStatusCodes); others go back at once', async () => {
+  const client = grpcClient(mesh, GreeterClient, 'greeter-codes') as unknown as Greeter;
+  try {
+    failNext.code = grpc.status.RESOURCE_EXHAUSTED;
+    failNext.count = 1;
+    assert.match(await greet(client, 'codes'), /^hello codes/);
+    failNext.code = grpc.status.UNAVAILABLE;
+    failNext.count = 1;
+    await assert.rejects(greet(client, 'codes'), { code: grpc.status.UNAVAILABLE });
+  } finally {
+    failNext.count = 0;
+    failNext.code = grpc.status.UNAVAILABLE;
+    client.close();
+  }
+});
+
+test('server, client and bidirectional streaming calls flow through grpcClient (and are never retried)', async () => {
+  const client = grpcClient(mesh, GreeterClient, 'greeter') as unknown as Greeter;
+  try {
+    const counted = await new Promise<string[]>((resolve, reject) => {
+      const got: string[] = [];
+      const call = client.count(Buffer.from('5'));
+      call.on('data', (m: Buffer) => got.push(m.toString()));
+      call.on('error', reject);
+      call.on('end', () => resolve(got));
+    });
+    assert.deepEqual(counted, ['1', '2', '3', '4', '5']);
+    const total = await new Promise<string>((resolve, reject) => {
+      const call = client.sum((err, res) => (err ? reject(err) : resolve(res.toString())));
+      for (const n of [1, 2, 3, 4]) call.write(Buffer.from(String(n)));
+      call.end();
+    });
+    assert.equal(total, '10');
+    const replies = await new Promise<string[]>((resolve, reject) => {
+      const call = client.chat();
+      const got: string[] = [];
+      call.on('data', (m: Buffer) => {
+        got.push(m.toString());
+        if (got.length < 3) call.write(Buffer.from(`m${got.length + 1}`));
+        else call.end();
+      });
+      call.on('error', reject);
+      call.on('end', () => resolve(got));
+      call.write(Buffer.from('m1'));
+    });
+    assert.deepEqual(replies, ['re: m1', 're: m2', 're: m3']);
   } finally {
     client.close();
   }
