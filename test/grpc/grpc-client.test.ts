@@ -10,15 +10,14 @@ import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-ho
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { createMesh, type Mesh } from '../../src/index.js';
 import { grpcClient } from '../../src/grpc/index.js';
+import { streamingHandlers, streamingMethods } from '../helpers/grpc-streaming.js';
 import { metricValue } from '../helpers/sidecar-process.js';
 
 const identity = (b: Buffer) => b;
 const service: grpc.ServiceDefinition = {
   greet: { path: '/demo.Greeter/Greet', requestStream: false, responseStream: false, requestSerialize: identity, requestDeserialize: identity, responseSerialize: identity, responseDeserialize: identity },
   ponder: { path: '/demo.Greeter/Ponder', requestStream: false, responseStream: false, requestSerialize: identity, requestDeserialize: identity, responseSerialize: identity, responseDeserialize: identity },
-  count: { path: '/demo.Greeter/Count', requestStream: false, responseStream: true, requestSerialize: identity, requestDeserialize: identity, responseSerialize: identity, responseDeserialize: identity },
-  sum: { path: '/demo.Greeter/Sum', requestStream: true, responseStream: false, requestSerialize: identity, requestDeserialize: identity, responseSerialize: identity, responseDeserialize: identity },
-  chat: { path: '/demo.Greeter/Chat', requestStream: true, responseStream: true, requestSerialize: identity, requestDeserialize: identity, responseSerialize: identity, responseDeserialize: identity },
+  ...streamingMethods('demo.Greeter'),
 };
 const GreeterClient = grpc.makeGenericClientConstructor(service, 'Greeter');
 type Greeter = grpc.Client &
@@ -51,19 +50,7 @@ before(async () => {
         callback(null, Buffer.from(`hello ${call.request.toString()} from ${name}`));
       },
       ponder: (_call: unknown, callback: grpc.sendUnaryData<Buffer>) => setTimeout(() => callback(null, Buffer.from('done')), 2_000),
-      count: (call: grpc.ServerWritableStream<Buffer, Buffer>) => {
-        for (let i = 1; i <= Number(call.request.toString()); i++) call.write(Buffer.from(String(i)));
-        call.end();
-      },
-      sum: (call: grpc.ServerReadableStream<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) => {
-        let total = 0;
-        call.on('data', (m: Buffer) => (total += Number(m.toString())));
-        call.on('end', () => callback(null, Buffer.from(String(total))));
-      },
-      chat: (call: grpc.ServerDuplexStream<Buffer, Buffer>) => {
-        call.on('data', (m: Buffer) => call.write(Buffer.from(`re: ${m.toString()}`)));
-        call.on('end', () => call.end());
-      },
+      ...streamingHandlers,
     });
     ports.push(await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p)))));
     servers.push(server);

@@ -9,6 +9,7 @@ import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import { WebSocket, WebSocketServer } from 'ws';
+import { streamingHandlers, streamingMethods } from '../helpers/grpc-streaming.js';
 import { startBackend, type TestBackend } from '../helpers/http-backend.js';
 import { metricValue, startSidecarProcess, type SidecarProcess } from '../helpers/sidecar-process.js';
 
@@ -18,9 +19,7 @@ const run = promisify(execFile);
 const identity = (b: Buffer) => b;
 const echoService: grpc.ServiceDefinition = {
   echo: { path: '/test.Echo/Echo', requestStream: false, responseStream: false, requestSerialize: identity, requestDeserialize: identity, responseSerialize: identity, responseDeserialize: identity },
-  count: { path: '/test.Echo/Count', requestStream: false, responseStream: true, requestSerialize: identity, requestDeserialize: identity, responseSerialize: identity, responseDeserialize: identity },
-  sum: { path: '/test.Echo/Sum', requestStream: true, responseStream: false, requestSerialize: identity, requestDeserialize: identity, responseSerialize: identity, responseDeserialize: identity },
-  chat: { path: '/test.Echo/Chat', requestStream: true, responseStream: true, requestSerialize: identity, requestDeserialize: identity, responseSerialize: identity, responseDeserialize: identity },
+  ...streamingMethods('test.Echo'),
   slow: { path: '/test.Echo/Slow', requestStream: false, responseStream: false, requestSerialize: identity, requestDeserialize: identity, responseSerialize: identity, responseDeserialize: identity },
 };
 const EchoClient = grpc.makeGenericClientConstructor(echoService, 'Echo');
@@ -48,22 +47,7 @@ before(async () => {
       trailer.set('x-echo-trailer', 'kept');
       callback(null, Buffer.from(`echo: ${text} (authority ${call.getPath()})`), trailer);
     },
-    count: (call: grpc.ServerWritableStream<Buffer, Buffer>) => {
-      const n = Number(call.request.toString());
-      for (let i = 1; i <= n; i++) call.write(Buffer.from(String(i)));
-      call.end();
-    },
-    sum: (call: grpc.ServerReadableStream<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) => {
-      let total = 0;
-      call.on('data', (m: Buffer) => (total += Number(m.toString())));
-      call.on('end', () => callback(null, Buffer.from(String(total))));
-    },
-    chat: (call: grpc.ServerDuplexStream<Buffer, Buffer>) => {
-      // Answers each message as it comes: the client waits for every reply before its next message,
-      // which only works if the proxy streams both ways instead of buffering.
-      call.on('data', (m: Buffer) => call.write(Buffer.from(`re: ${m.toString()}`)));
-      call.on('end', () => call.end());
-    },
+    ...streamingHandlers,
     slow: (_call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) => {
       setTimeout(() => callback(null, Buffer.from('late')), 2_000);
     },
