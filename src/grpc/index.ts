@@ -47,7 +47,8 @@ export function grpcClient<T extends Client>(mesh: Mesh, Constructor: GrpcClient
   const metrics = mesh.recorder;
   const interceptors = [
     ...(options.channelOptions?.interceptors ?? []),
-    grpcDeadlineInterceptor(settings.policy.timeouts?.totalMs),
+    // Each interceptor is a layer every call goes through: only the ones with work to do are added.
+    ...(settings.policy.timeouts?.totalMs !== undefined ? [grpcDeadlineInterceptor(settings.policy.timeouts.totalMs)] : []),
     grpcTracingInterceptor(handle.name),
     ...(metrics ? [grpcMetricsInterceptor(metrics, handle.name)] : []),
     // Outside retries, so an injected failure is never retried (as for HTTP).
