@@ -418,3 +418,29 @@ test('a standalone meshClient takes its identity in code (IdentitySource) and sp
     identity.close();
   }
 });
+
+test('gRPC between two sidecars over mTLS (HTTP/2 by ALPN), from a plaintext grpc-js client', async () => {
+  const grpc = await import('@grpc/grpc-js');
+  const identityFn = (b: Buffer) => b;
+  const definition = { echo: { path: '/t.E/Echo', requestStream: false, responseStream: false, requestSerialize: identityFn, requestDeserialize: identityFn, responseSerialize: identityFn, responseDeserialize: identityFn } };
+  const server = new grpc.Server();
+  server.addService(definition, {
+    echo: (call: { request: Buffer; metadata: { get(k: string): unknown[] } }, cb: (e: null, r: Buffer) => void) => cb(null, Buffer.from(`${call.request.toString()} from ${String(call.metadata.get('x-meshwork-client-id')[0])}`)),
+  });
+  const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))));
+  const serverSidecar = await startSidecarProcess(`apiVersion: meshwork.dev/v1alpha1\nkind: Mesh\nspec:\n${identityYaml(leafDirs.words!)}  services: {}\n`, ['--outbound', 'none', '--inbound', '127.0.0.1:0', '--app', `127.0.0.1:${port}`]);
+  const clientSidecar = await startSidecarProcess(
+    `apiVersion: meshwork.dev/v1alpha1\nkind: Mesh\nspec:\n${identityYaml(leafDirs.simon!)}  services:\n    echo:\n      endpoints: ["${serverSidecar.inbound}"]\n      tls: { identity: "${WORDS}" }\n`,
+  );
+  const Client = grpc.makeGenericClientConstructor(definition, 'E');
+  const client = new Client(clientSidecar.outbound, grpc.credentials.createInsecure(), { 'grpc.default_authority': 'echo' }) as unknown as { echo: (r: Buffer, cb: (e: Error | null, r: Buffer) => void) => void; close(): void };
+  try {
+    const reply = await new Promise<string>((resolve, reject) => client.echo(Buffer.from('hi'), (err, r) => (err ? reject(err) : resolve(r.toString()))));
+    assert.equal(reply, `hi from ${SIMON}`);
+  } finally {
+    client.close();
+    await clientSidecar.stop();
+    await serverSidecar.stop();
+    server.forceShutdown();
+  }
+});
