@@ -12,8 +12,8 @@ import { MeshError } from '../core/errors.js';
 import { Param } from '../core/params.js';
 import type { FaultPolicy } from '../core/policy.js';
 import type { HttpModule } from '../client/default-stack.js';
-import type { MeshRequest } from '../client/http-types.js';
 import { sleep } from './backoff.js';
+import { grpcStatusForHttp, isGrpcMessage } from './grpc-over-http.js';
 import { compileRequestMatch, type RequestPredicate } from './request-match.js';
 import { FAULT_HEADER } from './retry.js';
 import { syntheticResponse } from './synthetic-response.js';
@@ -49,7 +49,7 @@ export const faultModule: HttpModule = {
         }
         if (fault.abort && random() * 100 < fault.abort.percent) {
           counters.inc('faults_aborted_total');
-          if (isGrpcRequest(req.headers)) {
+          if (isGrpcMessage(req.headers)) {
             // A gRPC caller reads its status from grpc-status, not the HTTP status (a trailers-only reply).
             const code = fault.abort.grpcStatus ?? grpcStatusForHttp(fault.abort.httpStatus);
             return syntheticResponse(200, { [FAULT_HEADER]: 'abort', 'content-type': 'application/grpc', 'grpc-status': String(code), 'grpc-message': 'fault injected by meshwork' }, '');
@@ -62,30 +62,3 @@ export const faultModule: HttpModule = {
     };
   },
 };
-
-/** The gRPC status a gateway gives for an HTTP status (gRPC's "HTTP to gRPC status code mapping"). */
-export function grpcStatusForHttp(httpStatus: number): number {
-  switch (httpStatus) {
-    case 400:
-      return 13; // INTERNAL
-    case 401:
-      return 16; // UNAUTHENTICATED
-    case 403:
-      return 7; // PERMISSION_DENIED
-    case 404:
-      return 12; // UNIMPLEMENTED
-    case 429:
-    case 502:
-    case 503:
-    case 504:
-      return 14; // UNAVAILABLE
-    default:
-      return 2; // UNKNOWN
-  }
-}
-
-function isGrpcRequest(headers: MeshRequest['headers']): boolean {
-  if (!headers || Array.isArray(headers) || typeof (headers as Iterable<unknown>)[Symbol.iterator] === 'function') return false;
-  const type = (headers as Record<string, unknown>)['content-type'];
-  return typeof type === 'string' && type.startsWith('application/grpc');
-}

@@ -15,6 +15,7 @@ import type { CallContext } from '../core/service.js';
 import type { HttpModule } from '../client/default-stack.js';
 import type { MeshResponse } from '../client/http-types.js';
 import { type Classification, type Direction, MeshMetrics, type PeerLabels } from '../telemetry/mesh-metrics.js';
+import { isGrpcMessage } from './grpc-over-http.js';
 import { isFailureResponse } from './response-classifier.js';
 
 /** Where a client records its metrics; without one, the filter is left out of the stack. */
@@ -66,8 +67,7 @@ function recordResponse(metrics: MeshMetrics, direction: Direction, authority: s
 
 /** The grpc-status of a gRPC response: in its headers (trailers-only), to come in its trailers, or not gRPC. */
 function grpcStatusOf(res: MeshResponse): string | 'in-trailers' | undefined {
-  const contentType = res.headers['content-type'];
-  if (typeof contentType !== 'string' || !contentType.startsWith('application/grpc')) return undefined;
+  if (!isGrpcMessage(res.headers)) return undefined;
   const status = res.headers['grpc-status'];
   if (typeof status === 'string') return status;
   return res.statusCode === 200 ? 'in-trailers' : String(res.statusCode);

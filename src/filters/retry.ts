@@ -33,6 +33,7 @@ import { applyFilter, type CallContext, type Filter } from '../core/service.js';
 import type { HttpModule, HttpService } from '../client/default-stack.js';
 import type { MeshRequest, MeshResponse } from '../client/http-types.js';
 import { ExponentialBackoff, sleep } from './backoff.js';
+import { isGrpcMessage } from './grpc-over-http.js';
 import { isFailureResponse } from './response-classifier.js';
 import { RetryBudget } from './retry-budget.js';
 
@@ -188,8 +189,7 @@ function giveUp(failure: Failure): MeshResponse {
  * the trailers comes after the response has started, too late to retry.
  */
 function isRetryableGrpcStatus(response: MeshResponse): boolean {
-  const type = response.headers['content-type'];
-  return typeof type === 'string' && type.startsWith('application/grpc') && response.headers['grpc-status'] === '14';
+  return isGrpcMessage(response.headers) && response.headers['grpc-status'] === '14';
 }
 
 function isInjectedFault(response: MeshResponse): boolean {

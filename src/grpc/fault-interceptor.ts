@@ -8,7 +8,7 @@ import { InterceptingCall, Metadata, type Interceptor } from '@grpc/grpc-js';
 import { systemClock, systemRandom, type Clock, type Random } from '../core/clock.js';
 import type { FaultPolicy } from '../core/policy.js';
 import type { MeshRequest } from '../client/http-types.js';
-import { grpcStatusForHttp } from '../filters/fault.js';
+import { grpcStatusForHttp } from '../filters/grpc-over-http.js';
 import { compileRequestMatch } from '../filters/request-match.js';
 
 export interface GrpcFaultOptions {

@@ -10,6 +10,7 @@ import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { MeshError } from '../core/errors.js';
 import { LightAbortSignal } from '../core/light-abort-signal.js';
+import { isGrpcMessage } from '../filters/grpc-over-http.js';
 import type { Logger } from '../core/logger.js';
 import type { MeshRequest, MeshResponse } from '../client/http-types.js';
 import { addForwardedHeaders, endToEndHeaders } from './proxy-headers.js';
@@ -68,7 +69,9 @@ export function forward(req: ProxyRequest, res: ProxyResponse, target: ForwardTa
     headers,
     body: hasBody(req) ? (req as Readable) : null,
     signal: abort.asAbortSignal(),
-    protocol: h2 && isGrpc(req) ? 'h2c' : 'http1',
+    // gRPC needs HTTP/2 end to end, so it goes on as h2c; any other HTTP/2 request goes on as
+    // HTTP/1.1, which every app speaks (the same request, only framed differently).
+    protocol: h2 && isGrpcMessage(req.headers) ? 'h2c' : 'http1',
     authority: options.label ?? options.authority,
     ...(options.peer ? { peer: options.peer } : {}),
   };
@@ -98,15 +101,6 @@ export function forward(req: ProxyRequest, res: ProxyResponse, target: ForwardTa
       log(failure.status, failure.code);
     },
   );
-}
-
-/**
- * gRPC needs HTTP/2 end to end, so it goes on as h2c; any other HTTP/2 request goes on as HTTP/1.1,
- * which every app speaks (the same request, only framed differently).
- */
-function isGrpc(req: ProxyRequest): boolean {
-  const type = req.headers['content-type'];
-  return typeof type === 'string' && type.startsWith('application/grpc');
 }
 
 /** Whether the request has a body to send on (a GET without one must not become chunked). */

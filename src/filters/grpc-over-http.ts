@@ -1,0 +1,35 @@
+/**
+ * What the HTTP layers need to know about gRPC riding on them: whether a message is gRPC (its
+ * content type), and which gRPC status a gateway gives for an HTTP status. One place, because the
+ * fault, retry and metrics filters and the sidecar's forwarding all ask.
+ */
+import type { IncomingHttpHeaders } from 'node:http';
+import type { HttpHeaders } from '../client/http-types.js';
+
+/** Whether headers (a record; other header forms count as not gRPC) carry a gRPC content type. */
+export function isGrpcMessage(headers: HttpHeaders | IncomingHttpHeaders | Record<string, unknown>): boolean {
+  if (!headers || Array.isArray(headers) || typeof (headers as Iterable<unknown>)[Symbol.iterator] === 'function') return false;
+  const type = (headers as Record<string, unknown>)['content-type'];
+  return typeof type === 'string' && type.startsWith('application/grpc');
+}
+
+/** The gRPC status a gateway gives for an HTTP status (gRPC's "HTTP to gRPC status code mapping"). */
+export function grpcStatusForHttp(httpStatus: number): number {
+  switch (httpStatus) {
+    case 400:
+      return 13; // INTERNAL
+    case 401:
+      return 16; // UNAUTHENTICATED
+    case 403:
+      return 7; // PERMISSION_DENIED
+    case 404:
+      return 12; // UNIMPLEMENTED
+    case 429:
+    case 502:
+    case 503:
+    case 504:
+      return 14; // UNAVAILABLE
+    default:
+      return 2; // UNKNOWN
+  }
+}
