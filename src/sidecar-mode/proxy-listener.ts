@@ -8,12 +8,13 @@
  * HTTP/1.1 parser rejects (conflicting Content-Length and Transfer-Encoding, bad chunking, headers
  * over the limit) with a 4xx of its own: such a request never reaches a handler.
  */
-import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createHttpServer, STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createServer as createHttp2Server, type Http2SecureServer, type Http2ServerRequest, type Http2ServerResponse, type Http2Session } from 'node:http2';
 import { createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '../core/logger.js';
 import type { HostPort } from '../config/listen-address.js';
+import { endWithStatus } from './raw-response.js';
 
 export type RequestHandler = (req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse) => void;
 export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
@@ -85,11 +86,8 @@ export async function listenProxy(address: HostPort, options: ProxyListenerOptio
     }
     const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
     logger.warn('malformed request refused', { listener: name, status, code: err.code, error: err.message });
-    if (socket.writable && !(socket as Socket).destroyed) {
-      const reason = status === 431 ? 'Request Header Fields Too Large' : status === 408 ? 'Request Timeout' : 'Bad Request';
-      const body = `${reason}: ${err.code ?? 'malformed request'}\n`;
-      socket.end(`HTTP/1.1 ${status} ${reason}\r\ncontent-type: text/plain\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`);
-    } else socket.destroy();
+    if (socket.writable && !(socket as Socket).destroyed) endWithStatus(socket, status, `${STATUS_CODES[status]}: ${err.code ?? 'malformed request'}`);
+    else socket.destroy();
   });
   if (options.onUpgrade) http1.on('upgrade', options.onUpgrade);
 
@@ -131,8 +129,7 @@ export async function listenProxy(address: HostPort, options: ProxyListenerOptio
       }
       if (options.tls?.mode === 'strict') {
         logger.warn('plaintext connection refused: this listener requires mTLS', { listener: name, remote: socket.remoteAddress });
-        const body = 'this port requires mTLS (a client certificate from the mesh)\n';
-        socket.end(`HTTP/1.1 403 Forbidden\r\ncontent-type: text/plain\r\nx-meshwork-error: TLS_REQUIRED\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`);
+        endWithStatus(socket, 403, 'this port requires mTLS (a client certificate from the mesh)', 'TLS_REQUIRED');
         return;
       }
       const h2 = first.subarray(0, H2_PREFACE_START.length).equals(H2_PREFACE_START.subarray(0, Math.min(first.length, H2_PREFACE_START.length)));

@@ -24,6 +24,7 @@ import { listenProxy, type ProxyListener } from './proxy-listener.js';
 import { compileAuthorization } from './inbound-authorization.js';
 import { inboundTls, peerIdentity, type InboundTls } from './inbound-tls.js';
 import { installSidecarTracing } from './sidecar-tracing.js';
+import { endWithStatus } from './raw-response.js';
 import { tunnelUpgrade } from './upgrade-tunnel.js';
 
 export interface SidecarOptions {
@@ -85,30 +86,28 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
           throw new MeshError('INVALID_CONFIG', `${options.config}: spec.sidecar.inboundTls is ${tlsMode}, but there is no spec.identity (certFile, keyFile, trustAnchorsFile) to serve it with`);
         }
         const authorize = compileAuthorization(settings.authorization);
-        const handler = (req: ProxyRequest, res: ProxyResponse) => {
+        // Requests and upgrades (WebSocket) alike: who is calling, and whether the policy lets them.
+        const admit = (req: ProxyRequest | IncomingMessage) => {
           const authority = authorityOf(req) ?? formatHostPort(appAddress);
           const label = hostOnly(authority);
           const peer = peerIdentity(req);
           const path = req.url ?? '/';
+          let denied: string | undefined;
           if (authorize && !authorize(peer.clientId, req.method ?? 'GET', path, req.headers as MeshRequest['headers']).allowed) {
+            denied = `${peer.clientId ?? 'an unauthenticated caller'} may not call ${req.method} ${path}`;
             metrics.stackEvent(label, 'inbound_denied_total');
             logger.info('inbound request denied by the authorization policy', { authority, method: req.method, path, clientId: peer.clientId ?? null });
-            respondWithFailure(res, 403, 'FORBIDDEN', `${peer.clientId ?? 'an unauthenticated caller'} may not call ${req.method} ${path}`);
-            return;
           }
+          return { authority, label, peer, path, denied };
+        };
+        const handler = (req: ProxyRequest, res: ProxyResponse) => {
+          const { authority, label, peer, path, denied } = admit(req);
+          if (denied) return respondWithFailure(res, 403, 'FORBIDDEN', denied);
           forward(req, res, app, { direction: 'inbound', authority, label, path, logger, accessLog: settings.accessLog, peer });
         };
-        // Upgrades (WebSocket) get the same identity handling and authorization as requests.
         const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-          const authority = authorityOf(req) ?? formatHostPort(appAddress);
-          const peer = peerIdentity(req);
-          const path = req.url ?? '/';
-          if (authorize && !authorize(peer.clientId, req.method ?? 'GET', path, req.headers as MeshRequest['headers']).allowed) {
-            metrics.stackEvent(hostOnly(authority), 'inbound_denied_total');
-            const body = `${peer.clientId ?? 'an unauthenticated caller'} may not call ${req.method} ${path}\n`;
-            socket.end(`HTTP/1.1 403 Forbidden\r\ncontent-type: text/plain\r\nx-meshwork-error: FORBIDDEN\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
-            return;
-          }
+          const { authority, peer, path, denied } = admit(req);
+          if (denied) return endWithStatus(socket, 403, denied, 'FORBIDDEN');
           tunnelUpgrade(req, socket, head, appAddress, path, authority, logger, { [CLIENT_ID_HEADER]: peer.clientId });
         };
         inboundTlsServer = tlsMode === 'off' ? undefined : inboundTls(tlsMode, mesh.identity!);
@@ -244,10 +243,7 @@ function passthroughTarget(agent: Dispatcher, origin: string): ForwardTarget {
 
 function upgradeOutbound(req: IncomingMessage, socket: Duplex, head: Buffer, mesh: Mesh, logger: Logger): void {
   const target = outboundTarget(req);
-  const refuse = (status: number, code: string, message: string) => {
-    const body = `${message}\n`;
-    socket.end(`HTTP/1.1 ${status} ${status === 400 ? 'Bad Request' : 'Bad Gateway'}\r\ncontent-type: text/plain\r\nx-meshwork-error: ${code}\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
-  };
+  const refuse = (status: number, code: string, message: string) => endWithStatus(socket, status, message, code);
   if ('problem' in target) return refuse(400, 'INVALID_REQUEST', target.problem);
   const service = mesh.serviceFor(target.authority);
   if (service === undefined) return refuse(502, 'UNKNOWN_SERVICE', `no mesh service is named "${target.authority}"`);

@@ -10,6 +10,7 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from '../core/logger.js';
 import type { HostPort } from '../config/listen-address.js';
 import { addForwardedHeaders, type HeaderMap } from './proxy-headers.js';
+import { endWithStatus } from './raw-response.js';
 
 /**
  * `override` replaces headers after the caller's are copied (undefined removes one): the inbound side
@@ -42,8 +43,7 @@ export function tunnelUpgrade(
   const fail = (err: Error) => {
     logger.warn('upgrade tunnel failed', { authority, upstream: `${upstream.host}:${upstream.port}`, error: err.message });
     if (!connected && client.writable) {
-      const body = `could not connect to ${upstream.host}:${upstream.port}: ${err.message}\n`;
-      client.end(`HTTP/1.1 502 Bad Gateway\r\ncontent-type: text/plain\r\nx-meshwork-error: CONNECT_FAILED\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+      endWithStatus(client, 502, `could not connect to ${upstream.host}:${upstream.port}: ${err.message}`, 'CONNECT_FAILED');
     } else client.destroy();
     server.destroy();
   };
