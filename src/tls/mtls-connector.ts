@@ -4,7 +4,8 @@
  * trust anchors and names one of the expected SPIFFE IDs. Host names play no part (endpoints are
  * usually IP addresses); the SPIFFE ID is the identity. There is no plaintext fallback: a failed
  * handshake fails the connection. When the identity rotates, new connections use the new
- * certificate; TLS session tickets are cached so reconnecting skips most of the handshake.
+ * certificate; TLS session tickets are cached so reconnecting skips most of the handshake (a
+ * rotation starts a fresh cache).
  */
 import type { PeerCertificate } from 'node:tls';
 import { buildConnector } from 'undici';
@@ -42,9 +43,16 @@ export function mtlsConnector(source: IdentitySource, options: MtlsConnectorOpti
         return error;
       },
     } as buildConnector.BuildOptions);
-  let connector = build(source.current());
-  source.onChange((identity) => {
-    connector = build(identity);
-  });
-  return (connectOptions, callback) => connector(connectOptions, callback);
+  // Rebuilt when a connection is opened after a rotation, rather than on a change subscription: a
+  // client replaced by a config reload then leaves nothing registered on the identity behind it.
+  let identity = source.current();
+  let connector = build(identity);
+  return (connectOptions, callback) => {
+    const current = source.current();
+    if (current !== identity) {
+      identity = current;
+      connector = build(current);
+    }
+    connector(connectOptions, callback);
+  };
 }
