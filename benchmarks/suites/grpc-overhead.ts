@@ -4,9 +4,9 @@
  * interceptors), 32 calls in flight, interleaved rounds. Target: meshed ≥ 0.9× plain throughput.
  */
 import * as grpc from '@grpc/grpc-js';
-import { createHistogram } from 'node:perf_hooks';
 import { createMesh } from '../../src/index.js';
 import { grpcClient } from '../../src/grpc/index.js';
+import { closedLoop, median } from '../lib/closed-loop.js';
 import { BENCH_SERVICE, startGrpcBackend } from '../lib/grpc-backend.js';
 import type { SuiteResult } from './retry-amplification.js';
 
@@ -15,25 +15,9 @@ const TARGET = 0.9;
 const EchoClient = grpc.makeGenericClientConstructor(BENCH_SERVICE, 'Echo');
 type Echo = grpc.Client & { echo: (req: Buffer, cb: (err: grpc.ServiceError | null, res: Buffer) => void) => void };
 
-async function drive(client: Echo, ms: number): Promise<{ rps: number; p99Ms: number }> {
-  const histogram = createHistogram();
-  const request = Buffer.from('{"ping":1}');
-  let done = 0;
-  const stopAt = performance.now() + ms;
-  const worker = async () => {
-    while (performance.now() < stopAt) {
-      const t0 = process.hrtime.bigint();
-      await new Promise<void>((resolve, reject) => client.echo(request, (err) => (err ? reject(err) : resolve())));
-      histogram.record(Number(process.hrtime.bigint() - t0) || 1);
-      done++;
-    }
-  };
-  const started = performance.now();
-  await Promise.all(Array.from({ length: IN_FLIGHT }, worker));
-  return { rps: done / ((performance.now() - started) / 1000), p99Ms: histogram.percentile(99) / 1e6 };
-}
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const PING = Buffer.from('{"ping":1}');
+const drive = (client: Echo, ms: number) =>
+  closedLoop(() => new Promise<void>((resolve, reject) => client.echo(PING, (err) => (err ? reject(err) : resolve()))), IN_FLIGHT, ms);
 
 export async function run({ quick }: { quick: boolean }): Promise<SuiteResult> {
   const backend = await startGrpcBackend();

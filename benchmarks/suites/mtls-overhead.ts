@@ -13,12 +13,12 @@ import { createServer as createHttpServer, type IncomingMessage, type Server, ty
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { Pool } from 'undici';
-import { createHistogram } from 'node:perf_hooks';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createMesh, type Mesh } from '../../src/index.js';
 import { createAuthority, issueLeaf } from '../../src/tls/certificate-authority.js';
 import { writeLeaf } from '../../src/tls/identity-files.js';
+import { closedLoop, median } from '../lib/closed-loop.js';
 import { startFleet } from '../lib/latency-backends.js';
 import { Children, ensureTools, SIDECAR_MAIN } from '../lib/proxy-targets.js';
 import { runWrk } from '../lib/wrk.js';
@@ -48,25 +48,12 @@ async function startSidecar(children: Children, label: string, config: string, a
 
 type Requester = { request(o: { method: 'GET'; path: string }): Promise<{ body: { dump(): Promise<unknown> } }> };
 
-async function closedLoop(client: Requester, ms: number): Promise<{ rps: number; p99Ms: number }> {
-  const histogram = createHistogram();
-  let done = 0;
-  const stopAt = performance.now() + ms;
-  const worker = async () => {
-    while (performance.now() < stopAt) {
-      const t0 = process.hrtime.bigint();
-      const res = await client.request({ method: 'GET', path: '/' });
-      await res.body.dump();
-      histogram.record(Number(process.hrtime.bigint() - t0) || 1);
-      done++;
-    }
-  };
-  const started = performance.now();
-  await Promise.all(Array.from({ length: IN_FLIGHT }, worker));
-  return { rps: done / ((performance.now() - started) / 1000), p99Ms: histogram.percentile(99) / 1e6 };
-}
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+/** One GET through `client`, its body read. */
+const closedLoopOf = (client: Requester, ms: number) =>
+  closedLoop(async () => {
+    const res = await client.request({ method: 'GET', path: '/' });
+    await res.body.dump();
+  }, IN_FLIGHT, ms);
 
 export async function run({ quick }: { quick: boolean }): Promise<SuiteResult> {
   const tools = ensureTools();
@@ -120,16 +107,16 @@ export async function run({ quick }: { quick: boolean }): Promise<SuiteResult> {
     const rounds = quick ? 2 : 5;
     const ms = quick ? 1_500 : 4_000;
     const results = { refTls: [] as number[], refPlain: [] as number[], refTlsP99: [] as number[], refPlainP99: [] as number[], inTls: [] as number[], inPlain: [] as number[], inTlsP99: [] as number[], inPlainP99: [] as number[], twoTls: [] as number[], twoPlain: [] as number[], twoTlsP99: [] as number[], twoPlainP99: [] as number[] };
-    for (const warm of [clientTls, clientPlain, refTls, refPlain]) await closedLoop(warm as Requester, 500);
+    for (const warm of [clientTls, clientPlain, refTls, refPlain]) await closedLoopOf(warm as Requester, 500);
     for (let round = 0; round < rounds; round++) {
       const order = round % 2 === 0 ? ['tls', 'plain'] : ['plain', 'tls'];
       for (const which of order) {
-        const r = await closedLoop((which === 'tls' ? refTls : refPlain) as Requester, ms);
+        const r = await closedLoopOf((which === 'tls' ? refTls : refPlain) as Requester, ms);
         (which === 'tls' ? results.refTls : results.refPlain).push(r.rps);
         (which === 'tls' ? results.refTlsP99 : results.refPlainP99).push(r.p99Ms);
       }
       for (const which of order) {
-        const r = await closedLoop(which === 'tls' ? clientTls : clientPlain, ms);
+        const r = await closedLoopOf(which === 'tls' ? clientTls : clientPlain, ms);
         (which === 'tls' ? results.inTls : results.inPlain).push(r.rps);
         (which === 'tls' ? results.inTlsP99 : results.inPlainP99).push(r.p99Ms);
         console.error(`mtls-overhead: round ${round + 1}/${rounds} in-process ${which}: ${Math.round(r.rps)} req/s`);
