@@ -182,6 +182,14 @@ test('permissive mode takes plaintext (no caller identity) and mTLS (with one)',
 
 const serialOf = (pem: string) => new X509Certificate(pem).serialNumber;
 
+/** Opens one connection to `address` (host:port) with an mTLS connector, as undici would. */
+function connectWith(connector: ReturnType<typeof mtlsConnector>, address: string): Promise<TLSSocket> {
+  const [host, port] = address.split(':') as [string, string];
+  return new Promise<TLSSocket>((resolve, reject) =>
+    connector({ hostname: host, host, port, protocol: 'https:', servername: '' } as never, (err, s) => (err ? reject(err) : resolve(s as TLSSocket))),
+  );
+}
+
 test('rotating the client\'s certificate under continuous traffic loses no request; new connections present the new one', async () => {
   await leaf('rotating', SIMON);
   const mesh = meshedClient('rotating', strict.inbound!);
@@ -215,10 +223,7 @@ test('rotating the client\'s certificate under continuous traffic loses no reque
 
     // A connection opened now presents the rotated certificate.
     const connector = mtlsConnector(mesh.identity!, { expected: [WORDS], timeoutMs: 5_000, allowH2: false });
-    const [host, port] = [strict.inbound!.split(':')[0]!, strict.inbound!.split(':')[1]!];
-    const socket = await new Promise<TLSSocket>((resolve, reject) =>
-      connector({ hostname: host, host, port, protocol: 'https:', servername: '' } as never, (err, s) => (err ? reject(err) : resolve(s as TLSSocket))),
-    );
+    const socket = await connectWith(connector, strict.inbound!);
     assert.equal(socket.getCertificate() && (socket.getCertificate() as { serialNumber: string }).serialNumber, serialOf(next.certPem));
     socket.destroy();
   } finally {
@@ -307,11 +312,7 @@ test('a reconnect resumes the TLS session instead of a full handshake', async ()
   const identity = await source.load({ certFile: leafDirs.simon!.certFile, keyFile: leafDirs.simon!.keyFile, trustAnchorsFile: leafDirs.simon!.caFile });
   try {
     const connector = mtlsConnector(identity, { expected: [WORDS], timeoutMs: 5_000, allowH2: false });
-    const [host, port] = strict.inbound!.split(':') as [string, string];
-    const open = () =>
-      new Promise<TLSSocket>((resolve, reject) =>
-        connector({ hostname: host, host, port, protocol: 'https:', servername: '' } as never, (err, s) => (err ? reject(err) : resolve(s as TLSSocket))),
-      );
+    const open = () => connectWith(connector, strict.inbound!);
     const first = await open();
     // TLS 1.3 tickets arrive after the handshake; undici's connector caches the session they carry.
     await new Promise((resolve) => (first.listenerCount('session') > 0 ? first.once('session', resolve) : setTimeout(resolve, 100)));
