@@ -17,10 +17,11 @@ import { resolverFromSpec, type DiscoverySpec } from '../discovery/parse-discove
 import { isFailureResponse } from '../filters/response-classifier.js';
 import type { ServiceSettings } from '../config/service-schema.js';
 import { httpEndpoint } from './http-endpoint.js';
+import type { ConnectionOptions } from 'node:tls';
 import type { buildConnector } from 'undici';
 import { MeshError } from '../core/errors.js';
 import type { IdentitySource } from '../tls/identity-source.js';
-import { mtlsConnector } from '../tls/mtls-connector.js';
+import { mtlsConnector, mtlsOptions } from '../tls/mtls-connector.js';
 import type { MeshRequest, MeshResponse } from './http-types.js';
 
 export interface EndpointStatus {
@@ -85,7 +86,7 @@ export function endpointBalancer(name: string, discovery: DiscoverySpec, setting
   };
 }
 
-type MeshedTransport = { connector(allowH2: boolean): buildConnector.connector };
+type MeshedTransport = { connector: buildConnector.connector; h2Options(): ConnectionOptions };
 
 /**
  * How each endpoint is reached: over mTLS when the service's `tls` or the endpoint's own discovered
@@ -112,9 +113,7 @@ function meshedTransport(name: string, settings: ServiceSettings, deps: Balancer
     let transport = byExpected.get(key);
     if (!transport) {
       const timeoutMs = settings.connection.connectTimeoutMs;
-      const plain = mtlsConnector(identity, { expected, timeoutMs, allowH2: false });
-      const h2 = mtlsConnector(identity, { expected, timeoutMs, allowH2: true });
-      transport = { connector: (allowH2) => (allowH2 ? h2 : plain) };
+      transport = { connector: mtlsConnector(identity, { expected, timeoutMs, allowH2: false }), h2Options: () => mtlsOptions(identity.current(), expected) };
       byExpected.set(key, transport);
     }
     return transport;

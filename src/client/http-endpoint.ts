@@ -1,21 +1,23 @@
 /**
- * The transport for one endpoint: an undici Pool (keep-alive, bounded connections). undici's
- * `request()` is used rather than `fetch()` on the hot path because it skips the WHATWG stream and
- * Headers machinery, which costs several times the throughput on small requests.
+ * The transport for one endpoint. HTTP/1.1 goes through an undici Pool (keep-alive, bounded
+ * connections) on its dispatch API, so a response's chunks reach their consumer by callback with
+ * no stream in between (./http1-exchange.ts); HTTP/2 (gRPC) goes through Node's own http2 client
+ * (./h2-endpoint.ts). Both are reached over mTLS when the service asks for it.
  *
- * Errors are translated into MeshErrors that say whether the request may have reached the app:
- * CONNECT_FAILED means no byte of the request was written (always safe to retry elsewhere);
- * ENDPOINT_FAILED means the connection broke later.
+ * Errors are MeshErrors that say whether the request may have reached the app
+ * (./endpoint-errors.ts).
  */
+import type { ConnectionOptions } from 'node:tls';
 import { Pool, type buildConnector, type Dispatcher } from 'undici';
-import { isMeshError, MeshError } from '../core/errors.js';
 import type { CallContext, Service } from '../core/service.js';
 import { endpointKey, type EndpointAddress } from '../discovery/endpoint-address.js';
-import { keepH2Trailers } from './h2-trailers.js';
-import type { MeshRequest, MeshResponse } from './http-types.js';
+import { H2Endpoint } from './h2-endpoint.js';
+import { Http1Exchange } from './http1-exchange.js';
+import type { MeshRequest } from './http-types.js';
+import type { MeshResponse, StreamedResponse } from './mesh-response.js';
 
 export interface HttpEndpointOptions {
-  /** Most connections to this endpoint at once. Default 64. */
+  /** Most HTTP/1.1 connections to this endpoint at once. Default 64. */
   connections?: number;
   /** How long an idle keep-alive connection is kept, ms. Default 4 000 (undici's default). */
   keepAliveTimeoutMs?: number;
@@ -25,76 +27,39 @@ export interface HttpEndpointOptions {
   headersTimeoutMs?: number;
   /** Longest silence while reading a response body, ms. Default 300 000 (undici's default). */
   bodyTimeoutMs?: number;
-  /** mTLS: the connector to use (per protocol), from src/tls/mtls-connector.ts; plaintext without it. */
-  tls?: { connector(allowH2: boolean): buildConnector.connector };
+  /** mTLS (src/tls/mtls-connector.ts): the HTTP/1.1 connector and the HTTP/2 TLS options; plaintext without. */
+  tls?: { connector: buildConnector.connector; h2Options(): ConnectionOptions };
 }
-
-const CONNECT_ERROR_CODES = new Set([
-  'ECONNREFUSED',
-  'ENOTFOUND',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'EAI_AGAIN',
-  'UND_ERR_CONNECT_TIMEOUT',
-]);
-
-/** OpenSSL's and Node's certificate and handshake failures. */
-const TLS_ERROR_CODE = /^(ERR_TLS_|ERR_SSL_|CERT_|UNABLE_TO_|DEPTH_ZERO_|SELF_SIGNED_|HOSTNAME_MISMATCH|ERR_OSSL_)/;
 
 export function httpEndpoint(address: EndpointAddress, options: HttpEndpointOptions = {}): Service<MeshRequest, MeshResponse> {
   const key = endpointKey(address);
+  const connectTimeoutMs = options.connectTimeoutMs ?? 10_000;
+  const headersTimeoutMs = options.headersTimeoutMs ?? 300_000;
+  const bodyTimeoutMs = options.bodyTimeoutMs ?? 300_000;
   const poolOptions: Pool.Options = {
     connections: options.connections ?? 64,
     keepAliveTimeout: options.keepAliveTimeoutMs ?? 4_000,
-    connect: { timeout: options.connectTimeoutMs ?? 10_000 },
-    headersTimeout: options.headersTimeoutMs ?? 300_000,
-    bodyTimeout: options.bodyTimeoutMs ?? 300_000,
+    connect: { timeout: connectTimeoutMs },
+    headersTimeout: headersTimeoutMs,
+    bodyTimeout: bodyTimeoutMs,
   };
   const tls = options.tls;
-  const pool = tls ? new Pool(`https://${key}`, { ...poolOptions, connect: tls.connector(false) }) : new Pool(`http://${key}`, poolOptions);
-  // Made on the first h2c request only: most endpoints never see one. One HTTP/2 connection
-  // multiplexes every stream, so a handful of connections is plenty.
-  let h2cPool: Pool | undefined;
-  let h2c: Dispatcher | undefined;
-  const poolFor = (req: MeshRequest): Dispatcher => {
-    if (req.protocol !== 'h2c') return pool;
-    if (h2c === undefined) {
-      // undici's Pool hands only `connect` options to its connector, so useH2c goes there.
-      h2cPool = tls
-        ? new Pool(`https://${key}`, { ...poolOptions, connections: 4, allowH2: true, connect: tls.connector(true) })
-        : new Pool(`http://${key}`, { ...poolOptions, connections: 4, allowH2: true, connect: { ...poolOptions.connect, useH2c: true } as unknown as Pool.Options['connect'] });
-      h2c = h2cPool.compose(keepH2Trailers);
-    }
-    return h2c;
-  };
-  return {
-    // A plain then-chain rather than async/await: one promise hop less on the hottest line.
-    call(req: MeshRequest, ctx: CallContext): Promise<MeshResponse> {
-      return poolFor(req)
-        .request({ method: req.method, path: req.path, headers: req.headers, body: req.body, signal: ctx.signal })
-        .then(undefined, (err: unknown) => {
-          throw translateError(err, key, ctx);
-        });
-    },
-    close: () => Promise.all([pool.close(), h2cPool?.close()]).then(() => undefined),
-  };
-}
+  const pool: Dispatcher = tls ? new Pool(`https://${key}`, { ...poolOptions, connect: tls.connector }) : new Pool(`http://${key}`, poolOptions);
+  // Made on the first HTTP/2 request only: most endpoints never see one.
+  let h2: H2Endpoint | undefined;
+  const h2Endpoint = () =>
+    (h2 ??= new H2Endpoint({ host: address.host, port: address.port, key, connectTimeoutMs, headersTimeoutMs, bodyTimeoutMs, ...(tls ? { tls: tls.h2Options } : {}) }));
 
-function translateError(err: unknown, endpoint: string, ctx: CallContext): unknown {
-  // The caller's own abort is reported as the caller's reason, untouched.
-  if (ctx.signal?.aborted) return err;
-  const code = (err as { code?: unknown } | null)?.code;
-  const detail = err instanceof Error ? err.message : String(err);
-  const where = { service: ctx.service, route: ctx.route, endpoint, cause: err };
-  // undici refused the request itself (bad path, method or header): the caller's bug, not the endpoint's.
-  if (code === 'UND_ERR_INVALID_ARG' || code === 'ERR_INVALID_ARG_TYPE' || code === 'ERR_INVALID_HTTP_TOKEN') {
-    return new MeshError('INVALID_REQUEST', `service "${ctx.service}": the request is malformed and was not sent (${detail})`, where);
-  }
-  if (isMeshError(err, 'TLS_FAILED') || (typeof code === 'string' && TLS_ERROR_CODE.test(code))) {
-    return new MeshError('TLS_FAILED', `service "${ctx.service}": mTLS with ${endpoint} failed, nothing was sent (${String(code ?? 'TLS_FAILED')}: ${detail})`, where);
-  }
-  if (typeof code === 'string' && CONNECT_ERROR_CODES.has(code)) {
-    return new MeshError('CONNECT_FAILED', `service "${ctx.service}": could not connect to ${endpoint} (${code}: ${detail})`, where);
-  }
-  return new MeshError('ENDPOINT_FAILED', `service "${ctx.service}": request to ${endpoint} failed (${String(code ?? 'error')}: ${detail})`, where);
+  return {
+    call(req: MeshRequest, ctx: CallContext): Promise<MeshResponse> {
+      if (req.protocol === 'h2c') return h2Endpoint().call(req, ctx);
+      return new Promise<StreamedResponse>((resolve, reject) => {
+        pool.dispatch(
+          { method: req.method, path: req.path, headers: req.headers ?? null, body: req.body ?? null, upgrade: req.upgrade ?? null },
+          new Http1Exchange(resolve, reject, ctx, key),
+        );
+      });
+    },
+    close: () => Promise.all([pool.close(), h2?.close()]).then(() => undefined),
+  };
 }

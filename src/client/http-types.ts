@@ -1,6 +1,6 @@
 /**
- * The request and response that flow through the HTTP stack. They mirror undici's `request()` shapes
- * so that a meshClient response is a drop-in for an undici one (statusCode, headers, body mixins).
+ * The request that flows through the HTTP stack, in undici's `request()` shape; the response is in
+ * ./mesh-response.ts, a drop-in for an undici one (statusCode, headers, body mixins).
  */
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
@@ -24,6 +24,11 @@ export interface MeshRequest {
   authority?: string;
   /** Who sent the request to a proxy's inbound side, for the metrics' `tls` and `client_id` labels. */
   peer?: { tls: boolean; clientId?: string | undefined };
+  /**
+   * A protocol to switch to (`websocket`): sent with `Connection: upgrade`. A 101 answer carries the
+   * connection in `response.upgrade`; any other answer is an ordinary response.
+   */
+  upgrade?: string;
 }
 
-export type MeshResponse = Dispatcher.ResponseData<null>;
+export type { MeshResponse } from './mesh-response.js';

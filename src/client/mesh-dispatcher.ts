@@ -1,7 +1,7 @@
 /**
  * An undici Dispatcher in front of the mesh. `fetch()` (and anything else built on undici) hands it
  * every request; it picks the meshClient named by the request's host and sends the request through
- * that client's stack, then replays the response into undici's handler. Hosts the mesh does not know
+ * that client's stack, then hands the response's head and chunks to undici's handler as they come. Hosts the mesh does not know
  * go to the fallback dispatcher untouched, or are refused when the mesh is configured to be closed.
  *
  * That is what makes `setGlobalDispatcher(mesh.dispatcher)` mesh every `fetch()` in a process.
@@ -10,7 +10,8 @@ import { STATUS_CODES } from 'node:http';
 import { Dispatcher } from 'undici';
 import { MeshError } from '../core/errors.js';
 import { LightAbortSignal } from '../core/light-abort-signal.js';
-import type { MeshRequest, MeshResponse } from './http-types.js';
+import type { MeshRequest } from './http-types.js';
+import { flattenHeaders, type MeshResponse, type ResponseBodySink } from './mesh-response.js';
 
 /** The part of a meshClient the dispatcher needs. */
 export interface DispatchTarget {
@@ -122,7 +123,7 @@ interface ReplayController {
   readonly aborted: boolean;
   readonly paused: boolean;
   readonly reason: Error | null;
-  body?: MeshResponse['body'];
+  response?: MeshResponse;
 }
 
 function newController(abort: (err?: Error) => void): ReplayController {
@@ -132,15 +133,14 @@ function newController(abort: (err?: Error) => void): ReplayController {
       state.aborted = true;
       state.reason = reason ?? null;
       abort(reason);
-      controller.body?.destroy(reason);
+      controller.response?.abort(reason);
     },
     pause() {
       state.paused = true;
-      controller.body?.pause();
     },
     resume() {
       state.paused = false;
-      controller.body?.resume();
+      controller.response?.resume();
     },
     get aborted() {
       return state.aborted;
@@ -155,42 +155,43 @@ function newController(abort: (err?: Error) => void): ReplayController {
   return controller;
 }
 
+/** Hands the response to undici's handler: the head, then each chunk as the source delivers it. */
 function replay(res: MeshResponse, handler: AnyHandler, controller: ReplayController): void {
-  const body = res.body;
-  controller.body = body;
+  controller.response = res;
   const statusText = res.statusText || (STATUS_CODES[res.statusCode] ?? '');
   const modern = handler.onResponseStart !== undefined;
+  let attached = false;
+  const sink: ResponseBodySink = modern
+    ? {
+        onData(chunk) {
+          handler.onResponseData!(controller as never, chunk);
+          return !controller.paused;
+        },
+        onEnd: (trailers) => handler.onResponseEnd!(controller as never, trailers),
+        onError: (err) => failHandler(handler, err, controller),
+      }
+    : {
+        onData: (chunk) => handler.onData?.(chunk) !== false,
+        onEnd: (trailers) => handler.onComplete?.(flattenHeaders(trailers)),
+        onError: (err) => failHandler(handler, err, controller),
+      };
+  const attach = () => {
+    attached = true;
+    res.sendBodyTo(sink);
+  };
   if (modern) {
-    handler.onResponseStart!(controller as never, res.statusCode, res.headers as Record<string, string | string[]>, statusText);
-  } else {
-    const proceed = handler.onHeaders?.(res.statusCode, toRawHeaders(res.headers), () => body.resume(), statusText);
-    if (proceed === false) body.pause();
+    handler.onResponseStart!(controller as never, res.statusCode, res.headers, statusText);
+    if (controller.aborted) return;
+    attach();
+    return;
   }
-  if (controller.aborted) return;
-  body.on('data', (chunk: Buffer) => {
-    if (modern) handler.onResponseData!(controller as never, chunk);
-    else if (handler.onData?.(chunk) === false) body.pause();
-  });
-  body.on('end', () => {
-    if (modern) handler.onResponseEnd!(controller as never, res.trailers as Record<string, string | string[]>);
-    else handler.onComplete?.(toRawHeaders(res.trailers));
-  });
-  body.on('error', (err: Error) => failHandler(handler, err, controller));
+  // A legacy handler that answers false to the head wants the body only once it calls resume.
+  const proceed = handler.onHeaders?.(res.statusCode, res.rawHeaders as string[], () => (attached ? res.resume() : attach()), statusText);
+  if (controller.aborted || attached) return;
+  if (proceed !== false) attach();
 }
 
 function failHandler(handler: AnyHandler, err: Error, controller?: ReplayController): void {
   if (handler.onResponseError) handler.onResponseError(controller as never, err);
   else handler.onError?.(err);
-}
-
-function toRawHeaders(headers: Record<string, string | string[] | undefined> | null | undefined): string[] {
-  const raw: string[] = [];
-  if (!headers) return raw;
-  for (const name in headers) {
-    const value = headers[name];
-    if (value === undefined) continue;
-    if (Array.isArray(value)) for (const v of value) raw.push(name, v);
-    else raw.push(name, value);
-  }
-  return raw;
 }

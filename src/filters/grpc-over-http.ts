@@ -9,7 +9,11 @@ import type { HttpHeaders } from '../client/http-types.js';
 /** Whether headers (a record; other header forms count as not gRPC) carry a gRPC content type. */
 export function isGrpcMessage(headers: HttpHeaders | IncomingHttpHeaders | Record<string, unknown>): boolean {
   if (!headers || Array.isArray(headers) || typeof (headers as Iterable<unknown>)[Symbol.iterator] === 'function') return false;
-  const type = (headers as Record<string, unknown>)['content-type'];
+  return isGrpcContentType((headers as Record<string, unknown>)['content-type']);
+}
+
+/** Whether a Content-Type value is gRPC's (application/grpc, +proto, +json, ...). */
+export function isGrpcContentType(type: unknown): boolean {
   return typeof type === 'string' && type.startsWith('application/grpc');
 }
 

@@ -15,7 +15,7 @@ import type { CallContext } from '../core/service.js';
 import type { HttpModule } from '../client/default-stack.js';
 import type { MeshResponse } from '../client/http-types.js';
 import { type Classification, type Direction, MeshMetrics, type PeerLabels } from '../telemetry/mesh-metrics.js';
-import { isGrpcMessage } from './grpc-over-http.js';
+import { isGrpcContentType } from './grpc-over-http.js';
 import { isFailureResponse } from './response-classifier.js';
 
 /** Where a client records its metrics; without one, the filter is left out of the stack. */
@@ -56,8 +56,7 @@ function recordResponse(metrics: MeshMetrics, direction: Direction, authority: s
   const grpc = grpcStatusOf(res);
   if (grpc === 'in-trailers') {
     const finish = (classification: Classification) => metrics.responded(direction, authority, ctx.route, res.statusCode, classification, latencyMs, peer);
-    res.body.once('end', () => finish(classifyGrpc(res.trailers?.['grpc-status'])));
-    res.body.once('error', () => finish('failure'));
+    res.onSettled((error) => finish(error === undefined ? classifyGrpc(res.trailers['grpc-status']) : 'failure'));
     return;
   }
   const classification: Classification =
@@ -67,8 +66,8 @@ function recordResponse(metrics: MeshMetrics, direction: Direction, authority: s
 
 /** The grpc-status of a gRPC response: in its headers (trailers-only), to come in its trailers, or not gRPC. */
 function grpcStatusOf(res: MeshResponse): string | 'in-trailers' | undefined {
-  if (!isGrpcMessage(res.headers)) return undefined;
-  const status = res.headers['grpc-status'];
+  if (!isGrpcContentType(res.header('content-type'))) return undefined;
+  const status = res.header('grpc-status');
   if (typeof status === 'string') return status;
   return res.statusCode === 200 ? 'in-trailers' : String(res.statusCode);
 }

@@ -33,7 +33,7 @@ import { applyFilter, type CallContext, type Filter } from '../core/service.js';
 import type { HttpModule, HttpService } from '../client/default-stack.js';
 import type { MeshRequest, MeshResponse } from '../client/http-types.js';
 import { ExponentialBackoff, sleep } from './backoff.js';
-import { isGrpcMessage } from './grpc-over-http.js';
+import { isGrpcContentType } from './grpc-over-http.js';
 import { isFailureResponse } from './response-classifier.js';
 import { RetryBudget } from './retry-budget.js';
 
@@ -141,9 +141,9 @@ export function retryFilter(policy: RetryPolicy, deps: RetryFilterDeps): Filter<
         counters.inc('retry_budget_exhausted_total');
         return giveUp(failure);
       }
-      // The failed response's connection is reused only once its body has been read; past undici's
-      // default 128 KiB dump limit it is cheaper to drop the connection than to read on.
-      if (failure.response !== undefined) await failure.response.body.dump({ limit: 131_072, signal }).catch(() => {});
+      // The failed response's connection is reused once its body has been read; past 128 KiB it is
+      // cheaper to drop the connection than to read on.
+      failure.response?.discard();
       await sleep(clock, delay, signal);
       ctx.attempt++;
       counters.inc('retries_total');
@@ -189,11 +189,11 @@ function giveUp(failure: Failure): MeshResponse {
  * the trailers comes after the response has started, too late to retry.
  */
 function isRetryableGrpcStatus(response: MeshResponse): boolean {
-  return isGrpcMessage(response.headers) && response.headers['grpc-status'] === '14';
+  return isGrpcContentType(response.header('content-type')) && response.header('grpc-status') === '14';
 }
 
 function isInjectedFault(response: MeshResponse): boolean {
-  const value = response.headers[FAULT_HEADER];
+  const value = response.header(FAULT_HEADER);
   return value === 'abort' || (Array.isArray(value) && value.includes('abort'));
 }
 

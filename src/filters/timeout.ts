@@ -106,7 +106,7 @@ function withTimeout(next: HttpService, req: MeshRequest, ctx: CallContext, cloc
         copyBack(ctx, inner);
         if (controller.signal.aborted) {
           // Lost the race: the caller already has the timeout; free the connection.
-          res.body.destroy();
+          res.discard();
           return;
         }
         resolve(res);

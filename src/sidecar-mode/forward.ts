@@ -1,8 +1,11 @@
 /**
  * One proxied request, from the server side of the sidecar to a mesh client and back, for
  * HTTP/1.1 and HTTP/2 alike (Node's HTTP/2 compatibility API gives both the same request and
- * response shape). Bodies stream in both directions; only the retry filter buffers a request body,
- * and only a small one on a route that may be retried. Trailers (gRPC's status) are passed on.
+ * response shape). The request body streams to the endpoint; the response's head is written as the
+ * flat header list it arrived as (hop-by-hop fields filtered out), and its chunks are written as
+ * the endpoint delivers them, pausing the endpoint while the caller's socket is full. Trailers
+ * (gRPC's status) are passed on. Only the retry filter buffers a request body, and only a small
+ * one on a route that may be retried.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
@@ -12,8 +15,9 @@ import { MeshError } from '../core/errors.js';
 import { LightAbortSignal } from '../core/light-abort-signal.js';
 import { isGrpcMessage } from '../filters/grpc-over-http.js';
 import type { Logger } from '../core/logger.js';
-import type { MeshRequest, MeshResponse } from '../client/http-types.js';
-import { addForwardedHeaders, endToEndHeaders } from './proxy-headers.js';
+import type { MeshRequest } from '../client/http-types.js';
+import type { HeaderRecord, MeshResponse } from '../client/mesh-response.js';
+import { addForwardedHeaders, endToEndHeaders, endToEndRawHeaders } from './proxy-headers.js';
 import { proxyFailure } from './proxy-errors.js';
 
 export type ProxyRequest = IncomingMessage | Http2ServerRequest;
@@ -40,6 +44,8 @@ export interface ForwardOptions {
 /** The header that tells the app who called it (like Linkerd's l5d-client-id). */
 export const CLIENT_ID_HEADER = 'x-meshwork-client-id';
 
+const GRPC_STATUS_FIELDS = ['grpc-status', 'grpc-message', 'grpc-status-details-bin'];
+
 export function isHttp2(req: ProxyRequest): req is Http2ServerRequest {
   return req.httpVersionMajor === 2;
 }
@@ -49,32 +55,13 @@ export function forward(req: ProxyRequest, res: ProxyResponse, target: ForwardTa
   const h2 = isHttp2(req);
   // LightAbortSignal: Node 20's AbortController showed up at 1.6% of the sidecar's CPU.
   const abort = new LightAbortSignal();
+  let relayed: MeshResponse | undefined;
   res.once('close', () => {
-    if (!res.writableFinished) abort.abort(new MeshError('REQUEST_ABORTED', 'the caller closed the connection before the response was complete'));
+    if (res.writableFinished) return;
+    const reason = new MeshError('REQUEST_ABORTED', 'the caller closed the connection before the response was complete');
+    abort.abort(reason);
+    relayed?.abort(reason);
   });
-
-  const headers = endToEndHeaders(req.headers);
-  // HTTP/2 carries the authority as a pseudo-header; the next hop (either protocol) reads Host.
-  if (h2 || headers.host === undefined) headers.host = options.authority;
-  addForwardedHeaders(headers, req.socket?.remoteAddress, options.authority);
-  if (options.direction === 'inbound') {
-    // Only the sidecar may say who called: a value the caller sent is dropped, never trusted.
-    delete headers[CLIENT_ID_HEADER];
-    if (options.peer?.clientId) headers[CLIENT_ID_HEADER] = options.peer.clientId;
-  }
-
-  const request: MeshRequest = {
-    method: req.method as Dispatcher.HttpMethod,
-    path: options.path,
-    headers,
-    body: hasBody(req) ? (req as Readable) : null,
-    signal: abort.asAbortSignal(),
-    // gRPC needs HTTP/2 end to end, so it goes on as h2c; any other HTTP/2 request goes on as
-    // HTTP/1.1, which every app speaks (the same request, only framed differently).
-    protocol: h2 && isGrpcMessage(req.headers) ? 'h2c' : 'http1',
-    authority: options.label ?? options.authority,
-    ...(options.peer ? { peer: options.peer } : {}),
-  };
 
   const log = (status: number | undefined, error?: string) => {
     if (!options.accessLog) return;
@@ -91,8 +78,24 @@ export function forward(req: ProxyRequest, res: ProxyResponse, target: ForwardTa
     });
   };
 
+  const request: MeshRequest = {
+    method: req.method as Dispatcher.HttpMethod,
+    path: options.path,
+    headers: forwardedHeaders(req, options, h2),
+    body: hasBody(req) ? (req as Readable) : null,
+    signal: abort.asAbortSignal(),
+    // gRPC needs HTTP/2 end to end, so it goes on as h2c; any other HTTP/2 request goes on as
+    // HTTP/1.1, which every app speaks (the same request, only framed differently).
+    protocol: h2 && isGrpcMessage(req.headers) ? 'h2c' : 'http1',
+    authority: options.label ?? options.authority,
+    ...(options.peer ? { peer: options.peer } : {}),
+  };
+
   target.request(request).then(
-    (response) => relayResponse(response, res, h2, (status, error) => log(status, error)),
+    (response) => {
+      relayed = response;
+      relayResponse(response, res, h2, log);
+    },
     (err: unknown) => {
       if (abort.aborted) return log(undefined, 'REQUEST_ABORTED');
       const failure = proxyFailure(err);
@@ -101,6 +104,22 @@ export function forward(req: ProxyRequest, res: ProxyResponse, target: ForwardTa
       log(failure.status, failure.code);
     },
   );
+}
+
+/**
+ * The headers sent on: the end-to-end ones (RFC 9110 §7.6.1), the Host the caller addressed,
+ * X-Forwarded-*, and inbound, the caller's verified identity (one the caller sent is dropped).
+ */
+export function forwardedHeaders(req: ProxyRequest, options: ForwardOptions, h2 = isHttp2(req)): HeaderRecord {
+  const headers = endToEndHeaders(req.headers);
+  // HTTP/2 carries the authority as a pseudo-header; the next hop (either protocol) reads Host.
+  if (h2 || headers.host === undefined) headers.host = options.authority;
+  addForwardedHeaders(headers, req.socket?.remoteAddress, options.authority);
+  if (options.direction === 'inbound') {
+    delete headers[CLIENT_ID_HEADER];
+    if (options.peer?.clientId) headers[CLIENT_ID_HEADER] = options.peer.clientId;
+  }
+  return headers;
 }
 
 /** Whether the request has a body to send on (a GET without one must not become chunked). */
@@ -112,46 +131,55 @@ function hasBody(req: ProxyRequest): boolean {
 }
 
 function relayResponse(response: MeshResponse, res: ProxyResponse, h2: boolean, log: (status: number, error?: string) => void): void {
-  const body = response.body;
   if (res.destroyed) {
-    body.destroy();
+    response.abort(new MeshError('REQUEST_ABORTED', 'the caller went away before the response arrived'));
     return;
   }
-  const headers = endToEndHeaders(response.headers as Record<string, string | string[]>);
-  delete headers.te;
-  let trailers = response.trailers as Record<string, string | string[]> | null;
-  if (h2 && headers['grpc-status'] !== undefined) {
+  const head = endToEndRawHeaders(response.rawHeaders);
+  let trailers: HeaderRecord | undefined;
+  if (h2 && response.header('grpc-status') !== undefined) {
     // A gRPC "trailers-only" reply carries its status in the headers. Relayed as headers it would
     // be followed by an empty data frame and no trailers, which a gRPC client reads as INTERNAL;
     // the same status in trailers is the equivalent the compatibility API can send.
-    trailers = { ...trailers };
-    for (const name of ['grpc-status', 'grpc-message', 'grpc-status-details-bin']) {
-      if (headers[name] !== undefined) trailers[name] = headers[name]!;
-      delete headers[name];
+    trailers = {};
+    for (let i = 0; i < head.fields.length; ) {
+      const name = head.fields[i]!.toLowerCase();
+      if (GRPC_STATUS_FIELDS.includes(name)) {
+        trailers[name] = head.fields[i + 1]!;
+        head.fields.splice(i, 2);
+      } else i += 2;
     }
   }
   try {
-    res.writeHead(response.statusCode, headers);
+    // Node takes a flat [name, value, ...] list as it is: no header object is built on the way through.
+    (res as ServerResponse).writeHead(response.statusCode, head.fields as unknown as Record<string, string>);
   } catch (err) {
     // A header the app sent that this side cannot repeat (invalid for HTTP/2, say).
-    body.destroy();
+    response.abort(err as Error);
     respondWithFailure(res, 502, 'INVALID_RESPONSE', `the upstream response could not be relayed: ${(err as Error).message}`);
     log(502, 'INVALID_RESPONSE');
     return;
   }
-  body.on('error', (err: Error) => {
-    log(response.statusCode, `body: ${err.message}`);
-    res.destroy(err);
-  });
-  body.pipe(res as NodeJS.WritableStream, { end: false });
-  body.once('end', () => {
-    if (trailers && Object.keys(trailers).length > 0) {
+  res.on('drain', () => response.resume());
+  response.sendBodyTo({
+    onData: (chunk) => (res as ServerResponse).write(chunk),
+    onEnd: (received) => {
+      const all = trailers === undefined ? received : { ...trailers, ...received };
       // gRPC's status travels here; over HTTP/1.1 Node sends trailers only on a chunked response.
-      if (h2 || !res.hasHeader('content-length')) res.addTrailers(trailers as Record<string, string>);
-    }
-    res.end();
-    log(response.statusCode);
+      if (hasFields(all) && (h2 || !head.contentLength)) res.addTrailers(all as Record<string, string>);
+      res.end();
+      log(response.statusCode);
+    },
+    onError: (err) => {
+      log(response.statusCode, `body: ${err.message}`);
+      res.destroy(err);
+    },
   });
+}
+
+function hasFields(record: HeaderRecord): boolean {
+  for (const _ in record) return true;
+  return false;
 }
 
 export function respondWithFailure(res: ProxyResponse, status: number, code: string, message: string): void {

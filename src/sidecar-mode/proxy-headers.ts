@@ -49,3 +49,35 @@ export function addForwardedHeaders(headers: HeaderMap, clientAddress: string | 
   headers['x-forwarded-proto'] ??= 'http';
   headers['x-forwarded-host'] ??= authority;
 }
+
+/**
+ * The end-to-end part of a response head given as undici's flat [name, value, ...] list, as strings
+ * for Node's `writeHead`, and whether it carries a Content-Length (which decides the framing).
+ */
+export function endToEndRawHeaders(raw: readonly (string | Buffer)[]): { fields: string[]; contentLength: boolean } {
+  const fields: string[] = [];
+  let named: Set<string> | undefined;
+  let contentLength = false;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!.toString().toLowerCase();
+    if (name === 'connection') {
+      named ??= new Set();
+      for (const token of raw[i + 1]!.toString().split(',')) named.add(token.trim().toLowerCase());
+      continue;
+    }
+    if (HOP_BY_HOP.has(name) || name.charCodeAt(0) === 58 /* ':' */) continue;
+    if (name === 'content-length') contentLength = true;
+    fields.push(name, raw[i + 1]!.toString('latin1' as never));
+  }
+  if (named === undefined) return { fields, contentLength };
+  // Fields the Connection header names are hop-by-hop too, wherever they stood in the head.
+  const kept: string[] = [];
+  for (let i = 0; i < fields.length; i += 2) {
+    if (named.has(fields[i]!)) {
+      if (fields[i] === 'content-length') contentLength = false;
+      continue;
+    }
+    kept.push(fields[i]!, fields[i + 1]!);
+  }
+  return { fields: kept, contentLength };
+}

@@ -9,5 +9,6 @@ import type { Duplex } from 'node:stream';
 export function endWithStatus(socket: Duplex, status: number, message: string, code?: string): void {
   const body = `${message}\n`;
   const errorHeader = code ? `x-meshwork-error: ${code}\r\n` : '';
-  socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\ncontent-type: text/plain\r\n${errorHeader}content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+  // Destroyed once written: a caller that keeps its side open must not hold the connection.
+  socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\ncontent-type: text/plain\r\n${errorHeader}content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`, () => socket.destroy());
 }

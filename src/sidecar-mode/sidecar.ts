@@ -11,6 +11,9 @@ import { collectDefaultMetrics } from 'prom-client';
 import { Agent, type Dispatcher } from 'undici';
 import { createMesh, type Mesh } from '../client/create-mesh.js';
 import type { MeshRequest } from '../client/http-types.js';
+import { Http1Exchange } from '../client/http1-exchange.js';
+import type { MeshResponse } from '../client/mesh-response.js';
+import { newCallContext } from '../core/service.js';
 import { meshClient, type MeshClient } from '../client/mesh-client.js';
 import { isMeshError, MeshError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
@@ -25,7 +28,7 @@ import { compileAuthorization } from './inbound-authorization.js';
 import { inboundTls, peerIdentity, type InboundTls } from './inbound-tls.js';
 import { installSidecarTracing } from './sidecar-tracing.js';
 import { endWithStatus } from './raw-response.js';
-import { tunnelUpgrade } from './upgrade-tunnel.js';
+import { forwardUpgrade } from './upgrade-tunnel.js';
 
 export interface SidecarOptions {
   /** The mesh YAML file (services, profiles and the optional spec.sidecar section). */
@@ -73,7 +76,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
         maxHeaderBytes: settings.maxHeaderBytes,
         logger,
         handler: (req, res) => routeOutbound(req, res, mesh, passthrough, outbound?.address ?? own, settings, logger),
-        onUpgrade: (req, socket, head) => upgradeOutbound(req, socket, head, mesh, logger),
+        onUpgrade: (req, socket, head) => upgradeOutbound(req, socket, head, mesh, settings, logger),
       });
     }
     if (settings.inbound) {
@@ -106,9 +109,9 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
           forward(req, res, app, { direction: 'inbound', authority, label, path, logger, accessLog: settings.accessLog, peer });
         };
         const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-          const { authority, peer, path, denied } = admit(req);
+          const { authority, label, peer, path, denied } = admit(req);
           if (denied) return endWithStatus(socket, 403, denied, 'FORBIDDEN');
-          tunnelUpgrade(req, socket, head, appAddress, path, authority, logger, { [CLIENT_ID_HEADER]: peer.clientId });
+          forwardUpgrade(req, socket, head, app, { direction: 'inbound', authority, label, path, logger, accessLog: settings.accessLog, peer });
         };
         inboundTlsServer = tlsMode === 'off' ? undefined : inboundTls(tlsMode, mesh.identity!);
         inbound = await listenProxy(settings.inbound, {
@@ -232,30 +235,27 @@ function routeOutbound(req: ProxyRequest, res: ProxyResponse, mesh: Mesh, passth
   forward(req, res, passthroughTarget(passthrough, `http://${formatHostPort(parsed)}`), forwardOptions);
 }
 
+/** A host the mesh does not know, reached through a plain keep-alive agent (no stack, no retries). */
 function passthroughTarget(agent: Dispatcher, origin: string): ForwardTarget {
   return {
     request: (req: MeshRequest) =>
-      agent.request({ origin, method: req.method, path: req.path, headers: req.headers, body: req.body ?? null, signal: req.signal }).catch((err: Error) => {
-        throw new MeshError('CONNECT_FAILED', `passthrough to ${origin} failed: ${err.message}`, { cause: err });
+      new Promise<MeshResponse>((resolve, reject) => {
+        agent.dispatch(
+          { origin, method: req.method, path: req.path, headers: req.headers ?? null, body: req.body ?? null },
+          new Http1Exchange(resolve, reject, newCallContext(origin, req.signal), origin),
+        );
       }),
   };
 }
 
-function upgradeOutbound(req: IncomingMessage, socket: Duplex, head: Buffer, mesh: Mesh, logger: Logger): void {
+/** An upgrade (WebSocket) goes through the service's client like any request; see upgrade-tunnel.ts. */
+function upgradeOutbound(req: IncomingMessage, socket: Duplex, head: Buffer, mesh: Mesh, settings: SidecarSettings, logger: Logger): void {
   const target = outboundTarget(req);
   const refuse = (status: number, code: string, message: string) => endWithStatus(socket, status, message, code);
   if ('problem' in target) return refuse(400, 'INVALID_REQUEST', target.problem);
   const service = mesh.serviceFor(target.authority);
   if (service === undefined) return refuse(502, 'UNKNOWN_SERVICE', `no mesh service is named "${target.authority}"`);
-  // The balancer's view: a healthy endpoint at random (an upgraded connection is long-lived, so
-  // load is spread by choice at connect time).
-  const endpoints = mesh.client(service).endpoints();
-  const healthy = endpoints.filter((e) => !e.ejected);
-  const pool = healthy.length > 0 ? healthy : endpoints;
-  const chosen = pool[Math.floor(Math.random() * pool.length)];
-  const address = chosen ? parseHostPort(chosen.endpoint) : null;
-  if (!address || 'problem' in address) return refuse(502, 'NO_ENDPOINTS', `service "${service}" has no endpoints`);
-  tunnelUpgrade(req, socket, head, address, target.path, target.authority, logger);
+  forwardUpgrade(req, socket, head, mesh.client(service), { direction: 'outbound', authority: target.authority, label: service, path: target.path, logger, accessLog: settings.accessLog });
 }
 
 function effectiveConfig(file: string, settings: SidecarSettings, mesh: Mesh, bound: Record<'outbound' | 'inbound' | 'admin', HostPort | null>): unknown {

@@ -7,7 +7,7 @@
  * certificate; TLS session tickets are cached so reconnecting skips most of the handshake (a
  * rotation starts a fresh cache).
  */
-import type { PeerCertificate } from 'node:tls';
+import type { ConnectionOptions, PeerCertificate } from 'node:tls';
 import { buildConnector } from 'undici';
 import { MeshError } from '../core/errors.js';
 import type { IdentitySource, LoadedIdentity } from './identity-source.js';
@@ -21,28 +21,30 @@ export interface MtlsConnectorOptions {
   allowH2: boolean;
 }
 
+/**
+ * The TLS options of a connection to an endpoint that must prove one of `expected`: this process's
+ * certificate, the trust anchors, TLS 1.3, and the SPIFFE ID check in place of a host name check.
+ */
+export function mtlsOptions(identity: LoadedIdentity, expected: readonly string[]): ConnectionOptions {
+  return {
+    ca: identity.trustAnchorsPem,
+    cert: identity.certPem,
+    key: identity.keyPem,
+    minVersion: 'TLSv1.3',
+    rejectUnauthorized: true,
+    checkServerIdentity: (_host: string, cert: PeerCertificate) => {
+      const peer = spiffeIdOfSubjectAltName(cert.subjectaltname);
+      if (peer !== undefined && expected.includes(peer)) return undefined;
+      const error = new MeshError('TLS_FAILED', `the endpoint's certificate names ${peer ?? 'no SPIFFE ID'}, not ${expected.length === 1 ? expected[0] : `one of ${expected.join(', ')}`}`);
+      (error as { reason?: string }).reason = 'identity mismatch';
+      return error;
+    },
+  };
+}
+
 export function mtlsConnector(source: IdentitySource, options: MtlsConnectorOptions): buildConnector.connector {
   const build = (identity: LoadedIdentity) =>
-    buildConnector({
-      ca: identity.trustAnchorsPem,
-      cert: identity.certPem,
-      key: identity.keyPem,
-      minVersion: 'TLSv1.3',
-      rejectUnauthorized: true,
-      allowH2: options.allowH2,
-      timeout: options.timeoutMs,
-      maxCachedSessions: 100,
-      checkServerIdentity: (_host: string, cert: PeerCertificate) => {
-        const peer = spiffeIdOfSubjectAltName(cert.subjectaltname);
-        if (peer !== undefined && options.expected.includes(peer)) return undefined;
-        const error = new MeshError(
-          'TLS_FAILED',
-          `the endpoint's certificate names ${peer ?? 'no SPIFFE ID'}, not ${options.expected.length === 1 ? options.expected[0] : `one of ${options.expected.join(', ')}`}`,
-        );
-        (error as { reason?: string }).reason = 'identity mismatch';
-        return error;
-      },
-    } as buildConnector.BuildOptions);
+    buildConnector({ ...mtlsOptions(identity, options.expected), allowH2: options.allowH2, timeout: options.timeoutMs, maxCachedSessions: 100 } as buildConnector.BuildOptions);
   // Rebuilt when a connection is opened after a rotation, rather than on a change subscription: a
   // client replaced by a config reload then leaves nothing registered on the identity behind it.
   let identity = source.current();
