@@ -59,6 +59,11 @@ const stop = (signal: string) => {
   if (stopping) return;
   stopping = true;
   logger.info('draining', { signal, graceMs: sidecar.settings.drainGraceMs });
+  // Whatever happens inside the drain, the process ends shortly after the grace period.
+  setTimeout(() => {
+    logger.error('the drain did not finish after the grace period; exiting anyway', { signal });
+    process.exit(0);
+  }, sidecar.settings.drainGraceMs + 5_000).unref();
   sidecar.drain().then(
     ({ clean }) => {
       // A stop that was asked for is a success either way; the log says whether anything was cut.

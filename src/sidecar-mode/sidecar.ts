@@ -152,12 +152,28 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
       draining = true;
       const results = await Promise.all([outbound?.drain(settings.drainGraceMs) ?? true, inbound?.drain(settings.drainGraceMs) ?? true]);
       inboundTlsServer?.close();
-      await Promise.all([mesh.close(), app?.close(), passthrough.close()]);
+      // The listeners' connections are closed by now, which aborts whatever the clients still had in
+      // flight; a client that still does not finish (a stuck upstream) must not hold the exit.
+      await untilOrAfter(Promise.all([mesh.close(), app?.close(), passthrough.close()]), CLOSE_CLIENTS_MS);
       await admin?.close();
       await stopTracing();
       return { clean: results.every(Boolean) };
     },
   };
+}
+
+/** How long, after the grace period, the clients get to close their upstream connections. */
+const CLOSE_CLIENTS_MS = 2_000;
+
+function untilOrAfter(work: Promise<unknown>, ms: number): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    timer.unref();
+    void work.catch(() => undefined).finally(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
 }
 
 /** The local app as a one-endpoint client: inbound metrics and deadlines, but no retries or ejection. */

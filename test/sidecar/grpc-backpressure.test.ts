@@ -32,13 +32,18 @@ before(async () => {
   server = new grpc.Server();
   server.addService(streamService, {
     blocks: (call: grpc.ServerWritableStream<Buffer, Buffer>) => {
-      const [count, size] = call.request.toString().split('x').map(Number) as [number, number];
+      const [count, size, eager] = call.request.toString().split('x') as [string, string, string | undefined];
       let i = 0;
+      if (eager === 'eager') {
+        // A server that ignores backpressure: everything is queued at once, then the status.
+        for (let n = 1; n <= Number(count); n++) call.write(block(n, Number(size)));
+        return void call.end();
+      }
       // The server honours backpressure too, as a real one does.
       const pump = () => {
-        while (i < count) {
+        while (i < Number(count)) {
           i++;
-          if (!call.write(block(i, size))) return void call.once('drain', pump);
+          if (!call.write(block(i, Number(size)))) return void call.once('drain', pump);
         }
         call.end();
       };
@@ -65,9 +70,9 @@ function client(address = sidecar.outbound): BlocksStub {
 }
 
 /** Reads a whole stream, pausing `pauseMs` after the first message; resolves with messages and status. */
-function readStream(stub: BlocksStub, count: number, size: number, pauseMs: number): Promise<{ messages: Buffer[]; status: grpc.StatusObject }> {
+function readStream(stub: BlocksStub, count: number, size: number, pauseMs: number, eager = false): Promise<{ messages: Buffer[]; status: grpc.StatusObject }> {
   return new Promise((resolve, reject) => {
-    const call = stub.blocks(Buffer.from(`${count}x${size}`), { deadline: Date.now() + 20_000 }) as grpc.ClientReadableStream<Buffer>;
+    const call = stub.blocks(Buffer.from(`${count}x${size}${eager ? 'xeager' : ''}`), { deadline: Date.now() + 20_000 }) as grpc.ClientReadableStream<Buffer>;
     const messages: Buffer[] = [];
     let status: grpc.StatusObject | undefined;
     let ended = false;
@@ -100,7 +105,7 @@ test('a slow reader gets every message of a server stream, and OK only after all
   const stub = client();
   try {
     for (let round = 0; round < 4; round++) {
-      const { messages, status } = await readStream(stub, 64, 4096, 300);
+      const { messages, status } = await readStream(stub, 64, 4096, 300, round % 2 === 1);
       assert.equal(status.code, grpc.status.OK);
       assertComplete(messages, 64, 4096);
     }
@@ -129,6 +134,9 @@ test('large messages: 64 × 64 KiB streams arrive whole, and the service still a
 test('a drain ends at its grace period even with a stream stuck behind a reader that stopped reading', async () => {
   const own = await startSidecarProcess(blocksConfig(), ['--drain-grace', '1s']);
   const stub = client(own.outbound);
+  // Streams that ended while their reader paused (this is where undici's HTTP/2 client used to leave
+  // streams behind that no close could finish).
+  for (let round = 0; round < 2; round++) await readStream(stub, 64, 4096, 300, true).catch(() => undefined);
   const call = stub.blocks(Buffer.from('4096x65536')) as grpc.ClientReadableStream<Buffer>;
   call.on('error', () => {});
   await new Promise<void>((resolve) => call.once('data', () => resolve()));
