@@ -11,7 +11,7 @@ import { checkServiceConfig, durationSchema, formatPath, schemaProblems, type Sc
 import { sidecarSchema, type SidecarSection } from './sidecar-schema.js';
 import { profileToServiceConfig, serviceForProfile, serviceProfileSchema } from './service-profile.js';
 import { parseYamlFile, type YamlDocument } from './yaml-source.js';
-import { quoteValue } from './quote-value.js';
+import { quoteValue } from '../core/quote-value.js';
 
 export const MESH_API_VERSION = 'meshwork.dev/v1alpha1';
 

@@ -71,7 +71,7 @@ test('an empty, comments-only, whitespace-only or half-written file during hot r
       ['comments only', '# mesh config for shop\n# services: see below\n', /mesh\.yaml: the file is empty/],
       ['whitespace only', '\n   \n\t\n', /mesh\.yaml: the file is empty/],
       ['document separators only', '---\n# rendered empty\n---\n', /mesh\.yaml: the file is empty/],
-      ['half-written', good.slice(0, good.indexOf('    reviews:')), /mesh\.yaml:\d+:\d+: Mesh "shop" spec\.services: expected object, got null/],
+      ['half-written', good.slice(0, good.indexOf('    reviews:')), /mesh\.yaml:\d+:\d+: Mesh "shop" spec\.services: expected an object, got null/],
     ];
     for (const [i, [what, text, reported]] of badFiles.entries()) {
       await replaceFile(file, text);

@@ -41,7 +41,7 @@ test('reads JSON, follows edits and renames over the file, and keeps the last go
 
     await writeFile(file, JSON.stringify({ endpoints: ['127.0.0.1:9086', { host: '127.0.0.1', port: 'http' }] }));
     await seen.until('entry error', () => seen.errors.length === 2);
-    assert.match(seen.errors[1]!.message, /eps\.json: entry \[1\]: "port" must be a whole number from 1 to 65535, got "http"/);
+    assert.match(seen.errors[1]!.message, /eps\.json: entry \[1\]\.port: expected a whole number from 1 to 65535, got "http"/);
     assert.equal(seen.last(), '127.0.0.1:9083,[::1]:9084', 'the last good set is still the current one');
 
     // Editors and ConfigMaps replace the file by renaming a new one over it.
