@@ -13,6 +13,7 @@ import { parseDuration } from './duration.js';
 import { parseQuantity } from './quantity.js';
 import { isSpiffeId } from '../tls/spiffe-id.js';
 import { parseEndpoint } from '../discovery/endpoint-address.js';
+import { UNSUPPORTED_ENDPOINT_FIELDS } from '../discovery/endpoint-list.js';
 import { discoveryProblem } from '../discovery/parse-discovery.js';
 import { formatPath } from '../core/field-path.js';
 import { quoteValue } from '../core/quote-value.js';
@@ -89,6 +90,9 @@ export const responseMatchSchema: z.ZodType<ResponseMatch> = z.lazy(() =>
     .strict(),
 );
 
+/** A field that is refused, whatever its value, with the reason as the message. */
+const unsupported = (reason: string) => z.never({ errorMap: () => ({ message: reason }) }).optional();
+
 const endpoint = z.union([
   z.string().superRefine((text, ctx) => {
     try {
@@ -101,8 +105,8 @@ const endpoint = z.union([
     .object({
       host: z.string().min(1),
       port: count(1).max(65535, 'expected a port from 1 to 65535'),
-      weight: z.number().positive().optional(),
-      labels: z.record(z.string()).optional(),
+      weight: unsupported(UNSUPPORTED_ENDPOINT_FIELDS.weight),
+      labels: unsupported(UNSUPPORTED_ENDPOINT_FIELDS.labels),
       // A meshed endpoint: reached over mTLS, and it must prove this SPIFFE ID.
       identity: z.string().refine(isSpiffeId, 'expected a SPIFFE ID such as spiffe://cluster.local/ns/default/sa/words').optional(),
     })

@@ -234,3 +234,21 @@ test('an unknown field is named, not quoted, in discovery objects as elsewhere',
   const message = yamlError([meshDocument({ services: { reviews: { discovery: { type: 'dns', hostname: 'x', port: 1, nameserver: ['10.0.0.10'] } } } })]);
   assert.equal(problemAbout(message, 'spec.services.reviews.discovery'), 'unknown field "nameserver" for type dns; allowed: type, hostname, port, nameservers, refreshIntervalMs, minRefreshMs, maxRefreshMs, queryTimeoutMs');
 });
+
+test('endpoint weight and labels are refused, with the reason, until a balancer reads them', () => {
+  const refusals: [string, unknown, RegExp][] = [
+    ['weight', 2, /^endpoint weights are not supported yet \(no balancer reads them\); remove the field, and use split to weight traffic between services, got 2$/],
+    ['labels', { zone: 'eu-1' }, /^endpoint labels are not supported yet \(nothing selects label subsets\); remove the field, got \{"zone":"eu-1"\}$/],
+  ];
+  for (const [field, value, reason] of refusals) {
+    const entry = { host: '127.0.0.1', port: 9081, [field]: value };
+    const options = { endpoints: ['127.0.0.1:9080', entry] };
+    assert.match(problemAbout(codeError(options), `endpoints[1].${field}`), reason, 'code options');
+    assert.throws(() => meshClient('reviews', options as never), (err: unknown) => isMeshError(err, 'INVALID_OPTIONS') && err.message.includes(`endpoints[1].${field}: `));
+    assert.match(problemAbout(yamlError([meshDocument({ services: { reviews: options } })]), `spec.services.reviews.endpoints[1].${field}`), reason, 'YAML');
+    // Static discovery lists, in code and in YAML.
+    assert.match(problemAbout(codeError({ discovery: [entry] }), `discovery[0].${field}`), reason, 'code discovery list');
+    const yaml = yamlError([meshDocument({ services: { reviews: { discovery: { type: 'static', endpoints: [entry] } } } })]);
+    assert.match(problemAbout(yaml, `spec.services.reviews.discovery.endpoints[0].${field}`), reason, 'YAML static discovery');
+  }
+});
