@@ -19,6 +19,7 @@ import { IdentitySource } from '../tls/identity-source.js';
 import { MeshError } from '../core/errors.js';
 import { silentLogger } from '../core/logger.js';
 import { watchConfigFile } from '../config/config-watcher.js';
+import { ConfigReloadMetrics } from '../config/config-reload-metrics.js';
 import { parseMeshConfig, type MeshConfig } from '../config/mesh-config.js';
 import { validateServiceConfig, type ServiceSettings } from '../config/service-schema.js';
 import type { DiscoverySpec } from '../discovery/parse-discovery.js';
@@ -171,20 +172,25 @@ export function createMesh(options: MeshOptions): Mesh {
     logger.info('config reloaded', { file: configPath, generation, services: Object.keys(next.services) });
   };
 
+  const registry = (meshMetrics ?? new MeshMetrics()).registry;
+  const reloads = configPath && options.watch !== false ? new ConfigReloadMetrics(registry) : undefined;
   const watcher =
-    configPath && options.watch !== false
+    configPath && reloads
       ? watchConfigFile(configPath, {
           onChange: (config) => {
             try {
               apply(fromConfig(config, options));
+              reloads.applied();
             } catch (err) {
               configError = err as Error;
+              reloads.failed('not_applied');
               logger.error('config change could not be applied; keeping the last good config', { file: configPath, error: (err as Error).message });
             }
           },
-          onError: (err) => {
+          onError: (err, reason) => {
             configError = err;
-            logger.error('config change is invalid; keeping the last good config', { file: configPath, error: err.message });
+            reloads.failed(reason);
+            logger.error('config change is invalid; keeping the last good config', { file: configPath, reason, error: err.message });
           },
           ...(code.clock ? { clock: code.clock } : {}),
         })
@@ -193,7 +199,7 @@ export function createMesh(options: MeshOptions): Mesh {
   return {
     dispatcher,
     identity: code.identity,
-    metrics: (meshMetrics ?? new MeshMetrics()).registry,
+    metrics: registry,
     recorder: meshMetrics,
     client(name) {
       const handle = handles.get(name.toLowerCase());

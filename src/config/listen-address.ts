@@ -2,6 +2,8 @@
  * Listen and forward addresses as people write them: `127.0.0.1:4140`, `[::1]:4140`, `0.0.0.0:4143`,
  * a bare port (`8080`, meaning loopback), or `none` to turn a listener off.
  */
+import { quoteValue } from '../core/quote-value.js';
+
 export interface HostPort {
   host: string;
   port: number;
@@ -18,10 +20,10 @@ export function parseHostPort(text: string, defaultHost = '127.0.0.1'): HostPort
   const host = match ? match[1]! : bare ? defaultHost : undefined;
   const portText = match ? match[2]! : bare ? bare[1]! : undefined;
   if (host === undefined || portText === undefined) {
-    return { problem: `expected host:port (e.g. 127.0.0.1:4140), a port, or none; got ${JSON.stringify(text)}` };
+    return { problem: `expected host:port (e.g. 127.0.0.1:4140), a port, or none, got ${quoteValue(text)}` };
   }
   const port = Number(portText);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) return { problem: `port ${portText} is out of range 0-65535` };
+  if (!Number.isInteger(port) || port < 0 || port > 65535) return { problem: `port ${portText} is out of range 0-65535, got ${quoteValue(text)}` };
   return { host, port };
 }
 

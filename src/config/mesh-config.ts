@@ -11,6 +11,7 @@ import { checkServiceConfig, durationSchema, formatPath, schemaProblems, type Sc
 import { sidecarSchema, type SidecarSection } from './sidecar-schema.js';
 import { profileToServiceConfig, serviceForProfile, serviceProfileSchema } from './service-profile.js';
 import { parseYamlFile, type YamlDocument } from './yaml-source.js';
+import { quoteValue } from '../core/quote-value.js';
 
 export const MESH_API_VERSION = 'meshwork.dev/v1alpha1';
 
@@ -70,8 +71,24 @@ export async function loadMeshConfig(path: string): Promise<MeshConfig> {
   return parseMeshConfig(text, path);
 }
 
+/**
+ * A file with no document in it (empty, whitespace, comments, `---` only). It is what a truncated
+ * ConfigMap or a file caught half-written looks like, so it is an invalid config, never a mesh with
+ * no services.
+ */
+export class EmptyConfigError extends MeshError {
+  constructor(fileName: string) {
+    super('INVALID_CONFIG', invalidConfigMessage(fileName, [`${fileName}: the file is empty (no YAML document, only whitespace, comments or ---); a config needs a kind: Mesh document`]));
+  }
+}
+
+function invalidConfigMessage(fileName: string, problems: string[]): string {
+  return `${fileName}: invalid config (${problems.length} problem${problems.length > 1 ? 's' : ''}); nothing was applied:\n  ${problems.join('\n  ')}`;
+}
+
 export function parseMeshConfig(text: string, fileName: string): MeshConfig {
   const { documents, problems: yamlProblems } = parseYamlFile(text, fileName);
+  if (documents.length === 0 && yamlProblems.length === 0) throw new EmptyConfigError(fileName);
   const problems: string[] = yamlProblems.map((p) => `${p.where}: ${p.message}`);
   const report = (doc: YamlDocument, label: string, path: (string | number)[], message: string, key = false) =>
     problems.push(`${doc.locate(path, key)}: ${label} ${formatPath(path)}: ${message}`);
@@ -89,7 +106,7 @@ export function parseMeshConfig(text: string, fileName: string): MeshConfig {
   for (const doc of documents) {
     const value = doc.value as Record<string, unknown> | null;
     if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-      problems.push(`${doc.locate([])}: document ${doc.index + 1}: expected a mapping with apiVersion, kind, metadata and spec`);
+      problems.push(`${doc.locate([])}: document ${doc.index + 1}: expected a mapping with apiVersion, kind, metadata and spec, got ${quoteValue(value)}`);
       continue;
     }
     const kind = value.kind;
@@ -150,7 +167,7 @@ export function parseMeshConfig(text: string, fileName: string): MeshConfig {
     entry.sources.push(doc.locate(['metadata', 'name']));
   }
 
-  if (documents.length > 0 && !documents.some((d) => (d.value as { kind?: unknown } | null)?.kind === 'Mesh') && problems.length === 0) {
+  if (!documents.some((d) => (d.value as { kind?: unknown } | null)?.kind === 'Mesh') && problems.length === 0) {
     problems.push(`${fileName}:1:1: no kind: Mesh document; a config needs one to define its services`);
   }
 
@@ -168,7 +185,7 @@ export function parseMeshConfig(text: string, fileName: string): MeshConfig {
   }
 
   if (problems.length > 0) {
-    throw new MeshError('INVALID_CONFIG', `${fileName}: invalid config (${problems.length} problem${problems.length > 1 ? 's' : ''}); nothing was applied:\n  ${problems.join('\n  ')}`);
+    throw new MeshError('INVALID_CONFIG', invalidConfigMessage(fileName, problems));
   }
   return { unknownHosts, services: settings, ...(sidecar ? { sidecar } : {}), ...(identity ? { identity } : {}), sources: Object.fromEntries([...services].map(([n, e]) => [n, e.sources])) };
 }

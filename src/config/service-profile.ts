@@ -6,9 +6,7 @@
  * profile is the source of truth for the routes it describes.
  */
 import { z } from 'zod';
-import { routeSchema } from './service-schema.js';
-
-const quantity = z.union([z.number(), z.string()]);
+import { durationSchema, routeSchema, splitWeightSchema } from './service-schema.js';
 
 export const serviceProfileSchema = z
   .object({
@@ -23,11 +21,11 @@ export const serviceProfileSchema = z
           .object({
             retryRatio: z.number().min(0, 'expected a ratio >= 0, e.g. 0.2'),
             minRetriesPerSecond: z.number().int().min(0),
-            ttl: z.string().min(1),
+            ttl: durationSchema,
           })
           .strict()
           .optional(),
-        dstOverrides: z.array(z.object({ authority: z.string().min(1), weight: quantity }).strict()).optional(),
+        dstOverrides: z.array(z.object({ authority: z.string().min(1), weight: splitWeightSchema }).strict()).optional(),
         opaquePorts: z.array(z.union([z.string(), z.number()])).optional(),
       })
       .strict(),
@@ -36,7 +34,7 @@ export const serviceProfileSchema = z
 
 export type ServiceProfile = z.output<typeof serviceProfileSchema>;
 
-/** The ServiceConfig fields a profile sets, in the input form the service schema accepts. */
+/** The ServiceConfig fields a profile sets, in a form the service schema accepts (durations in ms, weights as numbers). */
 export function profileToServiceConfig(profile: ServiceProfile): Record<string, unknown> {
   const config: Record<string, unknown> = {};
   const { routes, retryBudget, dstOverrides } = profile.spec;

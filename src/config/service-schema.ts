@@ -12,15 +12,22 @@ import { parseByteSize } from './byte-size.js';
 import { parseDuration } from './duration.js';
 import { parseQuantity } from './quantity.js';
 import { isSpiffeId } from '../tls/spiffe-id.js';
+import { parseEndpoint } from '../discovery/endpoint-address.js';
+import { UNSUPPORTED_ENDPOINT_FIELDS } from '../discovery/endpoint-list.js';
+import { discoveryProblem } from '../discovery/parse-discovery.js';
+import { formatPath } from '../core/field-path.js';
+import { quoteValue } from '../core/quote-value.js';
+
+export { formatPath };
 
 export const durationSchema = z.union([z.number(), z.string()]).transform((value, ctx) => {
   const ms = typeof value === 'number' ? value : parseDuration(value);
   if (ms === undefined || !Number.isFinite(ms)) {
-    ctx.addIssue({ code: 'custom', message: `expected a duration such as 250ms, 2s or 1m, got ${JSON.stringify(value)}` });
+    ctx.addIssue({ code: 'custom', message: 'expected a duration such as 250ms, 2s or 1m' });
     return z.NEVER;
   }
   if (ms <= 0) {
-    ctx.addIssue({ code: 'custom', message: `expected a duration above 0, got ${JSON.stringify(value)}` });
+    ctx.addIssue({ code: 'custom', message: 'expected a duration above 0' });
     return z.NEVER;
   }
   return ms;
@@ -30,7 +37,7 @@ const GRPC_STATUS_NAMES = ['OK', 'CANCELLED', 'UNKNOWN', 'INVALID_ARGUMENT', 'DE
 const grpcStatusCode = z.union([z.number(), z.string()]).transform((value, ctx) => {
   const code = typeof value === 'number' ? value : GRPC_STATUS_NAMES.indexOf(value.toUpperCase());
   if (!Number.isInteger(code) || code < 1 || code > 16) {
-    ctx.addIssue({ code: 'custom', message: `expected a gRPC status code from 1 to 16 or its name (e.g. UNAVAILABLE), got ${JSON.stringify(value)}` });
+    ctx.addIssue({ code: 'custom', message: 'expected a gRPC status code from 1 to 16 or its name (e.g. UNAVAILABLE)' });
     return z.NEVER;
   }
   return code;
@@ -43,7 +50,9 @@ const regex = z.string().superRefine((source, ctx) => {
   try {
     new RegExp(source);
   } catch (err) {
-    ctx.addIssue({ code: 'custom', message: `not a valid regular expression: ${(err as Error).message}` });
+    // V8 says "Invalid regular expression: /(/: Unterminated group"; the value is quoted anyway.
+    const reason = (err as Error).message.replace(/^Invalid regular expression: \/.*\/[a-z]*: /s, '');
+    ctx.addIssue({ code: 'custom', message: `not a valid regular expression (${reason})` });
   }
 });
 
@@ -81,24 +90,34 @@ export const responseMatchSchema: z.ZodType<ResponseMatch> = z.lazy(() =>
     .strict(),
 );
 
+/** A field that is refused, whatever its value, with the reason as the message. */
+const unsupported = (reason: string) => z.never({ errorMap: () => ({ message: reason }) }).optional();
+
 const endpoint = z.union([
-  z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[^:[\]\s]+):\d{1,5}$/, 'expected host:port, e.g. 127.0.0.1:8080'),
+  z.string().superRefine((text, ctx) => {
+    try {
+      parseEndpoint(text);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: (err as Error).message });
+    }
+  }),
   z
     .object({
       host: z.string().min(1),
       port: count(1).max(65535, 'expected a port from 1 to 65535'),
-      weight: z.number().positive().optional(),
-      labels: z.record(z.string()).optional(),
+      weight: unsupported(UNSUPPORTED_ENDPOINT_FIELDS.weight),
+      labels: unsupported(UNSUPPORTED_ENDPOINT_FIELDS.labels),
       // A meshed endpoint: reached over mTLS, and it must prove this SPIFFE ID.
       identity: z.string().refine(isSpiffeId, 'expected a SPIFFE ID such as spiffe://cluster.local/ns/default/sa/words').optional(),
     })
     .strict(),
 ]);
 
-const weight = z.union([z.number(), z.string()]).transform((value, ctx) => {
+/** A split destination's weight, or a ServiceProfile dstOverride's: a number or a quantity. */
+export const splitWeightSchema = z.union([z.number(), z.string()]).transform((value, ctx) => {
   const n = parseQuantity(value);
   if (n === undefined || n < 0) {
-    ctx.addIssue({ code: 'custom', message: `expected a weight >= 0 (a number or a quantity such as 900m), got ${JSON.stringify(value)}` });
+    ctx.addIssue({ code: 'custom', message: 'expected a weight >= 0 (a number or a quantity such as 900m)' });
     return z.NEVER;
   }
   return n;
@@ -107,7 +126,7 @@ const weight = z.union([z.number(), z.string()]).transform((value, ctx) => {
 const byteSize = z.union([z.number(), z.string()]).transform((value, ctx) => {
   const n = parseByteSize(value);
   if (n === undefined) {
-    ctx.addIssue({ code: 'custom', message: `expected a size in bytes such as 65536 or 64KiB, got ${JSON.stringify(value)}` });
+    ctx.addIssue({ code: 'custom', message: 'expected a size in bytes such as 65536 or 64KiB' });
     return z.NEVER;
   }
   return n;
@@ -126,7 +145,13 @@ export const routeSchema = z
 export const serviceConfigSchema = z
   .object({
     endpoints: z.array(endpoint).min(1, 'expected at least one endpoint').optional(),
-    discovery: z.union([z.string().min(1), z.record(z.unknown()), z.array(z.unknown())]).optional(),
+    discovery: z
+      .union([z.string().min(1), z.record(z.unknown()), z.array(z.unknown())])
+      .superRefine((spec, ctx) => {
+        const problem = discoveryProblem(spec);
+        if (problem) ctx.addIssue({ code: 'custom', path: problem.path, message: problem.message });
+      })
+      .optional(),
     balancer: z.enum(['p2c-ewma', 'p2c-least-request', 'round-robin']).optional(),
     ewma: z.object({ decay: durationSchema.optional(), initialRtt: durationSchema.optional() }).strict().optional(),
     outlierDetection: z
@@ -206,7 +231,7 @@ export const serviceConfigSchema = z
       .optional(),
     routes: z.array(routeSchema).optional(),
     split: z
-      .array(z.object({ service: z.string().min(1), weight }).strict())
+      .array(z.object({ service: z.string().min(1), weight: splitWeightSchema }).strict())
       .min(1, 'expected at least one destination')
       .refine((ds) => ds.some((d) => d.weight > 0), 'at least one destination needs a weight above 0')
       .optional(),
@@ -214,9 +239,9 @@ export const serviceConfigSchema = z
       .object({
         // The SPIFFE ID(s) the endpoints must prove; requests fail rather than go out unverified.
         identity: z.union([z.string(), z.array(z.string()).min(1)]).superRefine((value, ctx) => {
-          for (const id of Array.isArray(value) ? value : [value]) {
-            if (!isSpiffeId(id)) ctx.addIssue({ code: 'custom', message: `expected a SPIFFE ID such as spiffe://cluster.local/ns/default/sa/words, got ${JSON.stringify(id)}` });
-          }
+          (Array.isArray(value) ? value : [value]).forEach((id, i) => {
+            if (!isSpiffeId(id)) ctx.addIssue({ code: 'custom', path: Array.isArray(value) ? [i] : [], message: 'expected a SPIFFE ID such as spiffe://cluster.local/ns/default/sa/words' });
+          });
         }),
       })
       .strict()
@@ -388,12 +413,15 @@ function dropUndefined<T extends object>(o: T): { [K in keyof T]: Exclude<T[K], 
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as { [K in keyof T]: Exclude<T[K], undefined> };
 }
 
-export function formatPath(path: readonly (string | number)[]): string {
-  if (path.length === 0) return '(options)';
-  return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? p : `.${p}`)).join('');
-}
-
+/**
+ * Plain words for a zod issue. Every message names what was expected and quotes what was given (the
+ * value at the issue's path in `input`), unless it is an unknown field (the name is what is wrong)
+ * or a missing one (nothing was given).
+ */
 function describeIssue(schema: z.ZodTypeAny, issue: z.ZodIssue, input: unknown): string {
+  const value = valueAt(input, issue.path);
+  const alreadySaid = (message: string) => value === undefined || message.includes(', got ') || message.startsWith('unknown field ');
+  const got = (message: string) => (alreadySaid(message) ? message : `${message}, got ${quoteValue(value)}`);
   switch (issue.code) {
     case 'unrecognized_keys':
       return issue.keys
@@ -403,28 +431,57 @@ function describeIssue(schema: z.ZodTypeAny, issue: z.ZodIssue, input: unknown):
         })
         .join('; ');
     case 'invalid_enum_value':
-      return `expected one of ${issue.options.map((o) => `'${String(o)}'`).join(' | ')}, got ${JSON.stringify(issue.received)}`;
+      return got(`expected one of ${issue.options.map((o) => `'${String(o)}'`).join(' | ')}`);
     case 'invalid_type':
-      return issue.received === 'undefined' ? `required (${issue.expected})` : `expected ${issue.expected}, got ${issue.received}`;
+      if (issue.received === 'undefined') return `required (${typeName(issue.expected)})`;
+      // A field refused outright (z.never) carries its reason as the message.
+      return got(issue.expected === 'never' ? issue.message : `expected ${typeName(issue.expected)}`);
     case 'invalid_literal':
-      return `expected ${JSON.stringify(issue.expected)}, got ${JSON.stringify(issue.received)}`;
+      return got(`expected ${JSON.stringify(issue.expected)}`);
     case 'invalid_union': {
       // Report the branch that got furthest: the one whose first issue has the longest path.
       const best = [...issue.unionErrors].sort((a, b) => (b.issues[0]?.path.length ?? 0) - (a.issues[0]?.path.length ?? 0))[0];
       const first = best?.issues[0];
       if (first && first.path.length > issue.path.length) return `${formatPath(first.path.slice(issue.path.length))}: ${describeIssue(schema, first, input)}`;
-      const types = issue.unionErrors.map((e) => e.issues[0]).filter((i): i is z.ZodIssue => i !== undefined);
-      const custom = types.find((i) => i.code === 'custom');
-      if (custom) return custom.message;
-      return `not a valid value (${[...new Set(types.map((t) => describeIssue(schema, t, input)))].join('; or ')})`;
+      const branches = issue.unionErrors.map((e) => e.issues[0]).filter((i): i is z.ZodIssue => i !== undefined);
+      const custom = branches.find((i) => i.code === 'custom');
+      if (custom) return got(custom.message);
+      // One branch took the value's type and found something else wrong: that is the problem.
+      const typed = branches.filter((i) => i.code !== 'invalid_type' && i.code !== 'invalid_literal');
+      if (typed.length === 1) return describeIssue(schema, typed[0]!, input);
+      if (branches.every((i) => i.code === 'invalid_type' || i.code === 'invalid_literal')) {
+        const expected = branches.map((i) => (i.code === 'invalid_type' ? typeName(i.expected) : JSON.stringify(i.code === 'invalid_literal' ? i.expected : undefined)));
+        return got(`expected ${[...new Set(expected)].join(' or ')}`);
+      }
+      return got(`not a valid value (${[...new Set(branches.map((t) => describeIssue(schema, t, input)))].join('; or ')})`);
     }
     case 'too_small':
-      return issue.type === 'array' ? issue.message : issue.message.startsWith('expected') ? issue.message : `expected a value >= ${issue.minimum}`;
+      if (issue.message.startsWith('expected')) return got(issue.message);
+      if (issue.type === 'string') return got(Number(issue.minimum) <= 1 ? 'expected a non-empty string' : `expected at least ${issue.minimum} characters`);
+      if (issue.type === 'array') return got(`expected at least ${issue.minimum} item${Number(issue.minimum) === 1 ? '' : 's'}`);
+      return got(`expected a value ${issue.inclusive ? '>=' : 'above'} ${issue.minimum}`);
     case 'too_big':
-      return issue.message.startsWith('expected') ? issue.message : `expected a value <= ${issue.maximum}`;
+      if (issue.message.startsWith('expected')) return got(issue.message);
+      if (issue.type === 'string' || issue.type === 'array') return got(`expected at most ${issue.maximum} ${issue.type === 'string' ? 'characters' : 'items'}`);
+      return got(`expected a value ${issue.inclusive ? '<=' : 'below'} ${issue.maximum}`);
     default:
-      return issue.message;
+      return got(issue.message);
   }
+}
+
+const TYPE_NAMES: Record<string, string> = { object: 'an object', array: 'a list', string: 'a string', number: 'a number', integer: 'a whole number', boolean: 'true or false' };
+
+function typeName(zodType: string): string {
+  return TYPE_NAMES[zodType] ?? zodType;
+}
+
+function valueAt(input: unknown, path: readonly (string | number)[]): unknown {
+  let value = input;
+  for (const step of path) {
+    if (value === null || typeof value !== 'object') return undefined;
+    value = (value as Record<string | number, unknown>)[step];
+  }
+  return value;
 }
 
 /** The field names a strict object accepts at `path`, to suggest the closest one. */

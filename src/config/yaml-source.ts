@@ -1,7 +1,9 @@
 /**
  * A parsed YAML file that remembers where each value came from, so a schema error about
  * `spec.services.reviews.timeout` can point at line 12, column 16 of the file. Multiple documents
- * (`---`) are kept apart; each knows its own nodes.
+ * (`---`) are kept apart; each knows its own nodes. Documents with nothing in them (a trailing `---`,
+ * a comments-only document between separators) are left out, because kubectl, helm and kustomize
+ * write them routinely; the others keep their position in the file as their index.
  */
 import { isMap, isScalar, isSeq, LineCounter, parseAllDocuments, type Document, type Node } from 'yaml';
 
@@ -29,7 +31,7 @@ export function parseYamlFile(text: string, fileName: string): { documents: Yaml
   const documents: YamlDocument[] = [];
   list.forEach((doc: Document.Parsed, index) => {
     for (const error of doc.errors) problems.push({ where: at(error.pos[0]), message: `YAML syntax: ${error.message.split('\n')[0]}` });
-    if (doc.errors.length > 0 || doc.contents === null) return;
+    if (doc.errors.length > 0 || isEmptyDocument(doc)) return;
     documents.push({
       index,
       value: doc.toJS({ maxAliasCount: 100 }),
@@ -53,4 +55,10 @@ export function parseYamlFile(text: string, fileName: string): { documents: Yaml
     });
   });
   return { documents, problems };
+}
+
+/** No content at all: the parser's stand-in is a null scalar spanning no text (an explicit `~` or `null` spans some). */
+function isEmptyDocument(doc: Document.Parsed): boolean {
+  const contents = doc.contents as Node | null;
+  return contents === null || (isScalar(contents) && contents.value === null && contents.range?.[0] === contents.range?.[1]);
 }

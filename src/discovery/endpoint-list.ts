@@ -1,48 +1,71 @@
 /**
- * Reads an endpoint list from parsed JSON/YAML: `["host:port", ...]`, `[{ host, port, weight?,
- * labels?, identity? }, ...]`, or either wrapped as `{ endpoints: [...] }`. An `identity` (a SPIFFE
- * ID) marks the endpoint as meshed: it is reached over mTLS and must prove that identity. Errors name the entry's index and
- * what was expected, so the file's author can find it.
+ * Reads an endpoint list from parsed JSON/YAML: `["host:port", ...]`, `[{ host, port, identity? }, ...]`,
+ * or either wrapped as `{ endpoints: [...] }`. An `identity` (a SPIFFE ID) marks the endpoint as
+ * meshed: it is reached over mTLS and must prove that identity. Errors name the entry's index and
+ * field and quote what was found there, so the file's author can find it.
+ *
+ * `weight` and `labels` are refused with a reason rather than taken: no balancer reads them yet, and
+ * a weight that is accepted and ignored sends traffic where its author did not mean it to go.
  */
+import { formatPath } from '../core/field-path.js';
+import { quoteValue } from '../core/quote-value.js';
 import { isSpiffeId } from '../tls/spiffe-id.js';
 import { parseEndpoint, type EndpointAddress } from './endpoint-address.js';
+
+export const UNSUPPORTED_ENDPOINT_FIELDS = {
+  weight: 'endpoint weights are not supported yet (no balancer reads them); remove the field, and use split to weight traffic between services',
+  labels: 'endpoint labels are not supported yet (nothing selects label subsets); remove the field',
+} as const;
+
+/** What is wrong with one entry, and where in it (`['port']`; `[]` for the entry as a whole). */
+export class EndpointEntryError extends Error {
+  readonly path: (string | number)[];
+
+  constructor(path: (string | number)[], message: string) {
+    super(message);
+    this.path = path;
+  }
+}
 
 export function readEndpointList(value: unknown): EndpointAddress[] {
   const list = Array.isArray(value) ? value : (value as { endpoints?: unknown } | null)?.endpoints;
   if (!Array.isArray(list)) {
-    throw new Error('expected a list of endpoints ("host:port" strings or { host, port } objects), or { endpoints: [...] }');
+    throw new Error(`expected a list of endpoints ("host:port" strings or { host, port } objects), or { endpoints: [...] }, got ${quoteValue(value)}`);
   }
   return list.map((entry, i) => {
     try {
-      return readEntry(entry);
+      return readEndpointEntry(entry);
     } catch (err) {
-      throw new Error(`entry [${i}]: ${(err as Error).message}`);
+      const path = err instanceof EndpointEntryError ? err.path : [];
+      throw new Error(`entry ${formatPath([i, ...path])}: ${(err as Error).message}`);
     }
   });
 }
 
-function readEntry(entry: unknown): EndpointAddress {
-  if (typeof entry === 'string') return parseEndpoint(entry);
-  if (entry === null || typeof entry !== 'object') throw new Error(`expected "host:port" or { host, port }, got ${JSON.stringify(entry)}`);
+/** One entry: `"host:port"` or `{ host, port, identity? }`; throws EndpointEntryError. */
+export function readEndpointEntry(entry: unknown): EndpointAddress {
+  const fail = (path: (string | number)[], message: string): never => {
+    throw new EndpointEntryError(path, message);
+  };
+  if (typeof entry === 'string') {
+    try {
+      return parseEndpoint(entry);
+    } catch (err) {
+      return fail([], (err as Error).message);
+    }
+  }
+  if (entry === null || typeof entry !== 'object' || Array.isArray(entry)) return fail([], `expected "host:port" or { host, port }, got ${quoteValue(entry)}`);
   const { host, port, weight, labels, identity, ...rest } = entry as Record<string, unknown>;
   const unknown = Object.keys(rest);
-  if (unknown.length > 0) throw new Error(`unknown field ${unknown.map((k) => `"${k}"`).join(', ')}; allowed: host, port, weight, labels, identity`);
+  if (unknown.length > 0) fail([], `unknown field ${unknown.map((k) => `"${k}"`).join(', ')}; allowed: host, port, identity`);
   if (identity !== undefined && (typeof identity !== 'string' || !isSpiffeId(identity))) {
-    throw new Error(`"identity" must be a SPIFFE ID such as spiffe://cluster.local/ns/default/sa/words, got ${JSON.stringify(identity)}`);
+    fail(['identity'], `expected a SPIFFE ID such as spiffe://cluster.local/ns/default/sa/words, got ${quoteValue(identity)}`);
   }
-  if (typeof host !== 'string' || host.length === 0) throw new Error('"host" must be a non-empty string');
-  if (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`"port" must be a whole number from 1 to 65535, got ${JSON.stringify(port)}`);
-  if (weight !== undefined && (typeof weight !== 'number' || !(weight > 0))) throw new Error(`"weight" must be a positive number, got ${JSON.stringify(weight)}`);
-  if (labels !== undefined && (labels === null || typeof labels !== 'object' || Object.values(labels).some((v) => typeof v !== 'string'))) {
-    throw new Error('"labels" must map names to strings');
-  }
-  return {
-    host,
-    port,
-    ...(weight === undefined ? {} : { weight }),
-    ...(labels === undefined ? {} : { labels: labels as Record<string, string> }),
-    ...(identity === undefined ? {} : { identity: identity as string }),
-  };
+  if (typeof host !== 'string' || host.length === 0) fail(['host'], `expected a host name or address, got ${quoteValue(host)}`);
+  if (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65535) fail(['port'], `expected a whole number from 1 to 65535, got ${quoteValue(port)}`);
+  if (weight !== undefined) fail(['weight'], `${UNSUPPORTED_ENDPOINT_FIELDS.weight}, got ${quoteValue(weight)}`);
+  if (labels !== undefined) fail(['labels'], `${UNSUPPORTED_ENDPOINT_FIELDS.labels}, got ${quoteValue(labels)}`);
+  return { host: host as string, port: port as number, ...(identity === undefined ? {} : { identity: identity as string }) };
 }
 
 /** Two sets are the same when they list the same endpoints with the same weights and labels, in any order. */

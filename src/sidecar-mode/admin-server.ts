@@ -1,6 +1,6 @@
 /**
  * The admin port (Linkerd's 4191): `/metrics` for Prometheus, `/ready` and `/live` for Kubernetes
- * probes, and `/config`, the effective configuration with anything secret-looking redacted. It
+ * probes, and `/config`, the effective configuration with credentials redacted (redact-credentials.ts). It
  * binds to loopback by default: what it reveals is for the pod, not the network.
  */
 import { createServer, type Server } from 'node:http';
@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../core/logger.js';
 import type { HostPort } from '../config/listen-address.js';
+import { redactCredentials } from './redact-credentials.js';
 
 export interface AdminState {
   registry: Registry;
@@ -20,17 +21,6 @@ export interface AdminState {
 export interface AdminServer {
   readonly address: HostPort;
   close(): Promise<void>;
-}
-
-const SECRET_KEY = /secret|password|passwd|token|api[-_]?key|private[-_]?key|credential|authorization|cookie/i;
-
-/** Replaces the value of every field whose name looks like it holds a secret. */
-export function redactSecrets(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(redactSecrets);
-  if (value === null || typeof value !== 'object') return value;
-  const out: Record<string, unknown> = {};
-  for (const [key, field] of Object.entries(value)) out[key] = SECRET_KEY.test(key) ? '(redacted)' : redactSecrets(field);
-  return out;
 }
 
 export async function startAdminServer(address: HostPort, state: AdminState, logger: Logger): Promise<AdminServer> {
@@ -53,7 +43,7 @@ export async function startAdminServer(address: HostPort, state: AdminState, log
       case '/live':
         return send(200, 'text/plain', 'live\n');
       case '/config':
-        return send(200, 'application/json', `${JSON.stringify(redactSecrets(state.config()), null, 2)}\n`);
+        return send(200, 'application/json', `${JSON.stringify(redactCredentials(state.config()), null, 2)}\n`);
       default:
         return send(404, 'text/plain', 'admin endpoints: /metrics /ready /live /config\n');
     }

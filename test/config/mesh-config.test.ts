@@ -6,6 +6,7 @@ import { parseDuration } from '../../src/config/duration.js';
 import { loadMeshConfig, parseMeshConfig } from '../../src/config/mesh-config.js';
 import { parseQuantity } from '../../src/config/quantity.js';
 import { validateServiceConfig } from '../../src/config/service-schema.js';
+import { readEndpointList } from '../../src/discovery/endpoint-list.js';
 
 test('durations: units, Go compound forms, bare milliseconds; nonsense is undefined', () => {
   const cases: [string, number | undefined][] = [
@@ -40,6 +41,7 @@ test('examples/mesh.yaml uses every feature and loads', async () => {
   assert.deepEqual(Object.keys(config.services), ['productpage', 'reviews', 'reviews-v2', 'ratings', 'details']);
   const reviews = config.services.reviews!;
   assert.equal(reviews.discovery, 'file:./reviews-endpoints.json');
+  assert.deepEqual(readEndpointList(JSON.parse(readFileSync('examples/reviews-endpoints.json', 'utf8'))), [{ host: '127.0.0.1', port: 9082 }, { host: '127.0.0.1', port: 9083 }]);
   assert.deepEqual(reviews.policy.timeouts, { totalMs: 2000, perTryMs: 500 });
   assert.deepEqual(reviews.policy.retries, { budget: { retryRatio: 0.2, minRetriesPerSecond: 10, ttlMs: 10_000 }, backoff: { baseMs: 25, maxMs: 1000 }, maxBodyBytes: 65_536, maxAttempts: 3 });
   assert.deepEqual(reviews.policy.split, [{ service: 'reviews', weight: 90 }, { service: 'reviews-v2', weight: 10 }]);

@@ -24,13 +24,12 @@ function collect(resolver: FileResolver) {
 test('reads JSON, follows edits and renames over the file, and keeps the last good set on bad content', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'meshwork-file-'));
   const file = join(dir, 'eps.json');
-  await writeFile(file, JSON.stringify(['127.0.0.1:9081', { host: '127.0.0.1', port: 9082, weight: 2 }]));
+  await writeFile(file, JSON.stringify(['127.0.0.1:9081', { host: '127.0.0.1', port: 9082 }]));
   const resolver = new FileResolver({ path: file, pollIntervalMs: 200 });
   const seen = collect(resolver);
   try {
     await seen.until('first set', () => seen.sets.length === 1);
     assert.equal(seen.last(), '127.0.0.1:9081,127.0.0.1:9082');
-    assert.equal(seen.sets[0]!.find((e) => e.port === 9082)!.weight, 2);
 
     await writeFile(file, '- 127.0.0.1:9083\n- "[::1]:9084"\n');
     await seen.until('YAML edit', () => seen.last() === '127.0.0.1:9083,[::1]:9084');
@@ -41,7 +40,16 @@ test('reads JSON, follows edits and renames over the file, and keeps the last go
 
     await writeFile(file, JSON.stringify({ endpoints: ['127.0.0.1:9086', { host: '127.0.0.1', port: 'http' }] }));
     await seen.until('entry error', () => seen.errors.length === 2);
-    assert.match(seen.errors[1]!.message, /eps\.json: entry \[1\]: "port" must be a whole number from 1 to 65535, got "http"/);
+    assert.match(seen.errors[1]!.message, /eps\.json: entry \[1\]\.port: expected a whole number from 1 to 65535, got "http"/);
+    assert.equal(seen.last(), '127.0.0.1:9083,[::1]:9084', 'the last good set is still the current one');
+
+    // No balancer reads weights or labels yet: a file that sets them is a bad file, not one half-applied.
+    await writeFile(file, JSON.stringify(['127.0.0.1:9088', { host: '127.0.0.1', port: 9089, weight: 3 }]));
+    await seen.until('weight error', () => seen.errors.length === 3);
+    assert.match(seen.errors[2]!.message, /eps\.json: entry \[1\]\.weight: endpoint weights are not supported yet .*, got 3; keeping the last known endpoints/);
+    await writeFile(file, 'endpoints:\n  - { host: 127.0.0.1, port: 9088, labels: { zone: eu-1 } }\n');
+    await seen.until('labels error', () => seen.errors.length === 4);
+    assert.match(seen.errors[3]!.message, /eps\.json: entry \[0\]\.labels: endpoint labels are not supported yet .*, got \{"zone":"eu-1"\}; keeping the last known endpoints/);
     assert.equal(seen.last(), '127.0.0.1:9083,[::1]:9084', 'the last good set is still the current one');
 
     // Editors and ConfigMaps replace the file by renaming a new one over it.
@@ -51,8 +59,8 @@ test('reads JSON, follows edits and renames over the file, and keeps the last go
     await seen.until('rename over', () => seen.last() === '127.0.0.1:9087');
 
     await unlink(file);
-    await seen.until('missing file error', () => seen.errors.length === 3);
-    assert.match(seen.errors[2]!.message, /cannot read endpoint file \(ENOENT\); keeping the last known endpoints/);
+    await seen.until('missing file error', () => seen.errors.length === 5);
+    assert.match(seen.errors[4]!.message, /cannot read endpoint file \(ENOENT\); keeping the last known endpoints/);
     const setsBefore = seen.sets.length;
     await writeFile(file, JSON.stringify(['127.0.0.1:9087']));
     await new Promise((r) => setTimeout(r, 400));

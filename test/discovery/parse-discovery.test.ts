@@ -31,22 +31,45 @@ test('the static resolver emits its list once on start', () => {
   assert.deepEqual(sets, [[{ host: '127.0.0.1', port: 1 }]]);
 });
 
-test('bad specs are INVALID_OPTIONS errors that name the service and list accepted forms', () => {
-  const cases: [unknown, RegExp][] = [
-    ['consul:reviews', /"consul:reviews" is not a discovery source/],
-    ['dns:reviews.local', /"dns:reviews\.local" needs a port: dns:<host>:<port>/],
-    ['file:', /"file:" needs a path/],
-    ['dns+srv:', /"dns\+srv:" needs a record name/],
-    [{ type: 'dns', hostname: 'x', port: 0 }, /"port" must be a whole number from 1 to 65535, got 0/],
-    [{ type: 'etcd' }, /unknown type "etcd"/],
-    [['nohost'], /"nohost" is not an endpoint; expected host:port/],
-    [42, /expected a string, a list or an object, got 42/],
+test('bad specs are INVALID_OPTIONS errors that name the service and the field, and quote the value', () => {
+  const FORMS = /'file:<path>', 'dns:<host>:<port>', 'dns\+srv:<name>', a list of 'host:port', or \{ type: /;
+  const cases: [unknown, string, RegExp][] = [
+    ['consul:reviews', 'discovery', /^expected one of .*, got "consul:reviews"$/],
+    ['dns:reviews.local', 'discovery', /^expected dns:<host>:<port>, e\.g\. dns:reviews\.local:8080, got "dns:reviews\.local"$/],
+    ['file:', 'discovery', /^expected a path after "file:", e\.g\. file:\.\/endpoints\.json, got "file:"$/],
+    ['dns+srv:', 'discovery', /^expected a record name after "dns\+srv:", .*, got "dns\+srv:"$/],
+    [42, 'discovery', /^expected a string, a list or an object \(.*\), got 42$/],
+    [['127.0.0.1:1', 'nohost'], 'discovery[1]', /^expected host:port, e\.g\. 127\.0\.0\.1:8080 or \[::1\]:8080, got "nohost"$/],
+    [['h:99999'], 'discovery[0]', /^port 99999 is out of range 1-65535, got "h:99999"$/],
+    [[{ host: 'h', port: 'http' }], 'discovery[0].port', /^expected a whole number from 1 to 65535, got "http"$/],
+    [[{ host: '', port: 1 }], 'discovery[0].host', /^expected a host name or address, got ""$/],
+    [[{ host: 'h', port: 1, identity: 'words' }], 'discovery[0].identity', /^expected a SPIFFE ID .*, got "words"$/],
+    [[{ host: 'h', port: 1, zone: 'a' }], 'discovery[0]', /^unknown field "zone"; allowed: /],
+    [{ type: 'etcd' }, 'discovery.type', /^expected one of 'static' \| 'file' \| 'dns' \| 'dns\+srv', got "etcd"$/],
+    [{ type: 'dns', hostname: 'x', port: 0 }, 'discovery.port', /^expected a whole number from 1 to 65535, got 0$/],
+    [{ type: 'dns', hostname: '', port: 1 }, 'discovery.hostname', /^expected a host name, got ""$/],
+    [{ type: 'dns', hostname: 'x', port: 1, nameservers: ['127.0.0.1:5353', 'ns1.local'] }, 'discovery.nameservers[1]', /^expected an IP address with an optional port .*, got "ns1\.local"$/],
+    [{ type: 'dns', hostname: 'x', port: 1, nameservers: '127.0.0.1' }, 'discovery.nameservers', /^expected a list of nameserver addresses .*, got "127\.0\.0\.1"$/],
+    [{ type: 'dns', hostname: 'x', port: 1, refreshIntervalMs: -5 }, 'discovery.refreshIntervalMs', /^expected milliseconds above 0, got -5$/],
+    [{ type: 'dns', hostname: 'x', port: 1, nameserver: ['127.0.0.1'] }, 'discovery', /^unknown field "nameserver" for type dns; allowed: type, hostname, port, nameservers, /],
+    [{ type: 'dns+srv', name: 7 }, 'discovery.name', /^expected an SRV record name such as _http\._tcp\.reviews\.local, got 7$/],
+    [{ type: 'file', path: '' }, 'discovery.path', /^expected a file path, got ""$/],
+    [{ type: 'file', path: 'eps.json', pollIntervalMs: '2s' }, 'discovery.pollIntervalMs', /^expected milliseconds above 0, got "2s"$/],
+    [{ type: 'static', endpoints: 'h:1' }, 'discovery.endpoints', /^expected a list of endpoints .*, got "h:1"$/],
+    [{ type: 'static', endpoints: ['h:1', 'h'] }, 'discovery.endpoints[1]', /^expected host:port, .*, got "h"$/],
   ];
-  for (const [spec, message] of cases) {
+  for (const [spec, field, message] of cases) {
     assert.throws(
       () => resolverFromSpec(spec as never, { service: 'reviews' }),
-      (err: unknown) => err instanceof MeshError && err.code === 'INVALID_OPTIONS' && message.test(err.message) && /^service "reviews": discovery: /.test(err.message) && /accepted forms:/.test(err.message),
+      (err: unknown) => {
+        assert.ok(err instanceof MeshError && err.code === 'INVALID_OPTIONS', String(err));
+        const prefix = `service "reviews": ${field}: `;
+        assert.ok(err.message.startsWith(prefix), `${err.message} starts with ${prefix}`);
+        assert.match(err.message.slice(prefix.length), message);
+        return true;
+      },
       `spec ${JSON.stringify(spec)}`,
     );
   }
+  assert.throws(() => resolverFromSpec('consul:reviews' as never), FORMS, 'a spec of no known form lists the forms');
 });
