@@ -28,7 +28,7 @@ import { ClockParam, CountersParam, RandomParam } from '../core/core-params.js';
 import type { Counters } from '../core/counters.js';
 import { isMeshError, MeshError } from '../core/errors.js';
 import { Param } from '../core/params.js';
-import type { RetryPolicy } from '../core/policy.js';
+import { RETRY_DEFAULTS, type RetryPolicy } from '../core/policy.js';
 import { applyFilter, type CallContext, type Filter } from '../core/service.js';
 import type { HttpModule, HttpService } from '../client/default-stack.js';
 import type { MeshRequest, MeshResponse } from '../client/http-types.js';
@@ -72,8 +72,8 @@ export const retryModule: HttpModule = {
 type Failure = { response: MeshResponse; error?: undefined } | { response?: undefined; error: unknown };
 
 export function retryFilter(policy: RetryPolicy, deps: RetryFilterDeps): Filter<MeshRequest, MeshResponse> {
-  const maxAttempts = policy.maxAttempts ?? 4;
-  const maxBodyBytes = policy.maxBodyBytes ?? 65_536;
+  const maxAttempts = policy.maxAttempts ?? RETRY_DEFAULTS.maxAttempts;
+  const maxBodyBytes = policy.maxBodyBytes ?? RETRY_DEFAULTS.maxBodyBytes;
   if (!Number.isInteger(maxAttempts) || maxAttempts < 1) {
     throw new MeshError('INVALID_OPTIONS', `retries.maxAttempts must be a whole number >= 1 (the first attempt counts), got ${maxAttempts}`);
   }

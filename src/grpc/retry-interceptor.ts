@@ -8,16 +8,16 @@
  */
 import { InterceptingCall, status as Status, type Interceptor, type Metadata, type StatusObject } from '@grpc/grpc-js';
 import { systemClock, systemRandom, type Clock, type Random } from '../core/clock.js';
-import type { BackoffPolicy, RetryBudgetPolicy } from '../core/policy.js';
+import { RETRY_DEFAULTS, type BackoffPolicy, type RetryBudgetPolicy } from '../core/policy.js';
 import { ExponentialBackoff } from '../filters/backoff.js';
 import { RetryBudget } from '../filters/retry-budget.js';
 
 export interface GrpcRetryOptions {
   budget?: RetryBudgetPolicy;
   backoff?: BackoffPolicy;
-  /** Attempts in all, the first included. Default 3. */
+  /** Attempts in all, the first included. Default 4, as for HTTP (RETRY_DEFAULTS). */
   maxAttempts?: number;
-  /** Status codes that are retried. Default [UNAVAILABLE]. */
+  /** Status codes that are retried. Default [UNAVAILABLE], as for HTTP (RETRY_DEFAULTS). */
   retryableCodes?: Status[];
   clock?: Clock;
   random?: Random;
@@ -29,8 +29,8 @@ export function grpcRetryInterceptor(options: GrpcRetryOptions = {}): Intercepto
   const clock = options.clock ?? systemClock;
   const budget = new RetryBudget(options.budget ?? {}, clock);
   const backoff = new ExponentialBackoff(options.backoff ?? {}, options.random ?? systemRandom);
-  const maxAttempts = options.maxAttempts ?? 3;
-  const retryable = new Set(options.retryableCodes ?? [Status.UNAVAILABLE]);
+  const maxAttempts = options.maxAttempts ?? RETRY_DEFAULTS.maxAttempts;
+  const retryable = new Set<number>(options.retryableCodes ?? RETRY_DEFAULTS.grpcStatusCodes);
 
   return (callOptions, nextCall) => {
     const definition = callOptions.method_definition;
