@@ -6,10 +6,12 @@
  * What is safe to repeat:
  * - CONNECT_FAILED: no byte of the request was written, so the app never saw it; always retried
  *   (Finagle's RequeueFilter does the same for any method).
- * - a failure response (response-classifier.ts), ENDPOINT_FAILED or PER_TRY_TIMEOUT: the app may
- *   have acted on the request, so only when the route says so (Linkerd `isRetryable: true`), or,
- *   where no route decides, when `retryNonRouted` says so, which defaults to the method being
- *   idempotent (RFC 9110 §9.2.2: GET HEAD OPTIONS PUT DELETE TRACE).
+ * - a failure response (response-classifier.ts; for gRPC, a trailers-only UNAVAILABLE),
+ *   ENDPOINT_FAILED or PER_TRY_TIMEOUT: the app may have acted on the request,
+ *   so only on a route marked `isRetryable: true`, as in Linkerd, where a matched route without it
+ *   is never retried. A request that matches no route follows `retryNonRouted`, which defaults to
+ *   the method being idempotent (RFC 9110 §9.2.2: GET HEAD OPTIONS PUT DELETE TRACE); Linkerd
+ *   retries no unrouted request, which `retryNonRouted: false` gives.
  * - never: the caller's abort, the total TIMEOUT set above us, CIRCUIT_OPEN / CONCURRENCY_LIMITED /
  *   RATE_LIMITED (retrying load-shedding defeats it), and injected faults (a response marked
  *   `x-meshwork-fault: abort`; Envoy and Istio likewise never retry their own injected faults).
@@ -91,7 +93,7 @@ export function retryFilter(policy: RetryPolicy, deps: RetryFilterDeps): Filter<
   }
 
   const routeAllows = (req: MeshRequest, ctx: CallContext): boolean =>
-    ctx.routePolicy?.isRetryable ?? policy.retryNonRouted ?? IDEMPOTENT_METHODS.has(req.method.toUpperCase());
+    ctx.routePolicy !== undefined ? ctx.routePolicy.isRetryable === true : (policy.retryNonRouted ?? IDEMPOTENT_METHODS.has(req.method.toUpperCase()));
 
   const retryableError = (err: unknown, req: MeshRequest, ctx: CallContext): boolean => {
     // Nothing reached the app: another endpoint may well be fine.
