@@ -6,8 +6,8 @@
  * What is safe to repeat:
  * - CONNECT_FAILED: no byte of the request was written, so the app never saw it; always retried
  *   (Finagle's RequeueFilter does the same for any method).
- * - a failure response (response-classifier.ts; for gRPC, a trailers-only UNAVAILABLE),
- *   ENDPOINT_FAILED or PER_TRY_TIMEOUT: the app may have acted on the request,
+ * - a failure response (response-classifier.ts; for gRPC, a trailers-only status in
+ *   `grpcStatusCodes`), ENDPOINT_FAILED or PER_TRY_TIMEOUT: the app may have acted on the request,
  *   so only on a route marked `isRetryable: true`, as in Linkerd, where a matched route without it
  *   is never retried. A request that matches no route follows `retryNonRouted`, which defaults to
  *   the method being idempotent (RFC 9110 §9.2.2: GET HEAD OPTIONS PUT DELETE TRACE); Linkerd
@@ -94,6 +94,8 @@ export function retryFilter(policy: RetryPolicy, deps: RetryFilterDeps): Filter<
 
   const routeAllows = (req: MeshRequest, ctx: CallContext): boolean =>
     ctx.routePolicy !== undefined ? ctx.routePolicy.isRetryable === true : (policy.retryNonRouted ?? IDEMPOTENT_METHODS.has(req.method.toUpperCase()));
+  // Header values are strings: compared as such, no parsing per response.
+  const retryableGrpcStatuses = new Set((policy.grpcStatusCodes ?? RETRY_DEFAULTS.grpcStatusCodes).map(String));
 
   const retryableError = (err: unknown, req: MeshRequest, ctx: CallContext): boolean => {
     // Nothing reached the app: another endpoint may well be fine.
@@ -106,7 +108,7 @@ export function retryFilter(policy: RetryPolicy, deps: RetryFilterDeps): Filter<
   const judge = (req: MeshRequest, ctx: CallContext, outcome: { response: MeshResponse } | { error: unknown }): Failure | undefined => {
     if ('response' in outcome) {
       const response = outcome.response;
-      const failed = isFailureResponse(response.statusCode, ctx.routePolicy) || isRetryableGrpcStatus(response);
+      const failed = isFailureResponse(response.statusCode, ctx.routePolicy) || isRetryableGrpcStatus(response, retryableGrpcStatuses);
       if (!failed || isInjectedFault(response) || !routeAllows(req, ctx)) return undefined;
       return { response };
     }
@@ -186,12 +188,14 @@ function giveUp(failure: Failure): MeshResponse {
 }
 
 /**
- * A gRPC reply that failed with UNAVAILABLE before sending anything ("trailers-only": the status is
- * in the headers) is safe to retry, as Linkerd's default for gRPC. A status that only arrives in
- * the trailers comes after the response has started, too late to retry.
+ * A gRPC reply that failed before sending anything ("trailers-only": the status is in the headers)
+ * with one of the configured statuses (UNAVAILABLE by default, as Linkerd's default for gRPC) is
+ * safe to retry. A status that only arrives in the trailers comes after the response has started,
+ * too late to retry.
  */
-function isRetryableGrpcStatus(response: MeshResponse): boolean {
-  return isGrpcMessage(response.headers) && response.headers['grpc-status'] === '14';
+function isRetryableGrpcStatus(response: MeshResponse, statuses: ReadonlySet<string>): boolean {
+  const status = response.headers['grpc-status'];
+  return typeof status === 'string' && statuses.has(status) && isGrpcMessage(response.headers);
 }
 
 function isInjectedFault(response: MeshResponse): boolean {
