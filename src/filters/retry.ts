@@ -45,10 +45,15 @@ import { RetryBudget } from './retry-budget.js';
  */
 export const RetryPolicyParam = new Param<RetryPolicy | false>('retries', {});
 
+/** The budget the service's retries share with its gRPC clients; without one the filter makes its own. */
+export const RetryBudgetParam = new Param<RetryBudget | undefined>('retryBudget', undefined);
+
 export interface RetryFilterDeps {
   clock: Clock;
   random: Random;
   counters: Counters;
+  /** Default: a budget of this filter's own, from `policy.budget`. */
+  budget?: RetryBudget | undefined;
 }
 
 const IDEMPOTENT_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
@@ -66,6 +71,7 @@ export const retryModule: HttpModule = {
       clock: params.get(ClockParam),
       random: params.get(RandomParam),
       counters: params.get(CountersParam),
+      budget: params.get(RetryBudgetParam),
     });
     return applyFilter(filter, next);
   },
@@ -86,7 +92,7 @@ export function retryFilter(policy: RetryPolicy, deps: RetryFilterDeps): Filter<
   let budget: RetryBudget;
   let backoff: ExponentialBackoff;
   try {
-    budget = new RetryBudget(policy.budget, clock);
+    budget = deps.budget ?? new RetryBudget(policy.budget, clock);
     backoff = new ExponentialBackoff(policy.backoff, deps.random);
   } catch (err) {
     throw new MeshError('INVALID_OPTIONS', `retries: ${(err as Error).message}`, { cause: err });
