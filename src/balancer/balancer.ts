@@ -127,7 +127,7 @@ export class Balancer<Req, Res> implements Service<Req, Res> {
     if (this.#ejected > 0) {
       const detector = this.#options.outlierDetector;
       const now = this.#options.clock.now();
-      const healthy = all.filter((e) => !detector.isEjected(e.outlier, now));
+      const healthy = all.filter((e) => detector.readmitIfDue(e.outlier, now));
       this.#ejected = all.length - healthy.length;
       // Every endpoint ejected: fail open and use them all rather than refuse every request.
       if (healthy.length > 0) candidates = healthy;

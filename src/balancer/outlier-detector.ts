@@ -48,12 +48,22 @@ export class OutlierDetector {
     this.#clock = clock;
   }
 
+  /** Whether the endpoint is out of rotation at `now`. A read: it never changes the state. */
   isEjected(state: OutlierState, now = this.#clock.now()): boolean {
-    if (state.ejectedUntil === 0) return false;
-    if (now < state.ejectedUntil) return true;
+    return state.ejectedUntil !== 0 && now < state.ejectedUntil;
+  }
+
+  /**
+   * Whether the endpoint may be picked at `now`; one whose ejection is over is readmitted here, on
+   * probation. Only the balancer's pick calls this: probation means "the next request is the probe",
+   * so it must start when a request may go there, not whenever someone looks at the endpoints.
+   */
+  readmitIfDue(state: OutlierState, now: number): boolean {
+    if (state.ejectedUntil === 0) return true;
+    if (now < state.ejectedUntil) return false;
     state.ejectedUntil = 0;
     state.onProbation = true;
-    return false;
+    return true;
   }
 
   onSuccess(state: OutlierState): void {

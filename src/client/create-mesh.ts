@@ -16,6 +16,7 @@ import type { Registry } from 'prom-client';
 import { getGlobalDispatcher, type Dispatcher } from 'undici';
 import { MeshMetrics } from '../telemetry/mesh-metrics.js';
 import { IdentitySource } from '../tls/identity-source.js';
+import { systemClock } from '../core/clock.js';
 import { MeshError } from '../core/errors.js';
 import { silentLogger } from '../core/logger.js';
 import { watchConfigFile } from '../config/config-watcher.js';
@@ -23,6 +24,7 @@ import { ConfigReloadMetrics } from '../config/config-reload-metrics.js';
 import { parseMeshConfig, type MeshConfig } from '../config/mesh-config.js';
 import { validateServiceConfig, type ServiceSettings } from '../config/service-schema.js';
 import type { DiscoverySpec } from '../discovery/parse-discovery.js';
+import { ServiceRetryBudgets } from '../filters/service-retry-budgets.js';
 import { splitClientOptions, type ClientCodeOptions, type MeshClientOptions } from './client-options.js';
 import { buildClient, checkServiceName, type ClientEnvironment, type MeshClient } from './mesh-client.js';
 import { MeshDispatcher } from './mesh-dispatcher.js';
@@ -106,7 +108,10 @@ export function createMesh(options: MeshOptions): Mesh {
       : undefined;
   if (ownIdentity) code.identity = ownIdentity;
   const logger = code.logger ?? silentLogger;
+  // Outside the clients, so that a service's HTTP and gRPC retries, reloads included, draw on one budget.
+  const retryBudgets = new ServiceRetryBudgets(code.clock ?? systemClock);
   const env: ClientEnvironment = {
+    retryBudgetFor: (service, policy) => retryBudgets.budgetFor(service, policy),
     serviceFor: (authority) => {
       if (applied.services[authority]) return authority;
       const host = authority.replace(/:\d+$/, '');
@@ -283,6 +288,9 @@ class ServiceHandle implements MeshClient {
   }
   counters() {
     return this.current.counters();
+  }
+  get retryBudget() {
+    return this.current.retryBudget;
   }
   close() {
     return this.current.close();

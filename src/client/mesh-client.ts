@@ -13,13 +13,15 @@ import { silentLogger } from '../core/logger.js';
 import { Params } from '../core/params.js';
 import { newCallContext } from '../core/service.js';
 import { validateServiceConfig, type ServiceSettings } from '../config/service-schema.js';
+import type { RetryBudgetPolicy } from '../core/policy.js';
 import type { DiscoverySpec } from '../discovery/parse-discovery.js';
 import { CircuitBreakerPolicyParam } from '../filters/circuit-breaker.js';
 import { LimitsParam } from '../filters/concurrency-limit.js';
 import { DirectionParam, MetricsParam } from '../filters/metrics.js';
 import { MeshMetrics } from '../telemetry/mesh-metrics.js';
 import { FaultPolicyParam } from '../filters/fault.js';
-import { RetryPolicyParam } from '../filters/retry.js';
+import { RetryBudgetParam, RetryPolicyParam } from '../filters/retry.js';
+import { RetryBudget } from '../filters/retry-budget.js';
 import { RoutesParam } from '../filters/route.js';
 import { SplitParam } from '../filters/split.js';
 import { TimeoutPolicyParam } from '../filters/timeout.js';
@@ -50,6 +52,8 @@ export interface MeshClient {
   endpoints(): EndpointStatus[];
   /** What the stack has done so far: retries, budget exhaustion, breaker rejections, faults, ... */
   counters(): Record<string, number>;
+  /** The retry budget this service's retries draw on (in a mesh, shared with its grpcClients); undefined with `retries: false`. */
+  readonly retryBudget: RetryBudget | undefined;
   /** Stops discovery and closes every connection after in-flight requests finish. */
   close(): Promise<void>;
 }
@@ -62,6 +66,8 @@ export interface ClientEnvironment {
   serviceFor?(authority: string): string | undefined;
   /** Relative discovery file paths are resolved against this (the config file's directory). */
   baseDir?: string;
+  /** The mesh's retry budget for a service with these settings (see service-retry-budgets.ts). */
+  retryBudgetFor?(service: string, policy: RetryBudgetPolicy | undefined): RetryBudget;
 }
 
 const SERVICE_NAME = /^[A-Za-z0-9]([A-Za-z0-9_.-]*[A-Za-z0-9])?$/;
@@ -108,6 +114,8 @@ export function buildClient(name: string, settings: ServiceSettings, code: Clien
   );
 
   const policy = settings.policy;
+  const retries = policy.retries ?? {};
+  const retryBudget = retries === false ? undefined : (env.retryBudgetFor?.(name, retries.budget) ?? new RetryBudget(retries.budget, clock));
   const params = Params.empty
     .with(ServiceName, name)
     .with(ClockParam, clock)
@@ -120,7 +128,8 @@ export function buildClient(name: string, settings: ServiceSettings, code: Clien
     .with(LimitsParam, policy.limits ?? {})
     .with(TimeoutPolicyParam, policy.timeouts ?? {})
     .with(FaultPolicyParam, policy.faults ?? [])
-    .with(RetryPolicyParam, policy.retries ?? {})
+    .with(RetryPolicyParam, retries)
+    .with(RetryBudgetParam, retryBudget)
     .with(SplitParam, policy.split ?? [])
     .with(CircuitBreakerPolicyParam, policy.circuitBreaker ?? {});
   const stack = code.stack ? code.stack(defaultClientStack()) : defaultClientStack();
@@ -143,6 +152,7 @@ export function buildClient(name: string, settings: ServiceSettings, code: Clien
     },
     endpoints: () => own.endpoints(),
     counters: () => counters.snapshot(),
+    retryBudget,
     async close() {
       if (closed) return;
       closed = true;

@@ -54,7 +54,7 @@ export interface RetryBudgetPolicy {
 }
 
 export interface BackoffPolicy {
-  /** First retry waits about this long. Default 25 ms. */
+  /** First retry waits up to this long. Default 25 ms. */
   baseMs?: number;
   /** No wait is longer than this. Default 1 000 ms. */
   maxMs?: number;
@@ -65,17 +65,37 @@ export interface RetryPolicy {
   backoff?: BackoffPolicy;
   /** Bodies up to this size are buffered so the request can be replayed. Default 65 536. */
   maxBodyBytes?: number;
-  /** Hard cap on attempts per request, first included, whatever the budget says. Default 4. */
+  /** Hard cap on attempts per request or unary gRPC call, first included, whatever the budget says. Default 4. */
   maxAttempts?: number;
   /**
-   * Whether requests that match no route, or a route with no `isRetryable`, are retried on failure
-   * responses. Connection failures before the request was written are always retried. Default:
-   * true for idempotent methods (GET, HEAD, OPTIONS, PUT, DELETE), false otherwise.
+   * Whether a failure of a request that matches no route is retried (a matched route decides by
+   * its own `isRetryable`). Default: true for idempotent methods (GET, HEAD, OPTIONS, PUT, DELETE,
+   * TRACE), false otherwise; `false` is Linkerd's behaviour exactly.
    */
   retryNonRouted?: boolean;
-  /** gRPC status codes that are retried (meshwork/grpc). Default [14] (UNAVAILABLE). */
+  /** gRPC status codes that are retried, by grpcClient and on the HTTP stack alike. Default [14] (UNAVAILABLE). */
   grpcStatusCodes?: number[];
 }
+
+/**
+ * What retries run with where the config says nothing, for HTTP (filters/retry.ts) and gRPC
+ * (grpc/retry-interceptor.ts) alike. The budget is Linkerd's ServiceProfile default. Four attempts
+ * (three retries) keep the backoff's ceilings at 25, 50 and 100 ms, so a whole chain fits well inside
+ * a typical deadline; the budget, not this cap, is what bounds the load on a failing service.
+ */
+export const RETRY_DEFAULTS: {
+  readonly budget: Readonly<Required<RetryBudgetPolicy>>;
+  readonly backoff: Readonly<Required<BackoffPolicy>>;
+  readonly maxAttempts: number;
+  readonly maxBodyBytes: number;
+  readonly grpcStatusCodes: readonly number[];
+} = {
+  budget: { retryRatio: 0.2, minRetriesPerSecond: 10, ttlMs: 10_000 },
+  backoff: { baseMs: 25, maxMs: 1_000 },
+  maxAttempts: 4,
+  maxBodyBytes: 65_536,
+  grpcStatusCodes: [14],
+};
 
 export interface TimeoutPolicy {
   /** Whole request including retries; also the deadline propagated downstream. */

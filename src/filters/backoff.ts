@@ -3,7 +3,7 @@
  * and Jitter" (Marc Brooker, 2015): the n-th retry waits a uniformly random time in
  * [0, min(maxMs, baseMs * 2^(n-1))). In that post's simulation of competing clients, full jitter
  * did the least work (fewest calls) of all variants and finished close to the fastest, because it
- * spreads retries that would otherwise arrive in lock-step; it also needs no state between retries. The defaults (25 ms base, 1 s cap; see BackoffPolicy) keep the default three
+ * spreads retries that would otherwise arrive in lock-step; it also needs no state between retries. The defaults (25 ms base, 1 s cap; RETRY_DEFAULTS in core/policy.ts) keep the default three
  * retries' ceilings at 25 / 50 / 100 ms, so the waits of a whole retry chain stay well inside a
  * typical request deadline while still spreading a burst over tens of milliseconds.
  *
@@ -27,7 +27,7 @@
  * magnitude between them. The backoff formula p-retry would have given us is one line.
  */
 import { systemRandom, type Clock, type Random } from '../core/clock.js';
-import type { BackoffPolicy } from '../core/policy.js';
+import { RETRY_DEFAULTS, type BackoffPolicy } from '../core/policy.js';
 
 export class ExponentialBackoff {
   readonly baseMs: number;
@@ -35,8 +35,8 @@ export class ExponentialBackoff {
   readonly #random: Random;
 
   constructor(policy: BackoffPolicy = {}, random: Random = systemRandom) {
-    this.baseMs = policy.baseMs ?? 25;
-    this.maxMs = policy.maxMs ?? 1_000;
+    this.baseMs = policy.baseMs ?? RETRY_DEFAULTS.backoff.baseMs;
+    this.maxMs = policy.maxMs ?? RETRY_DEFAULTS.backoff.maxMs;
     if (!(this.baseMs >= 0) || !Number.isFinite(this.baseMs)) throw new RangeError(`backoff baseMs must be a number >= 0, got ${this.baseMs}`);
     if (!(this.maxMs >= 0) || !Number.isFinite(this.maxMs)) throw new RangeError(`backoff maxMs must be a number >= 0, got ${this.maxMs}`);
     this.#random = random;

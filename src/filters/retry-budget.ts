@@ -16,7 +16,7 @@
  * an entry expires between 0.9 and 1 ttl after it was made and tests can drive it with a ManualClock.
  */
 import { systemClock, type Clock } from '../core/clock.js';
-import type { RetryBudgetPolicy } from '../core/policy.js';
+import { RETRY_DEFAULTS, type RetryBudgetPolicy } from '../core/policy.js';
 
 const DEPOSIT = 1_000;
 
@@ -40,9 +40,9 @@ export class RetryBudget {
   readonly #slices: number[];
 
   constructor(policy: RetryBudgetOptions = {}, clock: Clock = systemClock) {
-    this.retryRatio = policy.retryRatio ?? 0.2;
-    this.minRetriesPerSecond = policy.minRetriesPerSecond ?? 10;
-    this.ttlMs = policy.ttlMs ?? 10_000;
+    this.retryRatio = policy.retryRatio ?? RETRY_DEFAULTS.budget.retryRatio;
+    this.minRetriesPerSecond = policy.minRetriesPerSecond ?? RETRY_DEFAULTS.budget.minRetriesPerSecond;
+    this.ttlMs = policy.ttlMs ?? RETRY_DEFAULTS.budget.ttlMs;
     const buckets = policy.buckets ?? 10;
     if (!(this.retryRatio >= 0) || !Number.isFinite(this.retryRatio)) throw new RangeError(`retryRatio must be a number >= 0, got ${this.retryRatio}`);
     if (!(this.minRetriesPerSecond >= 0) || !Number.isFinite(this.minRetriesPerSecond)) {

@@ -6,10 +6,12 @@
  * What is safe to repeat:
  * - CONNECT_FAILED: no byte of the request was written, so the app never saw it; always retried
  *   (Finagle's RequeueFilter does the same for any method).
- * - a failure response (response-classifier.ts), ENDPOINT_FAILED or PER_TRY_TIMEOUT: the app may
- *   have acted on the request, so only when the route says so (Linkerd `isRetryable: true`), or,
- *   where no route decides, when `retryNonRouted` says so, which defaults to the method being
- *   idempotent (RFC 9110 §9.2.2: GET HEAD OPTIONS PUT DELETE TRACE).
+ * - a failure response (response-classifier.ts; for gRPC, a trailers-only status in
+ *   `grpcStatusCodes`), ENDPOINT_FAILED or PER_TRY_TIMEOUT: the app may have acted on the request,
+ *   so only on a route marked `isRetryable: true`, as in Linkerd, where a matched route without it
+ *   is never retried. A request that matches no route follows `retryNonRouted`, which defaults to
+ *   the method being idempotent (RFC 9110 §9.2.2: GET HEAD OPTIONS PUT DELETE TRACE); Linkerd
+ *   retries no unrouted request, which `retryNonRouted: false` gives.
  * - never: the caller's abort, the total TIMEOUT set above us, CIRCUIT_OPEN / CONCURRENCY_LIMITED /
  *   RATE_LIMITED (retrying load-shedding defeats it), and injected faults (a response marked
  *   `x-meshwork-fault: abort`; Envoy and Istio likewise never retry their own injected faults).
@@ -28,7 +30,7 @@ import { ClockParam, CountersParam, RandomParam } from '../core/core-params.js';
 import type { Counters } from '../core/counters.js';
 import { isMeshError, MeshError } from '../core/errors.js';
 import { Param } from '../core/params.js';
-import type { RetryPolicy } from '../core/policy.js';
+import { RETRY_DEFAULTS, type RetryPolicy } from '../core/policy.js';
 import { applyFilter, type CallContext, type Filter } from '../core/service.js';
 import type { HttpModule, HttpService } from '../client/default-stack.js';
 import type { MeshRequest, MeshResponse } from '../client/http-types.js';
@@ -43,10 +45,15 @@ import { RetryBudget } from './retry-budget.js';
  */
 export const RetryPolicyParam = new Param<RetryPolicy | false>('retries', {});
 
+/** The budget the service's retries share with its gRPC clients; without one the filter makes its own. */
+export const RetryBudgetParam = new Param<RetryBudget | undefined>('retryBudget', undefined);
+
 export interface RetryFilterDeps {
   clock: Clock;
   random: Random;
   counters: Counters;
+  /** Default: a budget of this filter's own, from `policy.budget`. */
+  budget?: RetryBudget | undefined;
 }
 
 const IDEMPOTENT_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
@@ -64,6 +71,7 @@ export const retryModule: HttpModule = {
       clock: params.get(ClockParam),
       random: params.get(RandomParam),
       counters: params.get(CountersParam),
+      budget: params.get(RetryBudgetParam),
     });
     return applyFilter(filter, next);
   },
@@ -72,8 +80,8 @@ export const retryModule: HttpModule = {
 type Failure = { response: MeshResponse; error?: undefined } | { response?: undefined; error: unknown };
 
 export function retryFilter(policy: RetryPolicy, deps: RetryFilterDeps): Filter<MeshRequest, MeshResponse> {
-  const maxAttempts = policy.maxAttempts ?? 4;
-  const maxBodyBytes = policy.maxBodyBytes ?? 65_536;
+  const maxAttempts = policy.maxAttempts ?? RETRY_DEFAULTS.maxAttempts;
+  const maxBodyBytes = policy.maxBodyBytes ?? RETRY_DEFAULTS.maxBodyBytes;
   if (!Number.isInteger(maxAttempts) || maxAttempts < 1) {
     throw new MeshError('INVALID_OPTIONS', `retries.maxAttempts must be a whole number >= 1 (the first attempt counts), got ${maxAttempts}`);
   }
@@ -84,14 +92,16 @@ export function retryFilter(policy: RetryPolicy, deps: RetryFilterDeps): Filter<
   let budget: RetryBudget;
   let backoff: ExponentialBackoff;
   try {
-    budget = new RetryBudget(policy.budget, clock);
+    budget = deps.budget ?? new RetryBudget(policy.budget, clock);
     backoff = new ExponentialBackoff(policy.backoff, deps.random);
   } catch (err) {
     throw new MeshError('INVALID_OPTIONS', `retries: ${(err as Error).message}`, { cause: err });
   }
 
   const routeAllows = (req: MeshRequest, ctx: CallContext): boolean =>
-    ctx.routePolicy?.isRetryable ?? policy.retryNonRouted ?? IDEMPOTENT_METHODS.has(req.method.toUpperCase());
+    ctx.routePolicy !== undefined ? ctx.routePolicy.isRetryable === true : (policy.retryNonRouted ?? IDEMPOTENT_METHODS.has(req.method.toUpperCase()));
+  // Header values are strings: compared as such, no parsing per response.
+  const retryableGrpcStatuses = new Set((policy.grpcStatusCodes ?? RETRY_DEFAULTS.grpcStatusCodes).map(String));
 
   const retryableError = (err: unknown, req: MeshRequest, ctx: CallContext): boolean => {
     // Nothing reached the app: another endpoint may well be fine.
@@ -104,7 +114,7 @@ export function retryFilter(policy: RetryPolicy, deps: RetryFilterDeps): Filter<
   const judge = (req: MeshRequest, ctx: CallContext, outcome: { response: MeshResponse } | { error: unknown }): Failure | undefined => {
     if ('response' in outcome) {
       const response = outcome.response;
-      const failed = isFailureResponse(response.statusCode, ctx.routePolicy) || isRetryableGrpcStatus(response);
+      const failed = isFailureResponse(response.statusCode, ctx.routePolicy) || isRetryableGrpcStatus(response, retryableGrpcStatuses);
       if (!failed || isInjectedFault(response) || !routeAllows(req, ctx)) return undefined;
       return { response };
     }
@@ -184,12 +194,14 @@ function giveUp(failure: Failure): MeshResponse {
 }
 
 /**
- * A gRPC reply that failed with UNAVAILABLE before sending anything ("trailers-only": the status is
- * in the headers) is safe to retry, as Linkerd's default for gRPC. A status that only arrives in
- * the trailers comes after the response has started, too late to retry.
+ * A gRPC reply that failed before sending anything ("trailers-only": the status is in the headers)
+ * with one of the configured statuses (UNAVAILABLE by default, as Linkerd's default for gRPC) is
+ * safe to retry. A status that only arrives in the trailers comes after the response has started,
+ * too late to retry.
  */
-function isRetryableGrpcStatus(response: MeshResponse): boolean {
-  return isGrpcContentType(response.header('content-type')) && response.header('grpc-status') === '14';
+function isRetryableGrpcStatus(response: MeshResponse, statuses: ReadonlySet<string>): boolean {
+  const status = response.header('grpc-status');
+  return typeof status === 'string' && statuses.has(status) && isGrpcContentType(response.header('content-type'));
 }
 
 function isInjectedFault(response: MeshResponse): boolean {

@@ -2,10 +2,10 @@
  * `meshwork/grpc`: gRPC through the mesh with @grpc/grpc-js (a peer dependency, loaded only by
  * this entry point). `grpcClient(mesh, GreeterClient, 'greeter')` makes a grpc-js client whose
  * channel resolves `mesh:///greeter` through the mesh's discovery, balances with the service's
- * balancer (P2C peak-EWMA by default), retries UNAVAILABLE unary calls within the retry budget,
- * gives calls without a deadline the service's total timeout, injects the service's faults as gRPC
- * statuses, continues the caller's trace, and
- * records golden metrics with `grpc_status` in `mesh.metrics`.
+ * balancer (P2C peak-EWMA by default), retries UNAVAILABLE unary calls within the service's retry
+ * budget (the one its HTTP client draws on), gives calls without a deadline the service's total
+ * timeout, injects the service's faults as gRPC statuses, continues the caller's trace, and records
+ * golden metrics with `grpc_status` in `mesh.metrics`.
  */
 import { credentials, type ChannelCredentials, type Client, type ClientOptions } from '@grpc/grpc-js';
 import type { Mesh } from '../client/create-mesh.js';
@@ -53,7 +53,8 @@ export function grpcClient<T extends Client>(mesh: Mesh, Constructor: GrpcClient
     ...(metrics ? [grpcMetricsInterceptor(metrics, handle.name)] : []),
     // Outside retries, so an injected failure is never retried (as for HTTP).
     ...(settings.policy.faults?.length ? [grpcFaultInterceptor(settings.policy.faults, metrics ? { onEvent: (e) => metrics.stackEvent(handle.name, e) } : {})] : []),
-    ...(retries === false ? [] : [grpcRetryInterceptor({ ...(retries?.budget ? { budget: retries.budget } : {}), ...(retries?.backoff ? { backoff: retries.backoff } : {}), ...(retries?.maxAttempts ? { maxAttempts: retries.maxAttempts } : {}), ...(retries?.grpcStatusCodes ? { retryableCodes: retries.grpcStatusCodes } : {}), ...(metrics ? { onEvent: (e) => metrics.stackEvent(handle.name, e) } : {}) })]),
+    // The service's own budget, asked per call: shared with its HTTP client, and replaced by a reload that changes it.
+    ...(retries === false ? [] : [grpcRetryInterceptor({ budget: () => handle.retryBudget, ...(retries?.backoff ? { backoff: retries.backoff } : {}), ...(retries?.maxAttempts ? { maxAttempts: retries.maxAttempts } : {}), ...(retries?.grpcStatusCodes ? { retryableCodes: retries.grpcStatusCodes } : {}), ...(metrics ? { onEvent: (e) => metrics.stackEvent(handle.name, e) } : {}) })]),
   ];
   return new Constructor(`${MESH_SCHEME}:///${handle.name}`, options.credentials ?? credentials.createInsecure(), {
     ...options.channelOptions,

@@ -1,23 +1,28 @@
 /**
- * Retries for unary gRPC calls as a grpc-js client interceptor, with the same budget as HTTP
- * (Finagle/Linkerd: retries may add `retryRatio` of recent calls plus a floor per second) and the
- * same backoff with full jitter. A call is retried only when its status is one of `retryableCodes`
+ * Retries for unary gRPC calls as a grpc-js client interceptor, on a retry budget (Finagle/Linkerd:
+ * retries may add `retryRatio` of recent calls plus a floor per second; grpcClient passes the one
+ * its service's HTTP client uses) and the same backoff with full jitter as HTTP. A call is retried only when its status is one of `retryableCodes`
  * (UNAVAILABLE by default, as Linkerd's `retry.linkerd.io/grpc`), and only while the budget allows;
  * every attempt runs under the call's one deadline, so the deadline is the total timeout. Streaming
  * calls are never retried: their messages cannot be replayed.
  */
 import { InterceptingCall, status as Status, type Interceptor, type Metadata, type StatusObject } from '@grpc/grpc-js';
 import { systemClock, systemRandom, type Clock, type Random } from '../core/clock.js';
-import type { BackoffPolicy, RetryBudgetPolicy } from '../core/policy.js';
+import { RETRY_DEFAULTS, type BackoffPolicy, type RetryBudgetPolicy } from '../core/policy.js';
 import { ExponentialBackoff } from '../filters/backoff.js';
 import { RetryBudget } from '../filters/retry-budget.js';
 
 export interface GrpcRetryOptions {
-  budget?: RetryBudgetPolicy;
+  /**
+   * The budget settings for a budget of this interceptor's own, or a budget to share, or a function
+   * asked on every call for the budget to draw on (undefined: the call is not retried), so that a
+   * budget a config reload replaces is picked up.
+   */
+  budget?: RetryBudgetPolicy | RetryBudget | (() => RetryBudget | undefined);
   backoff?: BackoffPolicy;
-  /** Attempts in all, the first included. Default 3. */
+  /** Attempts in all, the first included. Default 4, as for HTTP (RETRY_DEFAULTS). */
   maxAttempts?: number;
-  /** Status codes that are retried. Default [UNAVAILABLE]. */
+  /** Status codes that are retried. Default [UNAVAILABLE], as for HTTP (RETRY_DEFAULTS). */
   retryableCodes?: Status[];
   clock?: Clock;
   random?: Random;
@@ -27,14 +32,15 @@ export interface GrpcRetryOptions {
 
 export function grpcRetryInterceptor(options: GrpcRetryOptions = {}): Interceptor {
   const clock = options.clock ?? systemClock;
-  const budget = new RetryBudget(options.budget ?? {}, clock);
+  const budgetOf = budgetSource(options.budget, clock);
   const backoff = new ExponentialBackoff(options.backoff ?? {}, options.random ?? systemRandom);
-  const maxAttempts = options.maxAttempts ?? 3;
-  const retryable = new Set(options.retryableCodes ?? [Status.UNAVAILABLE]);
+  const maxAttempts = options.maxAttempts ?? RETRY_DEFAULTS.maxAttempts;
+  const retryable = new Set<number>(options.retryableCodes ?? RETRY_DEFAULTS.grpcStatusCodes);
 
   return (callOptions, nextCall) => {
     const definition = callOptions.method_definition;
-    if (definition.requestStream || definition.responseStream) return new InterceptingCall(nextCall(callOptions));
+    const budget = budgetOf();
+    if (definition.requestStream || definition.responseStream || budget === undefined) return new InterceptingCall(nextCall(callOptions));
     budget.deposit();
     let metadata: Metadata;
     let request: unknown;
@@ -86,4 +92,10 @@ export function grpcRetryInterceptor(options: GrpcRetryOptions = {}): Intercepto
       },
     });
   };
+}
+
+function budgetSource(given: GrpcRetryOptions['budget'], clock: Clock): () => RetryBudget | undefined {
+  if (typeof given === 'function') return given;
+  const budget = given instanceof RetryBudget ? given : new RetryBudget(given ?? {}, clock);
+  return () => budget;
 }

@@ -161,3 +161,26 @@ test('with every endpoint ejected the balancer fails open and uses them all', as
   const served = await offerLoad(env, 10, 5);
   assert.equal(served[1]! + served[2]! - before, 10, 'every request was still sent');
 });
+
+test('reading the endpoints, as client.endpoints() does, never readmits an ejected one: the next pick does', async () => {
+  const env = setup({ picker: roundRobinPicker(), newLoad: () => new LeastRequestLoad(), consecutiveFailures: 2 });
+  env.source.set(ports(1, 2));
+  env.fakes.get(1)!.status = 503;
+  await offerLoad(env, 6, 5);
+  const outlier = () => env.balancer.endpoints().find((e) => e.key === '10.0.0.1:1')!.outlier;
+  assert.ok(env.balancer.isEjected('10.0.0.1:1'));
+  const ejected = { ...outlier() };
+
+  env.clock.advance(1_000);
+  for (let i = 0; i < 100; i++) {
+    assert.equal(env.balancer.isEjected('10.0.0.1:1'), false, 'its ejection time is over');
+    env.balancer.endpoints();
+  }
+  assert.deepEqual(outlier(), ejected, 'still waiting for a pick to readmit it, not on probation');
+
+  env.fakes.get(1)!.status = 200;
+  const before = env.fakes.get(1)!.served;
+  await offerLoad(env, 4, 5);
+  assert.ok(env.fakes.get(1)!.served > before, 'readmitted by the pick');
+  assert.equal(outlier().ejectedUntil, 0);
+});

@@ -22,23 +22,37 @@ test('ejection grows with each ejection, is capped, and readmits on probation', 
   const s = newOutlierState();
   assert.ok(detector.onFailure(s, 4, 0));
   clock.advance(999);
-  assert.ok(detector.isEjected(s));
+  assert.ok(!detector.readmitIfDue(s, clock.now()));
   clock.advance(1);
-  assert.ok(!detector.isEjected(s), 'back after the first, 1 s ejection');
+  assert.ok(detector.readmitIfDue(s, clock.now()), 'back after the first, 1 s ejection');
   assert.ok(s.onProbation);
   assert.ok(detector.onFailure(s, 4, 0), 'one failure on probation re-ejects');
   clock.advance(1_999);
-  assert.ok(detector.isEjected(s), 'the second ejection lasts 2 s');
+  assert.ok(!detector.readmitIfDue(s, clock.now()), 'the second ejection lasts 2 s');
   clock.advance(1);
-  assert.ok(!detector.isEjected(s));
+  assert.ok(detector.readmitIfDue(s, clock.now()));
   assert.ok(detector.onFailure(s, 4, 0));
   clock.advance(2_499);
-  assert.ok(detector.isEjected(s), 'the third would be 3 s but is capped at 2.5 s');
+  assert.ok(!detector.readmitIfDue(s, clock.now()), 'the third would be 3 s but is capped at 2.5 s');
   clock.advance(1);
-  assert.ok(!detector.isEjected(s));
+  assert.ok(detector.readmitIfDue(s, clock.now()));
   detector.onSuccess(s);
   assert.equal(s.onProbation, false);
   assert.equal(s.ejections, 2, 'a healthy probe earns back one step');
+});
+
+test('isEjected is a read: it follows the clock but never readmits; only readmitIfDue does', () => {
+  const clock = new ManualClock();
+  const detector = new OutlierDetector({ consecutiveFailures: 1, baseEjectionMs: 1_000 }, clock);
+  const s = newOutlierState();
+  assert.ok(detector.onFailure(s, 4, 0));
+  const ejected = { ...s };
+  assert.ok(detector.isEjected(s));
+  clock.advance(1_000);
+  for (let i = 0; i < 100; i++) assert.equal(detector.isEjected(s), false, 'its ejection time is over');
+  assert.deepEqual(s, ejected, 'reading changed nothing');
+  assert.ok(detector.readmitIfDue(s, clock.now()));
+  assert.deepEqual(s, { ...ejected, ejectedUntil: 0, onProbation: true });
 });
 
 test('maxEjectedPercent bounds how many are out, but one may always go', () => {

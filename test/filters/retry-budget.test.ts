@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ManualClock } from '../../src/core/clock.js';
 import { RetryBudget } from '../../src/filters/retry-budget.js';
+import { ServiceRetryBudgets } from '../../src/filters/service-retry-budgets.js';
 
 function withdrawAll(budget: RetryBudget, cap = 100_000): number {
   let n = 0;
@@ -82,4 +83,15 @@ test('rejects nonsense settings', () => {
   assert.throws(() => new RetryBudget({ retryRatio: -1 }), /retryRatio/);
   assert.throws(() => new RetryBudget({ minRetriesPerSecond: Number.NaN }), /minRetriesPerSecond/);
   assert.throws(() => new RetryBudget({ ttlMs: 0 }), /ttlMs/);
+});
+
+test('a mesh keeps one budget per service while its settings stay the same, defaults spelled out or not', () => {
+  const budgets = new ServiceRetryBudgets(new ManualClock());
+  const reviews = budgets.budgetFor('reviews', {});
+  assert.equal(budgets.budgetFor('Reviews', { retryRatio: 0.2, minRetriesPerSecond: 10, ttlMs: 10_000 }), reviews);
+  assert.notEqual(budgets.budgetFor('ratings', {}), reviews, 'another service has its own');
+  const changed = budgets.budgetFor('reviews', { retryRatio: 0.5 });
+  assert.notEqual(changed, reviews);
+  assert.equal(changed.retryRatio, 0.5);
+  assert.equal(budgets.budgetFor('reviews', { retryRatio: 0.5 }), changed);
 });

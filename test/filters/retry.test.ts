@@ -222,7 +222,7 @@ test('retryNonRouted: true retries a POST with no route policy', async () => {
   assert.equal(b.hits, 2);
 });
 
-test('a POST is retried on CONNECT_FAILED: the request never reached the app', async () => {
+test('a POST is retried on CONNECT_FAILED, on any route or none: the request never reached the app', async () => {
   const dead = await startBackend('dead');
   await dead.stop();
   const live = await backend(() => 200);
@@ -242,13 +242,16 @@ test('a POST is retried on CONNECT_FAILED: the request never reached the app', a
     close: async () => {},
   };
   const { service, counters } = retrying(terminal, noWait);
-  const { status, res } = await send(service, { method: 'POST', path: '/orders', body: 'order-1' });
-  await res.body.dump();
-  assert.equal(status, 200);
-  assert.deepEqual(seen, ['CONNECT_FAILED']);
-  assert.equal(live.hits, 1);
-  assert.equal(live.bodies[0]!.toString(), 'order-1');
-  assert.equal(counters.get('retries_total'), 1);
+  const notRetryable: RoutePolicy = { name: 'POST /orders', condition: { method: 'POST' }, isRetryable: false };
+  for (const [i, route] of [undefined, notRetryable].entries()) {
+    const { status, res } = await send(service, { method: 'POST', path: '/orders', body: `order-${i}` }, ctxFor(route));
+    await res.body.dump();
+    assert.equal(status, 200);
+    assert.equal(live.bodies[i]!.toString(), `order-${i}`);
+  }
+  assert.deepEqual(seen, ['CONNECT_FAILED', 'CONNECT_FAILED']);
+  assert.equal(live.hits, 2);
+  assert.equal(counters.get('retries_total'), 2);
 });
 
 test('a route with isRetryable: false is not retried, even for GET', async () => {

@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
+import { RETRY_DEFAULTS } from '../../src/core/policy.js';
 import { grpcRetryInterceptor } from '../../src/grpc/retry-interceptor.js';
 
 const identity = (b: Buffer) => b;
@@ -65,6 +66,20 @@ test('a status that is not retryable is returned at once', async () => {
     assert.equal(err?.code, grpc.status.INVALID_ARGUMENT);
     assert.equal(calls, 1);
   } finally {
+    stub.close();
+  }
+});
+
+test('by default a call gets as many attempts as an HTTP request (RETRY_DEFAULTS.maxAttempts)', async () => {
+  const stub = client({ backoff: { baseMs: 1, maxMs: 2 } });
+  try {
+    script = Array.from({ length: RETRY_DEFAULTS.maxAttempts + 2 }, () => grpc.status.UNAVAILABLE);
+    calls = 0;
+    assert.equal((await call(stub, 'x')).err?.code, grpc.status.UNAVAILABLE);
+    assert.equal(calls, RETRY_DEFAULTS.maxAttempts);
+    assert.equal(RETRY_DEFAULTS.maxAttempts, 4, 'the documented default');
+  } finally {
+    script = [];
     stub.close();
   }
 });
