@@ -41,7 +41,10 @@ export interface ProxyListenerOptions {
   logger: Logger;
 }
 
-const H2_PREFACE_START = Buffer.from('PRI * HTTP/2.0');
+/** How long a new connection may take to send enough bytes to tell its protocol (as the header timeout). */
+const FIRST_BYTES_TIMEOUT_MS = 30_000;
+/** What an HTTP/2 client with prior knowledge sends first (RFC 9113 §3.4). */
+const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
 /** The first byte of every TLS connection (a handshake record); no HTTP/1.1 method starts with it. */
 const TLS_HANDSHAKE = 0x16;
 
@@ -119,29 +122,44 @@ export async function listenProxy(address: HostPort, options: ProxyListenerOptio
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
     socket.on('error', () => socket.destroy());
-    socket.once('data', (first: Buffer) => {
+    // The protocol is decided on the first bytes: a TLS handshake at once; HTTP/2 only once all 24
+    // bytes of its preface are there, since an HTTP/1.1 request may arrive a byte at a time ("P" of
+    // POST or PUT is the preface's first byte too).
+    let seen: Buffer | undefined;
+    // A connection that says nothing (or only part of a preface) is not kept for ever.
+    socket.setTimeout(FIRST_BYTES_TIMEOUT_MS, () => socket.destroy());
+    const onData = (chunk: Buffer) => {
+      seen = seen === undefined ? chunk : Buffer.concat([seen, chunk]);
+      const kind = sniff(seen, options.tls !== undefined);
+      if (kind === 'undecided') return;
+      socket.setTimeout(0);
+      socket.off('data', onData);
       socket.pause();
-      socket.unshift(first);
-      if (options.tls && first[0] === TLS_HANDSHAKE) {
-        // As with HTTP/2: the TLS layer takes the buffered bytes and reads the handle itself.
-        options.tls.server.emit('connection', socket);
-        return;
-      }
-      if (options.tls?.mode === 'strict') {
-        logger.warn('plaintext connection refused: this listener requires mTLS', { listener: name, remote: socket.remoteAddress });
-        endWithStatus(socket, 403, 'this port requires mTLS (a client certificate from the mesh)', 'TLS_REQUIRED');
-        return;
-      }
-      const h2 = first.subarray(0, H2_PREFACE_START.length).equals(H2_PREFACE_START.subarray(0, Math.min(first.length, H2_PREFACE_START.length)));
-      if (h2) {
-        // The HTTP/2 session takes the socket's buffered bytes and then reads the handle itself.
-        http2.emit('connection', socket);
-      } else {
-        http1.emit('connection', socket);
-        socket.resume();
-      }
-    });
+      socket.unshift(seen);
+      dispatch(socket, kind);
+    };
+    socket.on('data', onData);
   });
+
+  const dispatch = (socket: Socket, kind: 'tls' | 'h2' | 'http1') => {
+    if (kind === 'tls') {
+      // As with HTTP/2: the TLS layer takes the buffered bytes and reads the handle itself.
+      options.tls!.server.emit('connection', socket);
+      return;
+    }
+    if (options.tls?.mode === 'strict') {
+      logger.warn('plaintext connection refused: this listener requires mTLS', { listener: name, remote: socket.remoteAddress });
+      endWithStatus(socket, 403, 'this port requires mTLS (a client certificate from the mesh)', 'TLS_REQUIRED');
+      return;
+    }
+    if (kind === 'h2') {
+      // The HTTP/2 session takes the socket's buffered bytes and then reads the handle itself.
+      http2.emit('connection', socket);
+    } else {
+      http1.emit('connection', socket);
+      socket.resume();
+    }
+  };
 
   await new Promise<void>((resolve, reject) => {
     tcp.once('error', reject);
@@ -177,4 +195,12 @@ export async function listenProxy(address: HostPort, options: ProxyListenerOptio
       return finished;
     },
   };
+}
+
+/** Which server a connection belongs to, from its first bytes; undecided while they could still be the HTTP/2 preface. */
+export function sniff(bytes: Buffer, tlsPossible: boolean): 'tls' | 'h2' | 'http1' | 'undecided' {
+  if (tlsPossible && bytes[0] === TLS_HANDSHAKE) return 'tls';
+  const n = Math.min(bytes.length, H2_PREFACE.length);
+  if (bytes.compare(H2_PREFACE, 0, n, 0, n) !== 0) return 'http1';
+  return n === H2_PREFACE.length ? 'h2' : 'undecided';
 }
