@@ -8,7 +8,7 @@ before(async () => {
   backends = await startBackends(3);
 });
 after(async () => {
-  await Promise.all(backends.map((b) => b.stop()));
+  await Promise.all((backends ?? []).map((b) => b.stop()));
 });
 
 function reset(): void {

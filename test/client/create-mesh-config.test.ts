@@ -15,8 +15,8 @@ before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'meshwork-config-'));
 });
 after(async () => {
-  await Promise.all([blue.stop(), green.stop()]);
-  await rm(dir, { recursive: true, force: true });
+  await Promise.all([blue?.stop(), green?.stop()]);
+  if (dir) await rm(dir, { recursive: true, force: true });
 });
 
 const meshYaml = (address: string, extra = '') => `apiVersion: meshwork.dev/v1alpha1

@@ -18,7 +18,7 @@ before(async () => {
   canary = await startBackend('canary');
 });
 after(async () => {
-  await Promise.all([primary.stop(), canary.stop()]);
+  await Promise.all([primary?.stop(), canary?.stop()]);
 });
 
 function fresh(): void {

@@ -22,16 +22,16 @@ before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'meshwork-dnsclient-'));
   // One port on two loopback addresses, as a service's pods share a port on different IPs.
   const first = createServer((_req, res) => res.end('127.0.0.2'));
+  const second = createServer((_req, res) => res.end('127.0.0.3'));
+  servers.push(first, second);
   await new Promise<void>((r) => first.listen(0, '127.0.0.2', r));
   port = (first.address() as AddressInfo).port;
-  const second = createServer((_req, res) => res.end('127.0.0.3'));
   await new Promise<void>((r) => second.listen(port, '127.0.0.3', r));
-  servers.push(first, second);
   dns = await startDnsmasq(join(dir, 'hosts'), [['127.0.0.2', 'reviews.mesh.test']], []);
 });
 
 after(async () => {
-  await dns.stop();
+  await dns?.stop();
   for (const s of servers) {
     s.closeAllConnections();
     await new Promise((r) => s.close(r));

@@ -12,7 +12,7 @@ before(async () => {
   backends = await startBackends(2);
 });
 after(async () => {
-  await Promise.all(backends.map((b) => b.stop()));
+  await Promise.all((backends ?? []).map((b) => b.stop()));
 });
 
 

@@ -20,7 +20,7 @@ before(async () => {
   trace.setGlobalTracerProvider(new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] }));
   backend = await startBackend('reviews');
 });
-after(() => backend.stop());
+after(() => backend?.stop());
 
 test('mesh.metrics counts requests and responses per service and route, in Linkerd\'s names', async () => {
   const mesh = createMesh({

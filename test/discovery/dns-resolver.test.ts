@@ -27,7 +27,7 @@ before(async () => {
   );
 });
 after(async () => {
-  await dns.stop();
+  await dns?.stop();
   await rm(dir, { recursive: true, force: true });
 });
 

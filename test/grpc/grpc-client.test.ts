@@ -69,7 +69,7 @@ before(async () => {
 
 after(async () => {
   for (const server of servers) server.forceShutdown();
-  await mesh.close();
+  await mesh?.close();
 });
 
 const greet = (client: Greeter, name: string) =>

@@ -1,11 +1,11 @@
 /**
- * A real DNS server for tests: dnsmasq (Debian package dnsmasq-base; .ci/run installs it) serving
+ * A real DNS server for tests: dnsmasq (Debian package dnsmasq-base; `npm test` installs it) serving
  * A records from a hosts file and SRV records from flags, on 127.0.0.1 and a free UDP port.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createSocket } from 'node:dgram';
-import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
+import { findPeer } from './test-peers.js';
 
 export interface SrvRecord {
   name: string;
@@ -25,8 +25,6 @@ export interface Dnsmasq {
   stop(): Promise<void>;
 }
 
-const BINARY = ['/usr/sbin/dnsmasq', '/usr/bin/dnsmasq'].find((p) => existsSync(p));
-
 async function freeUdpPort(): Promise<number> {
   const socket = createSocket('udp4');
   await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
@@ -36,7 +34,8 @@ async function freeUdpPort(): Promise<number> {
 }
 
 export async function startDnsmasq(hostsFile: string, hosts: [string, string][], srv: SrvRecord[]): Promise<Dnsmasq> {
-  if (!BINARY) throw new Error('dnsmasq is not installed: install the Debian package dnsmasq-base (apt-get install dnsmasq-base); .ci/run does this');
+  const binary = findPeer('dnsmasq');
+  if (!binary) throw new Error('dnsmasq is not installed: install the Debian package dnsmasq-base (`npm run test:peers` does, as root)');
   const port = await freeUdpPort();
   const writeHosts = (lines: [string, string][]) => writeFile(hostsFile, lines.map(([a, n]) => `${a} ${n}`).join('\n') + '\n');
   await writeHosts(hosts);
@@ -56,28 +55,39 @@ export async function startDnsmasq(hostsFile: string, hosts: [string, string][],
       `--user=${process.getuid?.() === 0 ? 'root' : (process.env.USER ?? 'nobody')}`,
       ...records.map((r) => `--srv-host=${r.name},${r.target},${r.port},${r.priority ?? 0},${r.weight ?? 10}`),
     ];
-    child = spawn(BINARY!, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    child = spawn(binary, args, { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-    // Ready once it answers on its port; fail with its own words if it exits first.
+    // Ready once it answers on its port; fail with its own words if it exits first. One that does
+    // not answer is killed, so a failed start leaves nothing running to keep the tests alive.
     await new Promise<void>((resolve, reject) => {
       const started = Date.now();
-      const onExit = (code: number | null) => reject(new Error(`dnsmasq exited (${code}): ${stderr.trim()}`));
+      let settled = false;
+      const settle = (error?: Error) => {
+        if (settled) return;
+        settled = true;
+        child.off('exit', onExit);
+        if (!error) return resolve();
+        child.kill('SIGKILL');
+        reject(error);
+      };
+      const onExit = (code: number | null) => settle(new Error(`dnsmasq exited (${code}): ${stderr.trim()}`));
       child.once('exit', onExit);
+      child.once('error', settle);
       const probe = () => {
+        if (settled) return;
         const s = createSocket('udp4');
         // A minimal DNS query for "." type NS; any reply means the server is up.
         const query = Buffer.from([0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0, 1]);
         const timer = setTimeout(() => {
           s.close();
-          if (Date.now() - started > 5_000) reject(new Error(`dnsmasq did not answer on port ${port}: ${stderr.trim()}`));
+          if (Date.now() - started > 5_000) settle(new Error(`dnsmasq did not answer on port ${port}: ${stderr.trim()}`));
           else probe();
         }, 100);
         s.once('message', () => {
           clearTimeout(timer);
           s.close();
-          child.off('exit', onExit);
-          resolve();
+          settle();
         });
         s.send(query, port, '127.0.0.1');
       };

@@ -54,7 +54,11 @@ export async function startSidecarProcess(yaml: string, extraArgs: string[] = []
   const logs: Record<string, unknown>[] = [];
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const ready = await new Promise<Record<string, unknown>>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`mesh-sidecar did not become ready in 15 s; logs: ${JSON.stringify(logs)}`)), 15_000);
+    // Killed when it does not become ready, so a failed start leaves nothing running to keep the tests alive.
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`mesh-sidecar did not become ready in 15 s; logs: ${JSON.stringify(logs)}`));
+    }, 15_000);
     const lines = createInterface({ input: child.stderr! });
     lines.on('line', (line) => {
       let entry: Record<string, unknown>;
