@@ -40,6 +40,12 @@ export interface MeshOptions extends ClientCodeOptions {
   unknownHosts?: 'passthrough' | 'refuse';
   /** Where passed-through requests go. Default: undici's global dispatcher when the mesh was created. */
   fallback?: Dispatcher;
+  /**
+   * For embedders with settings of their own in the file (mesh-sidecar's `spec.sidecar`): called with
+   * each reloaded config before it is applied. Throw to refuse the change (the last good config keeps
+   * running and the error is reported like any other); return what to do once it is applied.
+   */
+  prepareReload?: (config: MeshConfig) => () => void;
 }
 
 export interface Mesh {
@@ -184,7 +190,9 @@ export function createMesh(options: MeshOptions): Mesh {
       ? watchConfigFile(configPath, {
           onChange: (config) => {
             try {
+              const commit = options.prepareReload?.(config);
               apply(fromConfig(config, options));
+              commit?.();
               reloads.applied();
             } catch (err) {
               configError = err as Error;

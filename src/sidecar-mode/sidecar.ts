@@ -6,6 +6,7 @@
  * or timed out: that is the stack's job, exactly as in a Node process using the library.
  */
 import type { IncomingMessage } from 'node:http';
+import { isDeepStrictEqual } from 'node:util';
 import type { Duplex } from 'node:stream';
 import { collectDefaultMetrics } from 'prom-client';
 import { Agent, type Dispatcher } from 'undici';
@@ -51,7 +52,11 @@ export interface Sidecar {
 export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
   const { logger } = options;
   const fileConfig = await loadMeshConfig(options.config);
-  const settings = sidecarSettings(fileConfig.sidecar, options.overrides);
+  const started = sidecarSettings(fileConfig.sidecar, options.overrides);
+  // What a reload may change while running (policy, logging, the grace period); addresses and
+  // limits the listeners were built with need a restart, and a reload that changes them says so.
+  const live = { settings: started, authorize: compileAuthorization(started.authorization), pendingRestart: [] as string[] };
+  const settings = started;
   if (settings.admin && !isLoopbackHost(settings.admin.host)) {
     logger.warn('the admin server listens beyond loopback; /config and /metrics are visible to the network', { admin: formatHostPort(settings.admin) });
   }
@@ -59,7 +64,28 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
   const stopTracing = installSidecarTracing(logger);
   const metrics = new MeshMetrics();
   collectDefaultMetrics({ register: metrics.registry });
-  const mesh = createMesh({ config: options.config, metrics, logger });
+  const mesh = createMesh({
+    config: options.config,
+    metrics,
+    logger,
+    prepareReload: (config) => {
+      const next = sidecarSettings(config.sidecar, options.overrides);
+      const tlsMode = next.inboundTls ?? (mesh.identity ? 'strict' : 'off');
+      if (tlsMode !== 'off' && !mesh.identity) {
+        throw new MeshError('INVALID_CONFIG', `${options.config}: spec.sidecar.inboundTls is ${tlsMode}, but there is no spec.identity (certFile, keyFile, trustAnchorsFile) to serve it with`);
+      }
+      const authorize = compileAuthorization(next.authorization);
+      const pendingRestart = RESTART_ONLY.filter((field) => !isDeepStrictEqual(next[field], started[field]));
+      return () => {
+        live.settings = { ...next, ...Object.fromEntries(RESTART_ONLY.map((field) => [field, started[field]])) };
+        live.authorize = authorize;
+        live.pendingRestart = pendingRestart;
+        setLogLevel(logger, next.logLevel);
+        if (pendingRestart.length > 0) logger.warn('spec.sidecar changes that apply only after a restart', { fields: pendingRestart });
+        logger.info('sidecar policy reloaded', { authorizationRules: next.authorization.length, inboundTls: tlsMode });
+      };
+    },
+  });
   const app = settings.app ? appClient(settings.app, metrics, logger) : undefined;
   const passthrough = new Agent({ keepAliveTimeout: 4_000 });
 
@@ -75,8 +101,8 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
         name: 'outbound',
         maxHeaderBytes: settings.maxHeaderBytes,
         logger,
-        handler: (req, res) => routeOutbound(req, res, mesh, passthrough, outbound?.address ?? own, settings, logger),
-        onUpgrade: (req, socket, head) => upgradeOutbound(req, socket, head, mesh, settings, logger),
+        handler: (req, res) => routeOutbound(req, res, mesh, passthrough, outbound?.address ?? own, live.settings, logger),
+        onUpgrade: (req, socket, head) => upgradeOutbound(req, socket, head, mesh, live.settings, logger),
       });
     }
     if (settings.inbound) {
@@ -88,14 +114,16 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
         if (tlsMode !== 'off' && !mesh.identity) {
           throw new MeshError('INVALID_CONFIG', `${options.config}: spec.sidecar.inboundTls is ${tlsMode}, but there is no spec.identity (certFile, keyFile, trustAnchorsFile) to serve it with`);
         }
-        const authorize = compileAuthorization(settings.authorization);
         // Requests and upgrades (WebSocket) alike: who is calling, and whether the policy lets them.
+        // The policy is read per request, so a reload applies to the next request, on open
+        // connections too.
         const admit = (req: ProxyRequest | IncomingMessage) => {
           const authority = authorityOf(req) ?? formatHostPort(appAddress);
           const label = hostOnly(authority);
           const peer = peerIdentity(req);
           const path = req.url ?? '/';
           let denied: string | undefined;
+          const authorize = live.authorize;
           if (authorize && !authorize(peer.clientId, req.method ?? 'GET', path, req.headers as MeshRequest['headers']).allowed) {
             denied = `${peer.clientId ?? 'an unauthenticated caller'} may not call ${req.method} ${path}`;
             metrics.stackEvent(label, 'inbound_denied_total');
@@ -106,12 +134,12 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
         const handler = (req: ProxyRequest, res: ProxyResponse) => {
           const { authority, label, peer, path, denied } = admit(req);
           if (denied) return respondWithFailure(res, 403, 'FORBIDDEN', denied);
-          forward(req, res, app, { direction: 'inbound', authority, label, path, logger, accessLog: settings.accessLog, peer });
+          forward(req, res, app, { direction: 'inbound', authority, label, path, logger, accessLog: live.settings.accessLog, peer });
         };
         const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
           const { authority, label, peer, path, denied } = admit(req);
           if (denied) return endWithStatus(socket, 403, denied, 'FORBIDDEN');
-          forwardUpgrade(req, socket, head, app, { direction: 'inbound', authority, label, path, logger, accessLog: settings.accessLog, peer });
+          forwardUpgrade(req, socket, head, app, { direction: 'inbound', authority, label, path, logger, accessLog: live.settings.accessLog, peer });
         };
         inboundTlsServer = tlsMode === 'off' ? undefined : inboundTls(tlsMode, mesh.identity!);
         inbound = await listenProxy(settings.inbound, {
@@ -130,7 +158,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
         {
           registry: metrics.registry,
           ready: () => !draining,
-          config: () => effectiveConfig(options.config, settings, mesh, { outbound: outbound?.address ?? null, inbound: inbound?.address ?? null, admin: admin?.address ?? null }),
+          config: () => effectiveConfig(options.config, live, mesh, { outbound: outbound?.address ?? null, inbound: inbound?.address ?? null, admin: admin?.address ?? null }),
         },
         logger,
       );
@@ -143,14 +171,17 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
   }
 
   return {
-    settings,
+    get settings() {
+      return live.settings;
+    },
     mesh,
     outbound: outbound?.address ?? null,
     inbound: inbound?.address ?? null,
     admin: admin?.address ?? null,
     async drain() {
       draining = true;
-      const results = await Promise.all([outbound?.drain(settings.drainGraceMs) ?? true, inbound?.drain(settings.drainGraceMs) ?? true]);
+      const graceMs = live.settings.drainGraceMs;
+      const results = await Promise.all([outbound?.drain(graceMs) ?? true, inbound?.drain(graceMs) ?? true]);
       inboundTlsServer?.close();
       // The listeners' connections are closed by now, which aborts whatever the clients still had in
       // flight; a client that still does not finish (a stuck upstream) must not hold the exit.
@@ -160,6 +191,13 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
       return { clean: results.every(Boolean) };
     },
   };
+}
+
+/** spec.sidecar fields the listeners are built with: a reload that changes them waits for a restart. */
+const RESTART_ONLY = ['outbound', 'inbound', 'admin', 'app', 'maxHeaderBytes'] as const;
+
+function setLogLevel(logger: Logger, level: SidecarSettings['logLevel']): void {
+  if ('level' in logger) (logger as { level: string }).level = level;
 }
 
 /** How long, after the grace period, the clients get to close their upstream connections. */
@@ -274,7 +312,8 @@ function upgradeOutbound(req: IncomingMessage, socket: Duplex, head: Buffer, mes
   forwardUpgrade(req, socket, head, mesh.client(service), { direction: 'outbound', authority: target.authority, label: service, path: target.path, logger, accessLog: settings.accessLog });
 }
 
-function effectiveConfig(file: string, settings: SidecarSettings, mesh: Mesh, bound: Record<'outbound' | 'inbound' | 'admin', HostPort | null>): unknown {
+function effectiveConfig(file: string, live: { settings: SidecarSettings; pendingRestart: string[] }, mesh: Mesh, bound: Record<'outbound' | 'inbound' | 'admin', HostPort | null>): unknown {
+  const settings = live.settings;
   const address = (a: HostPort | null) => (a ? formatHostPort(a) : 'off');
   return {
     configFile: file,
@@ -292,6 +331,8 @@ function effectiveConfig(file: string, settings: SidecarSettings, mesh: Mesh, bo
       maxHeaderBytes: settings.maxHeaderBytes,
       inboundTls: settings.inboundTls ?? (mesh.identity ? 'strict' : 'off'),
       authorization: settings.authorization,
+      // Changed in the file, but the listeners run with what they started with until a restart.
+      pendingRestart: live.pendingRestart,
     },
     identity: mesh.identity ? { spiffeId: mesh.identity.current().spiffeId, notAfter: mesh.identity.current().notAfter.toISOString(), files: mesh.identity.files } : null,
     unknownHosts: mesh.unknownHosts,
