@@ -46,9 +46,10 @@ function rewrite(yaml: string): void {
   renameSync(temp, sidecar.configPath);
 }
 
+/** Waits for the mesh to apply its `count`-th reload (the sidecar's policy is applied in the same step). */
 async function reloaded(count: number): Promise<void> {
   for (let i = 0; i < 100; i++) {
-    if (sidecar.logs.filter((l) => l.msg === 'sidecar policy reloaded').length >= count) return;
+    if (sidecar.logs.filter((l) => l.msg === 'config reloaded').length >= count) return;
     await sleep(50);
   }
   assert.fail(`the sidecar did not reload its policy: ${JSON.stringify(sidecar.logs.slice(-5))}`);
