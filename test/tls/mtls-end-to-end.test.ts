@@ -13,7 +13,8 @@ import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import { connect as tlsConnect, createServer as createTlsServer, type TLSSocket } from 'node:tls';
+import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createMesh, type Mesh } from '../../src/index.js';
 import { mtlsConnector } from '../../src/tls/mtls-connector.js';
@@ -177,6 +178,60 @@ test('permissive mode takes plaintext (no caller identity) and mTLS (with one)',
     assert.equal(result.body!.headers['x-meshwork-client-id'], SIMON);
   } finally {
     await mesh.close();
+  }
+});
+
+/** A TLS server holding the words identity that counts the TCP connections it accepts. */
+async function countingPeer(): Promise<{ address: string; connections(): number; close(): Promise<void> }> {
+  const words = leafDirs.words!;
+  let connections = 0;
+  const server = createTlsServer({ cert: readFileSync(words.certFile), key: readFileSync(words.keyFile), ca: readFileSync(words.caFile), requestCert: true, rejectUnauthorized: true, minVersion: 'TLSv1.3' }, (socket) => socket.destroy());
+  server.on('connection', () => connections++);
+  server.on('tlsClientError', () => undefined);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    address: `127.0.0.1:${(server.address() as AddressInfo).port}`,
+    connections: () => connections,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+const expiredAt = () => new Date(new X509Certificate(readFileSync(leafDirs.expired!.certFile)).validTo).toISOString();
+const localExpiry = () => new RegExp(`TLS_FAILED: the local certificate ${SIMON.replace(/[/.]/g, '\\$&')} expired at ${expiredAt().replace(/[.]/g, '\\.')}; renew it \\(`);
+
+test('a client whose own certificate has expired fails with TLS_FAILED naming the expiry, and opens no connection', async () => {
+  const peer = await countingPeer();
+  const mesh = meshedClient('expired', peer.address);
+  try {
+    await assert.rejects(get(mesh), (err: Error & { code?: string }) => {
+      assert.equal(err.code, 'TLS_FAILED');
+      assert.match(err.message, localExpiry());
+      return true;
+    });
+    assert.equal(peer.connections(), 0);
+  } finally {
+    await mesh.close();
+    await peer.close();
+  }
+});
+
+test('a sidecar whose own certificate has expired logs it as an error and answers 502 TLS_FAILED with the expiry, without connecting', async () => {
+  const peer = await countingPeer();
+  const sidecar = await startSidecarProcess(
+    `apiVersion: meshwork.dev/v1alpha1\nkind: Mesh\nspec:\n${identityYaml(leafDirs.expired!)}  services:\n    words:\n      endpoints: ["${peer.address}"]\n      tls: { identity: "${WORDS}" }\n`,
+  );
+  try {
+    const expiredLine = sidecar.logs.find((l) => l.msg === 'the identity certificate has expired; peers refuse it and new mTLS connections fail until it is renewed');
+    assert.equal(expiredLine?.level, 'error');
+    assert.equal(expiredLine?.notAfter, expiredAt());
+    const { stdout } = await run('curl', ['-sS', '-D', '-', '-H', 'Host: words', `http://${sidecar.outbound}/words/1`], { encoding: 'utf8' });
+    assert.match(stdout, /^HTTP\/1.1 502/);
+    assert.match(stdout, /x-meshwork-error: TLS_FAILED/i);
+    assert.match(stdout, localExpiry());
+    assert.equal(peer.connections(), 0);
+  } finally {
+    await sidecar.stop();
+    await peer.close();
   }
 });
 
