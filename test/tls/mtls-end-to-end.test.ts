@@ -300,10 +300,12 @@ test('a sidecar whose own certificate has expired logs it as an error and answer
     const expiredLine = sidecar.logs.find((l) => l.msg === 'the identity certificate has expired; peers refuse it and new mTLS connections fail until it is renewed');
     assert.equal(expiredLine?.level, 'error');
     assert.equal(expiredLine?.notAfter, expiredAt());
-    const { stdout } = await run('curl', ['-sS', '-D', '-', '-H', 'Host: words', `http://${sidecar.outbound}/words/1`], { encoding: 'utf8' });
-    assert.match(stdout, /^HTTP\/1.1 502/);
-    assert.match(stdout, /x-meshwork-error: TLS_FAILED/i);
-    assert.match(stdout, localExpiry());
+    // HTTP/1.1, and gRPC, which goes on to the endpoint over HTTP/2.
+    for (const extra of [[], ['--http2-prior-knowledge', '-H', 'content-type: application/grpc', '--data-binary', '']]) {
+      const { stdout } = await run('curl', ['-sS', '-D', '-', ...extra, '-H', 'Host: words', `http://${sidecar.outbound}/words/1`], { encoding: 'utf8' });
+      assert.match(stdout, /x-meshwork-error: TLS_FAILED/i);
+      assert.match(stdout, localExpiry());
+    }
     assert.equal(peer.connections(), 0);
   } finally {
     await sidecar.stop();
