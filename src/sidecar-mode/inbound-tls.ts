@@ -7,6 +7,7 @@
  * app (in `x-meshwork-client-id`, see forward.ts) see.
  */
 import { createSecureServer, type Http2SecureServer } from 'node:http2';
+import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { clientCertificateRefusal } from './tls-refusal.js';
 import type { IdentitySource, LoadedIdentity } from '../tls/identity-source.js';
@@ -37,6 +38,8 @@ export function inboundTls(mode: InboundTlsMode, identity: IdentitySource): Inbo
       rejectUnauthorized: false,
     },
   );
+  // Read while the connection is surely open: a refusal is logged with it even after a reset.
+  server.prependListener('connection', (tcp: Socket) => void tcp.remoteAddress);
   if (mode === 'strict') admitOnlyVerified(server);
   const unsubscribe = identity.onChange((id) => server.setSecureContext(contextOf(id)));
   return { mode, server, close: unsubscribe };

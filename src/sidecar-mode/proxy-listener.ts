@@ -111,7 +111,8 @@ export async function listenProxy(address: HostPort, options: ProxyListenerOptio
       session.once('close', () => sessions.delete(session));
       if (draining) session.close();
     });
-    secure.on('tlsClientError', (err: Error, socket: TLSSocket) => {
+    // Ahead of the HTTP/2 server's own handler, which destroys the socket: its address is still there.
+    secure.prependListener('tlsClientError', (err: Error, socket: TLSSocket) => {
       const { refused, fields } = describeTlsClientError(err, socket);
       if (refused) logger.warn('mTLS handshake refused', { listener: name, ...fields });
       else logger.debug('the caller closed the connection during the TLS handshake', { listener: name, ...fields });

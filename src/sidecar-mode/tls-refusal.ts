@@ -7,6 +7,7 @@
  * refuses with the reason, the caller's address and what its certificate says.
  */
 import type { X509Certificate } from 'node:crypto';
+import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { LogFields } from '../core/logger.js';
 import { formatHostPort } from '../config/listen-address.js';
@@ -53,9 +54,16 @@ export class ClientCertificateRefused extends Error {
   }
 }
 
+/**
+ * The caller's address. Once a caller has reset the connection (as a client that sent an alert
+ * does) the TLS socket cannot read it any more; the TCP socket underneath (Node's `_parent`) still
+ * has it if it was read when the connection arrived, which inboundTls sees to.
+ */
 function remoteOf(socket: TLSSocket | undefined): string | undefined {
-  const host = socket?.remoteAddress;
-  return host === undefined ? undefined : formatHostPort({ host, port: socket!.remotePort ?? 0 });
+  const tcp = (socket as { _parent?: Socket } | undefined)?._parent;
+  const host = socket?.remoteAddress ?? tcp?.remoteAddress;
+  const port = socket?.remotePort ?? tcp?.remotePort ?? 0;
+  return host === undefined ? undefined : formatHostPort({ host, port });
 }
 
 function certificateFields(cert: X509Certificate): LogFields {
@@ -99,5 +107,8 @@ export function describeTlsClientError(err: Error & { code?: string; reason?: st
   const remote = remoteOf(socket);
   if (err.code === 'ECONNRESET' || err.code === 'EPIPE') return { refused: false, fields: { code: err.code, remote } };
   // OpenSSL's errors carry the bare reason ("tlsv1 alert unknown ca", "unsupported protocol").
-  return { refused: true, fields: { reason: err.reason ?? err.message, code: err.code, remote } };
+  const reason = err.reason ?? err.message;
+  // An alert is the caller's verdict on this side (its certificate, its CA, its TLS settings).
+  const hint = /^(sslv3|tlsv1|tlsv13) alert /.test(reason) ? "the caller ended the handshake with this alert: it refused this listener's certificate or settings" : undefined;
+  return { refused: true, fields: { reason, code: err.code, ...(hint ? { hint } : {}), remote } };
 }

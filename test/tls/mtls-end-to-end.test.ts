@@ -31,6 +31,7 @@ const INTRUDER = `spiffe://${TD}/ns/default/sa/intruder`;
 
 let dir: string;
 let ca: CertificateAuthority;
+let otherCa: CertificateAuthority;
 let app: TestBackend;
 let strict: SidecarProcess;
 let permissive: SidecarProcess;
@@ -70,7 +71,8 @@ async function get(mesh: Mesh, path = '/words/1', method: 'GET' | 'POST' = 'GET'
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'meshwork-mtls-'));
   ca = await createAuthority({ trustDomain: TD });
-  const other = await createAuthority({ trustDomain: TD });
+  otherCa = await createAuthority({ trustDomain: TD });
+  const other = otherCa;
   await leaf('words', WORDS);
   await leaf('simon', SIMON);
   await leaf('intruder', INTRUDER);
@@ -226,6 +228,24 @@ test('strict mode refuses a certificate that does not verify or names no SPIFFE 
   }
   assert.equal(app.hits, before, 'no request from a refused caller reached the app');
   assert.ok(!strict.logs.some((l) => l.error === 'socket hang up'), 'no refusal is reported as a hang-up');
+});
+
+test('a caller that refuses the sidecar\'s certificate in the handshake is logged with its alert', async () => {
+  const { writeFileSync } = await import('node:fs');
+  const trustsAnotherCa = join(dir, 'another-ca.crt');
+  writeFileSync(trustsAnotherCa, otherCa.root.certPem);
+  const simon = leafDirs.simon!;
+  const before = app.hits;
+  const failed = await run('curl', ['-sS', '--cacert', trustsAnotherCa, '--cert', simon.certFile, '--key', simon.keyFile, '-w', '%{local_port}', `https://${strict.inbound}/words/1`], { encoding: 'utf8' }).then(
+    () => assert.fail('curl trusted a sidecar whose CA it does not know'),
+    (err: { stdout: string; stderr: string }) => err,
+  );
+  assert.match(failed.stderr, /certificate/);
+  const lines = await logged(strict, (l) => l.msg === 'mTLS handshake refused' && l.remote === `127.0.0.1:${failed.stdout}`);
+  assert.equal(lines.length, 1);
+  assert.equal(lines[0]!.reason, 'tlsv1 alert unknown ca');
+  assert.match(String(lines[0]!.hint), /the caller ended the handshake with this alert/);
+  assert.equal(app.hits, before);
 });
 
 test('authorization: allowed routes pass, other routes and other identities get 403 and are counted', async () => {
