@@ -26,7 +26,7 @@ export { Param, Params } from './core/params.js';
 export { applyFilter, newCallContext } from './core/service.js';
 export type { Service, Filter, CallContext } from './core/service.js';
 export { systemClock, ManualClock, seededRandom, systemRandom } from './core/clock.js';
-export type { Clock, Random, TimerHandle } from './core/clock.js';
+export type { Clock, EpochMs, MonotonicMs, Random, TimerHandle } from './core/clock.js';
 export type { Logger, LogFields } from './core/logger.js';
 export { Watchable } from './core/watchable.js';
 

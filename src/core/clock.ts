@@ -1,22 +1,44 @@
 /**
  * Time and chance are injected so that balancers, ejection, budgets and breakers can be tested
  * deterministically: tests drive a ManualClock and a seeded random source instead of sleeping.
+ *
+ * A clock tells two kinds of time, and they must never meet in one subtraction. Monotonic time
+ * (`now()`) only ever moves forward at a steady rate and starts anywhere (at process start for the
+ * system clock): it measures durations and deadlines. Wall-clock time (`wallNow()`) is milliseconds
+ * since the Unix epoch, the time certificates and dates from outside the process are written in; it
+ * can jump when the system clock is set. The two are branded number types, so a function that asks
+ * for one does not accept the other: comparing a certificate's notAfter with a monotonic reading
+ * (decades of time left, for a certificate that expires tomorrow) does not compile.
  */
+declare const monotonicBrand: unique symbol;
+declare const epochBrand: unique symbol;
+
+/** A monotonic clock reading, ms: only the difference between two readings means anything. */
+export type MonotonicMs = number & { readonly [monotonicBrand]: true };
+/** Wall-clock time, ms since the Unix epoch (what `Date.getTime()` returns). */
+export type EpochMs = number & { readonly [epochBrand]: true };
+
 export interface TimerHandle {
   cancel(): void;
 }
 
 export interface Clock {
-  /** Monotonic milliseconds; only differences are meaningful. */
-  now(): number;
-  /** Runs `fn` after `ms`; the timer never keeps the process alive on its own. */
+  /** Monotonic milliseconds; only differences are meaningful. Never compare with a date. */
+  now(): MonotonicMs;
+  /** Wall-clock milliseconds since the Unix epoch, for comparing with dates such as a certificate's validity. */
+  wallNow(): EpochMs;
+  /** Runs `fn` after `ms` (monotonic); the timer never keeps the process alive on its own. */
   setTimer(fn: () => void, ms: number): TimerHandle;
 }
 
-const performanceNow = performance.now.bind(performance);
+/** Milliseconds from the wall-clock reading `now` until `date`; negative once it has passed. */
+export function msUntil(date: Date, now: EpochMs): number {
+  return date.getTime() - now;
+}
 
 export const systemClock: Clock = {
-  now: performanceNow,
+  now: performance.now.bind(performance) as () => MonotonicMs,
+  wallNow: Date.now as () => EpochMs,
   setTimer(fn, ms) {
     const t = setTimeout(fn, ms);
     t.unref();
@@ -31,18 +53,28 @@ interface PendingTimer {
   cancelled: boolean;
 }
 
-/** A clock that moves only when told to; timers fire in order during `advance`. */
+/**
+ * A clock that moves only when told to; timers fire in order during `advance`. Its wall clock moves
+ * with its monotonic one. It starts at the real wall-clock time unless told otherwise, so that
+ * certificates issued for a test are valid on it.
+ */
 export class ManualClock implements Clock {
   #now: number;
+  readonly #wallOffset: number;
   #seq = 0;
   #timers: PendingTimer[] = [];
 
-  constructor(start = 0) {
+  constructor(start = 0, wallStart: number = Date.now()) {
     this.#now = start;
+    this.#wallOffset = wallStart - start;
   }
 
-  now(): number {
-    return this.#now;
+  now(): MonotonicMs {
+    return this.#now as MonotonicMs;
+  }
+
+  wallNow(): EpochMs {
+    return (this.#wallOffset + this.#now) as EpochMs;
   }
 
   setTimer(fn: () => void, ms: number): TimerHandle {

@@ -1,12 +1,15 @@
 /**
  * The server side of mTLS for the inbound listener. `strict` accepts only TLS 1.3 connections that
- * present a certificate chaining to the trust anchors (plaintext is answered 403 and closed);
- * `permissive` also accepts plaintext and certificate-less TLS, for migrating a service into the mesh
- * — such callers are simply unauthenticated. The caller's SPIFFE ID is what authorization, metrics
- * and the app (in `x-meshwork-client-id`, see forward.ts) see.
+ * present a certificate chaining to the trust anchors and naming a SPIFFE ID (plaintext is answered
+ * 403 and closed; a refused certificate is logged with the reason, see tls-refusal.ts); `permissive`
+ * also accepts plaintext and certificate-less TLS, for migrating a service into the mesh — such
+ * callers are simply unauthenticated. The caller's SPIFFE ID is what authorization, metrics and the
+ * app (in `x-meshwork-client-id`, see forward.ts) see.
  */
 import { createSecureServer, type Http2SecureServer } from 'node:http2';
+import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
+import { clientCertificateRefusal } from './tls-refusal.js';
 import type { IdentitySource, LoadedIdentity } from '../tls/identity-source.js';
 import { spiffeIdOfSubjectAltName } from '../tls/spiffe-id.js';
 import { isHttp2, type ProxyRequest } from './forward.js';
@@ -29,13 +32,45 @@ export function inboundTls(mode: InboundTlsMode, identity: IdentitySource): Inbo
       allowHTTP1: true,
       minVersion: 'TLSv1.3',
       requestCert: true,
-      // Permissive lets a certificate-less (or unverifiable) caller finish the handshake; it is then
-      // treated as unauthenticated (see peerIdentity), never as the identity it claims.
-      rejectUnauthorized: mode === 'strict',
+      // Every caller finishes the handshake, so that the verification result can be read. Strict
+      // mode then refuses the unverified (admitOnlyVerified); permissive treats them as
+      // unauthenticated (see peerIdentity), never as the identity they claim.
+      rejectUnauthorized: false,
     },
   );
+  // Read while the connection is surely open: a refusal is logged with it even after a reset.
+  server.prependListener('connection', (tcp: Socket) => void tcp.remoteAddress);
+  if (mode === 'strict') admitOnlyVerified(server);
   const unsubscribe = identity.onChange((id) => server.setSecureContext(contextOf(id)));
   return { mode, server, close: unsubscribe };
+}
+
+/**
+ * Puts a check in front of the listeners that start HTTP/1.1 or HTTP/2 on a new TLS connection (the
+ * HTTP/2 server's own), so a refused caller's socket is never handed to an HTTP parser and no byte
+ * it sent is read. The refusal is emitted as a `tlsClientError`, like a failed handshake, and the
+ * connection destroyed; anything unexpected in the check refuses too.
+ */
+function admitOnlyVerified(server: Http2SecureServer): void {
+  const serve = server.listeners('secureConnection') as ((socket: TLSSocket) => void)[];
+  server.removeAllListeners('secureConnection');
+  server.on('secureConnection', (socket: TLSSocket) => {
+    let refusal: Error | undefined;
+    try {
+      refusal = clientCertificateRefusal(socket);
+    } catch (err) {
+      refusal = err as Error;
+    }
+    if (refusal === undefined) {
+      for (const listener of serve) listener.call(server, socket);
+      return;
+    }
+    // The HTTP/2 server's tlsClientError handler destroys the socket with the error, which the
+    // socket then emits; it is reported once, through tlsClientError.
+    socket.on('error', () => {});
+    server.emit('tlsClientError', refusal, socket);
+    socket.destroy();
+  });
 }
 
 export interface PeerIdentity {

@@ -12,9 +12,11 @@ import { createServer as createHttpServer, STATUS_CODES, type IncomingMessage, t
 import { createServer as createHttp2Server, type Http2SecureServer, type Http2ServerRequest, type Http2ServerResponse, type Http2Session } from 'node:http2';
 import { createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import type { TLSSocket } from 'node:tls';
 import type { Logger } from '../core/logger.js';
 import type { HostPort } from '../config/listen-address.js';
 import { endWithStatus } from './raw-response.js';
+import { describeTlsClientError } from './tls-refusal.js';
 
 export type RequestHandler = (req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse) => void;
 export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
@@ -112,7 +114,12 @@ export async function listenProxy(address: HostPort, options: ProxyListenerOptio
       session.once('close', () => sessions.delete(session));
       if (draining) session.close();
     });
-    secure.on('tlsClientError', (err: NodeJS.ErrnoException) => logger.warn('mTLS handshake refused', { listener: name, code: err.code, error: err.message }));
+    // Ahead of the HTTP/2 server's own handler, which destroys the socket: its address is still there.
+    secure.prependListener('tlsClientError', (err: Error, socket: TLSSocket) => {
+      const { refused, fields } = describeTlsClientError(err, socket);
+      if (refused) logger.warn('mTLS handshake refused', { listener: name, ...fields });
+      else logger.debug('the caller closed the connection during the TLS handshake', { listener: name, ...fields });
+    });
   }
 
   // noDelay here, for every path: Node's HTTP/1.1 server sets it on its own sockets, but a socket

@@ -3,14 +3,15 @@
  * (a Kubernetes Secret volume, or what `mesh-sidecar identity issue` wrote) and read again when they
  * change, so a rotated certificate is used for new connections while established ones carry on.
  * A bad new set (unreadable, a key that does not match, no SPIFFE ID) is reported and the last good
- * one stays in use. A certificate near its end is warned about in the log and visible as a gauge,
- * so rotation that silently stopped is noticed before traffic fails.
+ * one stays in use. A certificate near its end is warned about in the log (an expired one is an
+ * error) and visible as a gauge, so rotation that silently stopped is noticed before traffic fails.
+ * Validity is judged on the clock's wall time: certificates are dated, and a monotonic reading is not.
  */
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { Gauge, type Registry } from 'prom-client';
-import { systemClock, type Clock, type TimerHandle } from '../core/clock.js';
+import { msUntil, systemClock, type Clock, type TimerHandle } from '../core/clock.js';
 import { MeshError } from '../core/errors.js';
 import { silentLogger, type Logger } from '../core/logger.js';
 import { watchPaths } from '../core/watch-paths.js';
@@ -29,6 +30,7 @@ export interface LoadedIdentity {
   readonly keyPem: string;
   readonly trustAnchorsPem: string;
   readonly spiffeId: string;
+  readonly notBefore: Date;
   readonly notAfter: Date;
   /** 1 for the first set loaded, +1 per rotation. */
   readonly version: number;
@@ -133,16 +135,34 @@ export class IdentitySource {
     this.#checkExpiry();
   }
 
+  /**
+   * Why a new connection must not present the current certificate (expired, or not valid yet by this
+   * machine's clock), as the TLS_FAILED error to fail it with; undefined when it is valid. Checked
+   * here because a peer would only refuse it with a bare reset after the handshake.
+   */
+  validityError(): MeshError | undefined {
+    const { spiffeId, notBefore, notAfter } = this.#current;
+    const now = this.#clock.wallNow();
+    if (msUntil(notAfter, now) <= 0) {
+      return new MeshError('TLS_FAILED', `the local certificate ${spiffeId} expired at ${notAfter.toISOString()}; renew it (write the new certificate and key to ${this.files.certFile} and ${this.files.keyFile}; they are picked up without a restart)`);
+    }
+    if (msUntil(notBefore, now) > 0) {
+      return new MeshError('TLS_FAILED', `the local certificate ${spiffeId} is not valid until ${notBefore.toISOString()}, and this machine's clock says ${new Date(now).toISOString()}; check the clock or the issuer`);
+    }
+    return undefined;
+  }
+
   #checkExpiry(): void {
     this.#expiryCheck?.cancel();
-    const left = this.#current.notAfter.getTime() - this.#clock.now();
+    const { spiffeId, notAfter } = this.#current;
+    const left = msUntil(notAfter, this.#clock.wallNow());
     const warnBefore = this.#warnBeforeMs ?? this.#lifetimeMs / 3;
-    if (left <= warnBefore) {
-      const message = left <= 0 ? 'the identity certificate has expired; peers will refuse it' : 'the identity certificate expires soon and has not been rotated';
-      this.#logger.warn(message, { spiffeId: this.#current.spiffeId, notAfter: this.#current.notAfter.toISOString(), secondsLeft: Math.round(left / 1000) });
-    }
-    // Checked again when the warning is due, then every minute until a rotation resets it.
-    const next = left > warnBefore ? left - warnBefore : 60_000;
+    const fields = { spiffeId, notAfter: notAfter.toISOString(), secondsLeft: Math.round(left / 1000), certFile: this.files.certFile };
+    if (left <= 0) this.#logger.error('the identity certificate has expired; peers refuse it and new mTLS connections fail until it is renewed', fields);
+    else if (left <= warnBefore) this.#logger.warn('the identity certificate expires soon and has not been rotated', fields);
+    // Checked again when the warning is due, then every minute (and at the moment of expiry) until a
+    // rotation resets it. Timers run on monotonic time; each check reads the wall clock afresh.
+    const next = left > warnBefore ? left - warnBefore : left > 0 ? Math.min(left, 60_000) : 60_000;
     this.#expiryCheck = this.#clock.setTimer(() => this.#checkExpiry(), Math.min(Math.max(next, 1_000), 2 ** 31 - 1));
   }
 }
@@ -182,5 +202,5 @@ function checkIdentity(files: IdentityFiles, texts: { certPem: string; keyPem: s
   }
   const notBefore = new Date(leaf.validFrom);
   const notAfter = new Date(leaf.validTo);
-  return { certPem, keyPem, trustAnchorsPem, spiffeId, notAfter, version, lifetimeMs: notAfter.getTime() - notBefore.getTime() };
+  return { certPem, keyPem, trustAnchorsPem, spiffeId, notBefore, notAfter, version, lifetimeMs: notAfter.getTime() - notBefore.getTime() };
 }

@@ -5,7 +5,9 @@
  * usually IP addresses); the SPIFFE ID is the identity. There is no plaintext fallback: a failed
  * handshake fails the connection. When the identity rotates, new connections use the new
  * certificate; TLS session tickets are cached so reconnecting skips most of the handshake (a
- * rotation starts a fresh cache).
+ * rotation starts a fresh cache). A local certificate that has expired (or is not valid yet) is never
+ * offered: the peer would refuse it with nothing but a closed connection, while failing here says
+ * what to renew, and no connection is opened.
  */
 import type { ConnectionOptions, PeerCertificate } from 'node:tls';
 import { buildConnector } from 'undici';
@@ -50,6 +52,11 @@ export function mtlsConnector(source: IdentitySource, options: MtlsConnectorOpti
   let identity = source.current();
   let connector = build(identity);
   return (connectOptions, callback) => {
+    const invalid = source.validityError();
+    if (invalid) {
+      callback(invalid, null);
+      return;
+    }
     const current = source.current();
     if (current !== identity) {
       identity = current;

@@ -51,6 +51,7 @@ function retrying(terminal: HttpService, policy: RetryPolicy = {}, random: Rando
   let wake: (() => void) | undefined;
   const clock: Clock = {
     now: () => manual.now(),
+    wallNow: () => manual.wallNow(),
     setTimer(fn, ms) {
       waits.push(ms);
       wake?.();

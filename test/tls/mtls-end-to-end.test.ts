@@ -13,7 +13,8 @@ import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import { connect as tlsConnect, createServer as createTlsServer, type TLSSocket } from 'node:tls';
+import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createMesh, type Mesh } from '../../src/index.js';
 import { mtlsConnector } from '../../src/tls/mtls-connector.js';
@@ -30,6 +31,7 @@ const INTRUDER = `spiffe://${TD}/ns/default/sa/intruder`;
 
 let dir: string;
 let ca: CertificateAuthority;
+let otherCa: CertificateAuthority;
 let app: TestBackend;
 let strict: SidecarProcess;
 let permissive: SidecarProcess;
@@ -69,7 +71,8 @@ async function get(mesh: Mesh, path = '/words/1', method: 'GET' | 'POST' = 'GET'
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'meshwork-mtls-'));
   ca = await createAuthority({ trustDomain: TD });
-  const other = await createAuthority({ trustDomain: TD });
+  otherCa = await createAuthority({ trustDomain: TD });
+  const other = otherCa;
   await leaf('words', WORDS);
   await leaf('simon', SIMON);
   await leaf('intruder', INTRUDER);
@@ -138,17 +141,111 @@ test('the server must prove the expected SPIFFE ID', async () => {
   }
 });
 
-test('a client certificate from another CA, or an expired one, is refused', async () => {
-  for (const name of ['foreign', 'expired']) {
-    const mesh = meshedClient(name, strict.inbound!);
-    const before = app.hits;
-    try {
-      await assert.rejects(get(mesh), (err: Error & { code?: string }) => ['TLS_FAILED', 'ENDPOINT_FAILED'].includes(err.code ?? ''), `${name} is refused`);
-      assert.equal(app.hits, before);
-    } finally {
-      await mesh.close();
-    }
+test('a meshed client whose certificate comes from another CA is refused', async () => {
+  const mesh = meshedClient('foreign', strict.inbound!);
+  const before = app.hits;
+  try {
+    await assert.rejects(get(mesh), (err: Error & { code?: string }) => ['TLS_FAILED', 'ENDPOINT_FAILED'].includes(err.code ?? ''));
+    assert.equal(app.hits, before);
+  } finally {
+    await mesh.close();
   }
+});
+
+/**
+ * Opens a TLS connection to `address` presenting `credentials` (or none) and, as soon as the
+ * handshake is done, sends an HTTP/1.1 request (or, by ALPN h2, the HTTP/2 preface, which an HTTP/2
+ * server answers with its SETTINGS); resolves with what came back when the server has closed it.
+ */
+function presentCertificate(address: string, credentials: { cert: string; key: string } | undefined, alpn: 'http/1.1' | 'h2' = 'http/1.1'): Promise<{ localPort: number; received: string }> {
+  const [host, port] = address.split(':') as [string, string];
+  return new Promise((resolve) => {
+    let received = '';
+    let localPort = 0;
+    const socket = tlsConnect({ host, port: Number(port), ca: readFileSync(leafDirs.simon!.caFile), ALPNProtocols: [alpn], ...credentials, checkServerIdentity: () => undefined }, () => {
+      localPort = socket.localPort!;
+      socket.write(alpn === 'h2' ? 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n' : 'GET /words/smuggled HTTP/1.1\r\nHost: words\r\n\r\n');
+    });
+    socket.setEncoding('latin1');
+    socket.on('data', (chunk: string) => (received += chunk));
+    socket.on('error', () => undefined);
+    socket.on('close', () => resolve({ localPort, received }));
+  });
+}
+
+async function logged(sidecar: SidecarProcess, predicate: (line: Record<string, unknown>) => boolean): Promise<Record<string, unknown>[]> {
+  for (let i = 0; i < 100 && !sidecar.logs.some(predicate); i++) await sleep(20);
+  return sidecar.logs.filter(predicate);
+}
+
+/** A certificate from the mesh's own issuer that names no SPIFFE ID, as an ordinary (non-mesh) client certificate would. */
+async function certificateWithoutSpiffeId(): Promise<{ cert: string; key: string }> {
+  const x509 = await import('@peculiar/x509');
+  const { createPrivateKey, webcrypto } = await import('node:crypto');
+  const issuerKey = await webcrypto.subtle.importKey('pkcs8', createPrivateKey(ca.issuer.keyPem).export({ type: 'pkcs8', format: 'der' }), { name: 'ECDSA', namedCurve: 'P-256' }, false, ['sign']);
+  const keys = await webcrypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign', 'verify']);
+  const cert = await x509.X509CertificateGenerator.create({
+    serialNumber: '0badc0de',
+    subject: 'CN=legacy-client',
+    issuer: new x509.X509Certificate(ca.issuer.certPem).subject,
+    notBefore: new Date(Date.now() - 60_000),
+    notAfter: new Date(Date.now() + 3600_000),
+    publicKey: keys.publicKey,
+    signingKey: issuerKey,
+    signingAlgorithm: { name: 'ECDSA', hash: 'SHA-256' },
+    extensions: [new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.clientAuth]), new x509.SubjectAlternativeNameExtension([{ type: 'dns', value: 'legacy.example' }])],
+  });
+  const keyDer = await webcrypto.subtle.exportKey('pkcs8', keys.privateKey);
+  return { cert: `${cert.toString('pem').trim()}\n${ca.issuer.certPem}`, key: x509.PemConverter.encode(keyDer, 'PRIVATE KEY') };
+}
+
+test('strict mode refuses a certificate that does not verify or names no SPIFFE ID, and no certificate, logging why once per connection; nothing sent reaches the app', async () => {
+  const filesOf = (name: string) => ({ cert: readFileSync(leafDirs[name]!.certFile, 'utf8'), key: readFileSync(leafDirs[name]!.keyFile, 'utf8') });
+  const simon = filesOf('simon');
+  const leafOnly = { cert: /-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----\n/.exec(simon.cert)![0], key: simon.key };
+  const chainHint = "the certificate does not chain to this listener's trust anchors (another CA, or sent without its issuer)";
+  const cases = [
+    { name: 'another CA', credentials: filesOf('foreign'), reason: 'unable to get local issuer certificate', code: 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', hint: chainHint, san: `URI:${SIMON}` },
+    { name: 'expired', credentials: filesOf('expired'), reason: 'certificate has expired', code: 'CERT_HAS_EXPIRED', san: `URI:${SIMON}` },
+    { name: 'expired, over HTTP/2', alpn: 'h2' as const, credentials: filesOf('expired'), reason: 'certificate has expired', code: 'CERT_HAS_EXPIRED', san: `URI:${SIMON}` },
+    { name: 'leaf without its issuer', credentials: leafOnly, reason: 'unable to verify the first certificate', code: 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', hint: chainHint, san: `URI:${SIMON}` },
+    { name: 'no SPIFFE ID', credentials: await certificateWithoutSpiffeId(), reason: 'the certificate has no single spiffe:// URI SAN, so it names no mesh identity', code: 'NO_SPIFFE_ID', san: 'DNS:legacy.example', subject: 'CN=legacy-client' },
+    { name: 'no certificate', credentials: undefined, reason: 'peer did not return a certificate', code: 'ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE', hint: 'this port requires mTLS: the caller must present a certificate from the mesh' },
+  ];
+  const before = app.hits;
+  for (const c of cases) {
+    const { localPort, received } = await presentCertificate(strict.inbound!, c.credentials, c.alpn);
+    assert.equal(received, '', `${c.name}: no HTTP answer; the connection never reached HTTP`);
+    const lines = await logged(strict, (l) => l.msg === 'mTLS handshake refused' && l.remote === `127.0.0.1:${localPort}`);
+    assert.equal(lines.length, 1, `${c.name}: one refusal line for the connection`);
+    const line = lines[0]!;
+    assert.equal(line.level, 'warn');
+    assert.equal(line.reason, c.reason, c.name);
+    assert.equal(line.code, c.code, c.name);
+    assert.equal(line.hint, c.hint, c.name);
+    assert.equal(line.peerSubjectAltName, c.san, c.name);
+    assert.equal(line.peerSubject, c.subject, c.name);
+  }
+  assert.equal(app.hits, before, 'no request from a refused caller reached the app');
+  assert.ok(!strict.logs.some((l) => l.error === 'socket hang up'), 'no refusal is reported as a hang-up');
+});
+
+test('a caller that refuses the sidecar\'s certificate in the handshake is logged with its alert', async () => {
+  const { writeFileSync } = await import('node:fs');
+  const trustsAnotherCa = join(dir, 'another-ca.crt');
+  writeFileSync(trustsAnotherCa, otherCa.root.certPem);
+  const simon = leafDirs.simon!;
+  const before = app.hits;
+  const failed = await run('curl', ['-sS', '--cacert', trustsAnotherCa, '--cert', simon.certFile, '--key', simon.keyFile, '-w', '%{local_port}', `https://${strict.inbound}/words/1`], { encoding: 'utf8' }).then(
+    () => assert.fail('curl trusted a sidecar whose CA it does not know'),
+    (err: { stdout: string; stderr: string }) => err,
+  );
+  assert.match(failed.stderr, /certificate/);
+  const lines = await logged(strict, (l) => l.msg === 'mTLS handshake refused' && l.remote === `127.0.0.1:${failed.stdout}`);
+  assert.equal(lines.length, 1);
+  assert.equal(lines[0]!.reason, 'tlsv1 alert unknown ca');
+  assert.match(String(lines[0]!.hint), /the caller ended the handshake with this alert/);
+  assert.equal(app.hits, before);
 });
 
 test('authorization: allowed routes pass, other routes and other identities get 403 and are counted', async () => {
@@ -177,6 +274,62 @@ test('permissive mode takes plaintext (no caller identity) and mTLS (with one)',
     assert.equal(result.body!.headers['x-meshwork-client-id'], SIMON);
   } finally {
     await mesh.close();
+  }
+});
+
+/** A TLS server holding the words identity that counts the TCP connections it accepts. */
+async function countingPeer(): Promise<{ address: string; connections(): number; close(): Promise<void> }> {
+  const words = leafDirs.words!;
+  let connections = 0;
+  const server = createTlsServer({ cert: readFileSync(words.certFile), key: readFileSync(words.keyFile), ca: readFileSync(words.caFile), requestCert: true, rejectUnauthorized: true, minVersion: 'TLSv1.3' }, (socket) => socket.destroy());
+  server.on('connection', () => connections++);
+  server.on('tlsClientError', () => undefined);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    address: `127.0.0.1:${(server.address() as AddressInfo).port}`,
+    connections: () => connections,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+const expiredAt = () => new Date(new X509Certificate(readFileSync(leafDirs.expired!.certFile)).validTo).toISOString();
+const localExpiry = () => new RegExp(`TLS_FAILED: the local certificate ${SIMON.replace(/[/.]/g, '\\$&')} expired at ${expiredAt().replace(/[.]/g, '\\.')}; renew it \\(`);
+
+test('a client whose own certificate has expired fails with TLS_FAILED naming the expiry, and opens no connection', async () => {
+  const peer = await countingPeer();
+  const mesh = meshedClient('expired', peer.address);
+  try {
+    await assert.rejects(get(mesh), (err: Error & { code?: string }) => {
+      assert.equal(err.code, 'TLS_FAILED');
+      assert.match(err.message, localExpiry());
+      return true;
+    });
+    assert.equal(peer.connections(), 0);
+  } finally {
+    await mesh.close();
+    await peer.close();
+  }
+});
+
+test('a sidecar whose own certificate has expired logs it as an error and answers 502 TLS_FAILED with the expiry, without connecting', async () => {
+  const peer = await countingPeer();
+  const sidecar = await startSidecarProcess(
+    `apiVersion: meshwork.dev/v1alpha1\nkind: Mesh\nspec:\n${identityYaml(leafDirs.expired!)}  services:\n    words:\n      endpoints: ["${peer.address}"]\n      tls: { identity: "${WORDS}" }\n`,
+  );
+  try {
+    const expiredLine = sidecar.logs.find((l) => l.msg === 'the identity certificate has expired; peers refuse it and new mTLS connections fail until it is renewed');
+    assert.equal(expiredLine?.level, 'error');
+    assert.equal(expiredLine?.notAfter, expiredAt());
+    // HTTP/1.1, and gRPC, which goes on to the endpoint over HTTP/2.
+    for (const extra of [[], ['--http2-prior-knowledge', '-H', 'content-type: application/grpc', '--data-binary', '']]) {
+      const { stdout } = await run('curl', ['-sS', '-D', '-', ...extra, '-H', 'Host: words', `http://${sidecar.outbound}/words/1`], { encoding: 'utf8' });
+      assert.match(stdout, /x-meshwork-error: TLS_FAILED/i);
+      assert.match(stdout, localExpiry());
+    }
+    assert.equal(peer.connections(), 0);
+  } finally {
+    await sidecar.stop();
+    await peer.close();
   }
 });
 
