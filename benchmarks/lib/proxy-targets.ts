@@ -282,6 +282,20 @@ export async function startNodeHttpProxy(children: Children, dir: string, backen
   return { label: 'node-http-proxy', port, pid: managed.child.pid! };
 }
 
+const BARE_PROXY = fileURLToPath(new URL('../floors/bare-proxy.mjs', import.meta.url));
+
+/** The floor: a bare Node proxy on undici's `Pool.dispatch` or `Pool.request` (benchmarks/floors/bare-proxy.mjs). */
+export async function startBareProxy(children: Children, backendPort: number, mode: 'dispatch' | 'request'): Promise<Target> {
+  const label = `bare Node proxy (Pool.${mode})`;
+  let resolvePort: (port: number) => void = () => {};
+  const portLine = new Promise<number>((resolve) => (resolvePort = resolve));
+  const managed = children.spawn(label, process.execPath, [BARE_PROXY, mode, String(backendPort)], (line) => {
+    if (line.startsWith('{"port"')) resolvePort((JSON.parse(line) as { port: number }).port);
+  });
+  const port = await whenReady(managed, portLine, 10_000);
+  return { label, port, pid: managed.child.pid! };
+}
+
 export const SIDECAR_MAIN = fileURLToPath(new URL('../../dist/sidecar-mode/main.js', import.meta.url));
 
 /**

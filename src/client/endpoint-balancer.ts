@@ -21,7 +21,7 @@ import type { ConnectionOptions } from 'node:tls';
 import type { buildConnector } from 'undici';
 import { MeshError } from '../core/errors.js';
 import type { IdentitySource } from '../tls/identity-source.js';
-import { mtlsConnector, mtlsOptions } from '../tls/mtls-connector.js';
+import { currentMtlsOptions, mtlsConnector } from '../tls/mtls-connector.js';
 import type { MeshRequest, MeshResponse } from './http-types.js';
 
 export interface EndpointStatus {
@@ -113,7 +113,7 @@ function meshedTransport(name: string, settings: ServiceSettings, deps: Balancer
     let transport = byExpected.get(key);
     if (!transport) {
       const timeoutMs = settings.connection.connectTimeoutMs;
-      transport = { connector: mtlsConnector(identity, { expected, timeoutMs, allowH2: false }), h2Options: () => mtlsOptions(identity.current(), expected) };
+      transport = { connector: mtlsConnector(identity, { expected, timeoutMs, allowH2: false }), h2Options: () => currentMtlsOptions(identity, expected) };
       byExpected.set(key, transport);
     }
     return transport;

@@ -14,17 +14,19 @@ import type { IdentitySource, LoadedIdentity } from '../tls/identity-source.js';
 import { spiffeIdOfSubjectAltName } from '../tls/spiffe-id.js';
 import { isHttp2, type ProxyRequest } from './forward.js';
 
-export type InboundTlsMode = 'strict' | 'permissive';
+/** `off` takes no TLS at all (a handshake is not answered); the mode may change while running. */
+export type InboundTlsMode = 'strict' | 'permissive' | 'off';
 
 export interface InboundTls {
-  mode: InboundTlsMode;
+  /** The mode now: a config reload changes it, and it applies to the next connection. */
+  mode(): InboundTlsMode;
   /** Takes over a connection that starts with a TLS handshake. */
   server: Http2SecureServer;
   close(): void;
 }
 
 /** The TLS side of a listener; the listener attaches its request handling (see proxy-listener.ts). */
-export function inboundTls(mode: InboundTlsMode, identity: IdentitySource): InboundTls {
+export function inboundTls(mode: () => InboundTlsMode, identity: IdentitySource): InboundTls {
   const contextOf = (id: LoadedIdentity) => ({ cert: id.certPem, key: id.keyPem, ca: id.trustAnchorsPem });
   const server = createSecureServer(
     {
@@ -40,24 +42,25 @@ export function inboundTls(mode: InboundTlsMode, identity: IdentitySource): Inbo
   );
   // Read while the connection is surely open: a refusal is logged with it even after a reset.
   server.prependListener('connection', (tcp: Socket) => void tcp.remoteAddress);
-  if (mode === 'strict') admitOnlyVerified(server);
+  admitOnlyVerified(server, () => mode() === 'strict');
   const unsubscribe = identity.onChange((id) => server.setSecureContext(contextOf(id)));
   return { mode, server, close: unsubscribe };
 }
 
 /**
- * Puts a check in front of the listeners that start HTTP/1.1 or HTTP/2 on a new TLS connection (the
+ * In strict mode (asked per connection, so a reload applies to the next one), puts a check in front
+ * of the listeners that start HTTP/1.1 or HTTP/2 on a new TLS connection (the
  * HTTP/2 server's own), so a refused caller's socket is never handed to an HTTP parser and no byte
  * it sent is read. The refusal is emitted as a `tlsClientError`, like a failed handshake, and the
  * connection destroyed; anything unexpected in the check refuses too.
  */
-function admitOnlyVerified(server: Http2SecureServer): void {
+function admitOnlyVerified(server: Http2SecureServer, strict: () => boolean): void {
   const serve = server.listeners('secureConnection') as ((socket: TLSSocket) => void)[];
   server.removeAllListeners('secureConnection');
   server.on('secureConnection', (socket: TLSSocket) => {
     let refusal: Error | undefined;
     try {
-      refusal = clientCertificateRefusal(socket);
+      refusal = strict() ? clientCertificateRefusal(socket) : undefined;
     } catch (err) {
       refusal = err as Error;
     }

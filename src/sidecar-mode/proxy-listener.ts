@@ -36,7 +36,7 @@ export interface ProxyListener {
 export interface ProxyListenerOptions {
   name: string;
   /** mTLS: connections that open with a TLS handshake go to this server; plaintext only if permissive. */
-  tls?: { mode: 'strict' | 'permissive'; server: Http2SecureServer };
+  tls?: { mode(): 'strict' | 'permissive' | 'off'; server: Http2SecureServer };
   handler: RequestHandler;
   onUpgrade?: UpgradeHandler;
   maxHeaderBytes: number;
@@ -137,7 +137,7 @@ export async function listenProxy(address: HostPort, options: ProxyListenerOptio
     socket.setTimeout(FIRST_BYTES_TIMEOUT_MS, () => socket.destroy());
     const onData = (chunk: Buffer) => {
       seen = seen === undefined ? chunk : Buffer.concat([seen, chunk]);
-      const kind = sniff(seen, options.tls !== undefined);
+      const kind = sniff(seen, options.tls !== undefined && options.tls.mode() !== 'off');
       if (kind === 'undecided') return;
       socket.setTimeout(0);
       socket.off('data', onData);
@@ -154,7 +154,7 @@ export async function listenProxy(address: HostPort, options: ProxyListenerOptio
       options.tls!.server.emit('connection', socket);
       return;
     }
-    if (options.tls?.mode === 'strict') {
+    if (options.tls?.mode() === 'strict') {
       logger.warn('plaintext connection refused: this listener requires mTLS', { listener: name, remote: socket.remoteAddress });
       endWithStatus(socket, 403, 'this port requires mTLS (a client certificate from the mesh)', 'TLS_REQUIRED');
       return;

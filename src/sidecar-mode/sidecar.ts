@@ -26,7 +26,7 @@ import { startAdminServer, type AdminServer } from './admin-server.js';
 import { CLIENT_ID_HEADER, forward, isHttp2, respondWithFailure, type ForwardTarget, type ProxyRequest, type ProxyResponse } from './forward.js';
 import { listenProxy, type ProxyListener } from './proxy-listener.js';
 import { compileAuthorization } from './inbound-authorization.js';
-import { inboundTls, peerIdentity, type InboundTls } from './inbound-tls.js';
+import { inboundTls, peerIdentity, type InboundTls, type InboundTlsMode } from './inbound-tls.js';
 import { installSidecarTracing } from './sidecar-tracing.js';
 import { endWithStatus } from './raw-response.js';
 import { forwardUpgrade } from './upgrade-tunnel.js';
@@ -55,7 +55,12 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
   const started = sidecarSettings(fileConfig.sidecar, options.overrides);
   // What a reload may change while running (policy, logging, the grace period); addresses and
   // limits the listeners were built with need a restart, and a reload that changes them says so.
-  const live = { settings: started, authorize: compileAuthorization(started.authorization), pendingRestart: [] as string[] };
+  const live = {
+    settings: started,
+    authorize: compileAuthorization(started.authorization),
+    tlsMode: 'off' as InboundTlsMode,
+    pendingRestart: [] as string[],
+  };
   const settings = started;
   if (settings.admin && !isLoopbackHost(settings.admin.host)) {
     logger.warn('the admin server listens beyond loopback; /config and /metrics are visible to the network', { admin: formatHostPort(settings.admin) });
@@ -70,15 +75,13 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     logger,
     prepareReload: (config) => {
       const next = sidecarSettings(config.sidecar, options.overrides);
-      const tlsMode = next.inboundTls ?? (mesh.identity ? 'strict' : 'off');
-      if (tlsMode !== 'off' && !mesh.identity) {
-        throw new MeshError('INVALID_CONFIG', `${options.config}: spec.sidecar.inboundTls is ${tlsMode}, but there is no spec.identity (certFile, keyFile, trustAnchorsFile) to serve it with`);
-      }
+      const tlsMode = inboundTlsMode(next, mesh, options.config);
       const authorize = compileAuthorization(next.authorization);
       const pendingRestart = RESTART_ONLY.filter((field) => !isDeepStrictEqual(next[field], started[field]));
       return () => {
         live.settings = { ...next, ...Object.fromEntries(RESTART_ONLY.map((field) => [field, started[field]])) };
         live.authorize = authorize;
+        live.tlsMode = tlsMode;
         live.pendingRestart = pendingRestart;
         setLogLevel(logger, next.logLevel);
         if (pendingRestart.length > 0) logger.warn('spec.sidecar changes that apply only after a restart', { fields: pendingRestart });
@@ -86,6 +89,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
       };
     },
   });
+  if (settings.inbound && settings.app) live.tlsMode = inboundTlsMode(settings, mesh, options.config);
   const app = settings.app ? appClient(settings.app, metrics, logger) : undefined;
   const passthrough = new Agent({ keepAliveTimeout: 4_000 });
 
@@ -110,10 +114,6 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
         logger.warn('no app address (--app or spec.sidecar.app): the inbound listener is off');
       } else {
         const appAddress = settings.app!;
-        const tlsMode = settings.inboundTls ?? (mesh.identity ? 'strict' : 'off');
-        if (tlsMode !== 'off' && !mesh.identity) {
-          throw new MeshError('INVALID_CONFIG', `${options.config}: spec.sidecar.inboundTls is ${tlsMode}, but there is no spec.identity (certFile, keyFile, trustAnchorsFile) to serve it with`);
-        }
         // Requests and upgrades (WebSocket) alike: who is calling, and whether the policy lets them.
         // The policy is read per request, so a reload applies to the next request, on open
         // connections too.
@@ -141,14 +141,15 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
           if (denied) return endWithStatus(socket, 403, denied, 'FORBIDDEN');
           forwardUpgrade(req, socket, head, app, { direction: 'inbound', authority, label, path, logger, accessLog: live.settings.accessLog, peer });
         };
-        inboundTlsServer = tlsMode === 'off' ? undefined : inboundTls(tlsMode, mesh.identity!);
+        // With an identity the TLS side is always there, so a reload can turn mTLS on, off or strict.
+        inboundTlsServer = mesh.identity ? inboundTls(() => live.tlsMode, mesh.identity) : undefined;
         inbound = await listenProxy(settings.inbound, {
           name: 'inbound',
           maxHeaderBytes: settings.maxHeaderBytes,
           logger,
           handler,
           onUpgrade,
-          ...(inboundTlsServer ? { tls: { mode: inboundTlsServer.mode, server: inboundTlsServer.server } } : {}),
+          ...(inboundTlsServer ? { tls: inboundTlsServer } : {}),
         });
       }
     }
@@ -191,6 +192,15 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
       return { clean: results.every(Boolean) };
     },
   };
+}
+
+/** The inbound mTLS mode the settings ask for: strict by default with an identity; refused without one. */
+function inboundTlsMode(settings: SidecarSettings, mesh: Mesh, configFile: string): InboundTlsMode {
+  const mode = settings.inboundTls ?? (mesh.identity ? 'strict' : 'off');
+  if (mode !== 'off' && !mesh.identity) {
+    throw new MeshError('INVALID_CONFIG', `${configFile}: spec.sidecar.inboundTls is ${mode}, but there is no spec.identity (certFile, keyFile, trustAnchorsFile) to serve it with`);
+  }
+  return mode;
 }
 
 /** spec.sidecar fields the listeners are built with: a reload that changes them waits for a restart. */
@@ -312,7 +322,7 @@ function upgradeOutbound(req: IncomingMessage, socket: Duplex, head: Buffer, mes
   forwardUpgrade(req, socket, head, mesh.client(service), { direction: 'outbound', authority: target.authority, label: service, path: target.path, logger, accessLog: settings.accessLog });
 }
 
-function effectiveConfig(file: string, live: { settings: SidecarSettings; pendingRestart: string[] }, mesh: Mesh, bound: Record<'outbound' | 'inbound' | 'admin', HostPort | null>): unknown {
+function effectiveConfig(file: string, live: { settings: SidecarSettings; tlsMode: InboundTlsMode; pendingRestart: string[] }, mesh: Mesh, bound: Record<'outbound' | 'inbound' | 'admin', HostPort | null>): unknown {
   const settings = live.settings;
   const address = (a: HostPort | null) => (a ? formatHostPort(a) : 'off');
   return {
@@ -329,7 +339,7 @@ function effectiveConfig(file: string, live: { settings: SidecarSettings; pendin
       logLevel: settings.logLevel,
       accessLog: settings.accessLog,
       maxHeaderBytes: settings.maxHeaderBytes,
-      inboundTls: settings.inboundTls ?? (mesh.identity ? 'strict' : 'off'),
+      inboundTls: live.tlsMode,
       authorization: settings.authorization,
       // Changed in the file, but the listeners run with what they started with until a restart.
       pendingRestart: live.pendingRestart,

@@ -65,3 +65,10 @@ export function mtlsConnector(source: IdentitySource, options: MtlsConnectorOpti
     connector(connectOptions, callback);
   };
 }
+
+/** The TLS options for a new connection now: refused, like the connector, while the local certificate is not valid. */
+export function currentMtlsOptions(source: IdentitySource, expected: readonly string[]): ConnectionOptions {
+  const invalid = source.validityError();
+  if (invalid) throw invalid;
+  return mtlsOptions(source.current(), expected);
+}

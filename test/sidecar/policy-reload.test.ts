@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import { request as httpRequest } from 'node:http';
 import { createAuthority, issueLeaf } from '../../src/tls/certificate-authority.js';
 import { writeLeaf } from '../../src/tls/identity-files.js';
 import { startBackend, type TestBackend } from '../helpers/http-backend.js';
@@ -25,13 +26,13 @@ let sidecar: SidecarProcess;
 let words: { certFile: string; keyFile: string; caFile: string };
 let simon: { certFile: string; keyFile: string; caFile: string };
 
-function config(allowed: string[], maxHeaderBytes = 16384): string {
+function config(allowed: string[], maxHeaderBytes = 16384, inboundTls = 'strict'): string {
   return `apiVersion: meshwork.dev/v1alpha1
 kind: Mesh
 spec:
   identity: { certFile: "${words.certFile}", keyFile: "${words.keyFile}", trustAnchorsFile: "${words.caFile}" }
   sidecar:
-    inboundTls: strict
+    inboundTls: ${inboundTls}
     maxHeaderBytes: ${maxHeaderBytes}
     authorization:
       - { name: readers, from: ${JSON.stringify(allowed)}, routes: [{ method: GET, pathRegex: "/words/.*" }] }
@@ -123,4 +124,34 @@ test('settings the listeners were built with wait for a restart, and /config say
   assert.equal(view.sidecar.maxHeaderBytes, 16384);
   assert.deepEqual(view.sidecar.pendingRestart, ['maxHeaderBytes']);
   assert.ok(sidecar.logs.some((l) => l.msg === 'spec.sidecar changes that apply only after a restart'));
+});
+
+/** A plaintext request on a new connection: its status and x-meshwork-error. */
+function plaintext(): Promise<{ status: number; error: string | undefined }> {
+  const [host, port] = sidecar.inbound!.split(':');
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ host, port: Number(port), path: '/words/1', headers: { host: 'words', connection: 'close' } }, (res) => {
+      res.resume();
+      resolve({ status: res.statusCode!, error: res.headers['x-meshwork-error'] as string | undefined });
+    });
+    req.once('error', reject);
+    req.end();
+  });
+}
+
+test('strict and permissive inbound mTLS switch on reload, for the next connection', async () => {
+  assert.deepEqual(await plaintext(), { status: 403, error: 'TLS_REQUIRED' });
+  rewrite(config([SIMON], 32768, 'permissive'));
+  await reloaded(4);
+  // Plaintext is now let through the TLS gate; the authorization policy then refuses an unauthenticated caller.
+  assert.deepEqual(await plaintext(), { status: 403, error: 'FORBIDDEN' });
+  const conn = await simonConnection();
+  try {
+    assert.equal(await conn.get('/words/5'), 200);
+  } finally {
+    conn.socket.destroy();
+  }
+  rewrite(config([SIMON], 32768, 'strict'));
+  await reloaded(5);
+  assert.deepEqual(await plaintext(), { status: 403, error: 'TLS_REQUIRED' });
 });
