@@ -105,7 +105,7 @@ export interface TimeoutPolicy {
 }
 
 export interface CircuitBreakerPolicy {
-  /** Percent of failures in the rolling window that opens the circuit. Default 50 (opossum). */
+  /** Percent of failures in the rolling window that opens the circuit. Default 50 (Hystrix). */
   errorThresholdPercentage?: number;
   /** Requests in the window before the circuit may open, so one failure does not. Default 20. */
   volumeThreshold?: number;

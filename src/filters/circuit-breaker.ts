@@ -5,46 +5,37 @@
  * hammer an open circuit (CIRCUIT_OPEN is never retried). Per-endpoint failures are outlier
  * ejection's job; this one trips only when the service as a whole is failing.
  *
- * The failure-rate detector is opossum's (the Node port of Hystrix): a rolling window cut into 10
- * buckets, opened when more than `errorThresholdPercentage` of the calls in it failed and at least
- * `volumeThreshold` calls were made. The defaults are opossum's / Hystrix's (50 %, a 10 s window)
- * except `volumeThreshold` 20, Hystrix's `requestVolumeThreshold`, so one early failure cannot open
- * it (opossum's default of 0 would), and `resetTimeout` 10 s (opossum: 30 s) to match the window.
- * Opossum's own `timeout` is off: deadlines belong to the timeout filters.
+ * It counts attempts, not requests: with the default retries a failing request can add up to four
+ * outcomes (maxAttempts), so the default `volumeThreshold` of 20 is reached by five such requests.
+ * Counting attempts is what lets it see a service fail whatever the retries do, and stop them.
  *
- * Time runs on the injected Clock, not opossum's timers, so the breaker is tested with a ManualClock:
- * - the window's buckets rotate through opossum's `rotateBucketController` hook, driven lazily from
- *   the clock on each call (no interval timer per service at all);
- * - the open period and the half-open probe are kept here: opossum's own reset timer is parked at its
- *   maximum, and after `resetTimeoutMs` on the clock one probe goes to the service while others still
- *   fail fast. A good probe closes the circuit with a fresh window (as Hystrix resets its health
- *   counts on close, so the failures that opened it cannot reopen it at once); a bad one reopens it.
+ * The detector (../policy/failure-rate-breaker.ts) is Hystrix's, as opossum implements it: a rolling
+ * window of 10 buckets, opened when more than `errorThresholdPercentage` of the calls in it failed
+ * and at least `volumeThreshold` calls were made. The defaults are Hystrix's (50 %, a 10 s window,
+ * `volumeThreshold` 20 as its `requestVolumeThreshold`) and `resetTimeout` 10 s to match the window.
  *
  * What counts: a thrown error, and a failure response (response-classifier.ts: the route's response
  * classes, else 5xx), which the caller still receives as a response. A call that ran into a mesh
  * deadline (the abort reason is a TIMEOUT / PER_TRY_TIMEOUT MeshError) counts as a failure, as
  * Finagle's failure accrual counts timeouts: the service was too slow. A call the caller itself
- * aborted does not count at all: opossum has no "ignore" outcome (its `errorFilter` records a filtered error as a
- * success, which would dilute the failure rate), so the abort is filtered and its fire and success
- * are then taken back out of the current bucket.
+ * aborted does not count at all.
  */
-import { EventEmitter } from 'node:events';
-import CircuitBreaker from 'opossum';
-import type { Clock } from '../core/clock.js';
 import { ClockParam, CountersParam, ServiceName } from '../core/core-params.js';
+import type { Clock } from '../core/clock.js';
 import type { Counters } from '../core/counters.js';
 import { isMeshError, MeshError } from '../core/errors.js';
 import { Param } from '../core/params.js';
 import type { CircuitBreakerPolicy } from '../core/policy.js';
 import type { CallContext } from '../core/service.js';
 import type { HttpModule, HttpService } from '../client/default-stack.js';
-import type { MeshRequest, MeshResponse } from '../client/http-types.js';
+import type { MeshResponse } from '../client/http-types.js';
+import { FailureRateBreaker, type BreakerState } from '../policy/failure-rate-breaker.js';
 import { isFailureResponse } from './response-classifier.js';
+
+export type { BreakerState };
 
 /** On by default with the defaults above; `false` removes the breaker from the stack. */
 export const CircuitBreakerPolicyParam = new Param<CircuitBreakerPolicy | false>('circuitBreaker', {});
-
-export type BreakerState = 'closed' | 'open' | 'half-open';
 
 export interface CircuitBreakerService extends HttpService {
   /** `half-open`: the open period is over and the next call (or the one in flight) is the probe. */
@@ -62,7 +53,7 @@ export interface CircuitBreakerDeps {
 
 export const circuitBreakerModule: HttpModule = {
   role: 'circuit-breaker',
-  description: 'fails fast with CIRCUIT_OPEN while most recent calls to the service fail (opossum)',
+  description: 'fails fast with CIRCUIT_OPEN while most recent calls to the service fail (Hystrix-style failure rate)',
   make(params, next) {
     const policy = params.get(CircuitBreakerPolicyParam);
     if (policy === false) return next;
@@ -75,22 +66,6 @@ export const circuitBreakerModule: HttpModule = {
 };
 
 const BUCKETS = 10;
-/** setTimeout's largest delay: opossum's reset timer is parked here because the clock decides. */
-const PARKED_TIMER_MS = 2 ** 31 - 1;
-
-/** Carries a failure response through opossum as a failure, to be unwrapped into a response again. */
-class FailureResponse extends Error {
-  constructor(readonly response: MeshResponse) {
-    super(`failure response ${response.statusCode}`);
-  }
-}
-
-/** Marks an error that ended a call the caller had aborted, so `errorFilter` can tell it apart. */
-class CallerAborted extends Error {
-  constructor(readonly error: unknown) {
-    super('the caller aborted the call');
-  }
-}
 
 export function circuitBreakerService(policy: CircuitBreakerPolicy, next: HttpService, deps: CircuitBreakerDeps): CircuitBreakerService {
   const errorThresholdPercentage = policy.errorThresholdPercentage ?? 50;
@@ -103,64 +78,14 @@ export function circuitBreakerService(policy: CircuitBreakerPolicy, next: HttpSe
   validate(Number.isFinite(rollingWindowMs) && rollingWindowMs >= BUCKETS, `rollingWindowMs must be at least ${BUCKETS} ms, got ${rollingWindowMs}`);
 
   const { clock, counters } = deps;
-  const sliceMs = rollingWindowMs / BUCKETS;
-  const rotator = new EventEmitter();
-  let slice = Math.floor(clock.now() / sliceMs);
-  const catchUp = () => {
-    const now = Math.floor(clock.now() / sliceMs);
-    for (let i = Math.min(now - slice, BUCKETS); i > 0; i--) rotator.emit('rotate');
-    slice = now;
-  };
-
-  const breaker = new CircuitBreaker<[MeshRequest, CallContext], MeshResponse>(
-    async (req, ctx) => {
-      try {
-        const response = await next.call(req, ctx);
-        if (isFailureResponse(response.statusCode, ctx.routePolicy)) throw new FailureResponse(response);
-        return response;
-      } catch (err) {
-        throw callerAborted(ctx) && !(err instanceof FailureResponse) ? new CallerAborted(err) : err;
-      } finally {
-        catchUp();
-      }
-    },
-    {
-      name: deps.service || 'meshwork',
-      timeout: false,
-      errorThresholdPercentage,
-      volumeThreshold,
-      resetTimeout: PARKED_TIMER_MS,
-      rollingCountTimeout: rollingWindowMs,
-      rollingCountBuckets: BUCKETS,
-      rotateBucketController: rotator,
-      enableSnapshots: false,
-      rollingPercentilesEnabled: false,
-      errorFilter: (err: unknown) => err instanceof CallerAborted,
-    },
-  );
-
-  let probeAt = 0;
-  let probing = false;
-  const open = () => {
-    probeAt = clock.now() + resetTimeoutMs;
-    counters.inc('breaker_open_total');
-  };
-  breaker.on('open', open);
-  // Listeners run in order, so opossum's own counting of this success has already happened.
-  breaker.on('success', (result: unknown) => {
-    if (!(result instanceof CallerAborted)) return;
-    const bucket = breaker.status.window[0];
-    if (bucket !== undefined) {
-      bucket.fires--;
-      bucket.successes--;
-    }
-  });
+  const breaker = new FailureRateBreaker({ errorThresholdPercentage, volumeThreshold, resetTimeoutMs, rollingWindowMs, buckets: BUCKETS }, clock.now());
+  let closed = false;
 
   const rejected = (ctx: CallContext): MeshError => {
     counters.inc('breaker_rejected_total');
     const service = deps.service || ctx.service;
-    const wait = Math.max(0, Math.ceil(probeAt - clock.now()));
-    const when = probing
+    const wait = Math.max(0, Math.ceil((breaker.probeAt() ?? 0) - clock.now()));
+    const when = breaker.probing
       ? 'a probe request is in flight now; calls resume if it succeeds'
       : `it lets one probe request through in ${wait} ms`;
     return new MeshError(
@@ -170,59 +95,49 @@ export function circuitBreakerService(policy: CircuitBreakerPolicy, next: HttpSe
     );
   };
 
-  const probe = async (req: MeshRequest, ctx: CallContext): Promise<MeshResponse> => {
-    probing = true;
-    let outcome: 'success' | 'failure' | 'aborted' = 'failure';
-    try {
-      const response = await next.call(req, ctx);
-      outcome = isFailureResponse(response.statusCode, ctx.routePolicy) ? 'failure' : 'success';
-      return response;
-    } catch (err) {
-      if (callerAborted(ctx)) outcome = 'aborted';
-      throw err;
-    } finally {
-      probing = false;
-      if (outcome === 'success') {
-        for (let i = 0; i < BUCKETS; i++) rotator.emit('rotate');
-        slice = Math.floor(clock.now() / sliceMs);
-        breaker.close();
-      } else if (outcome === 'failure') {
-        open();
-      }
-      // An aborted probe proves nothing: the circuit stays open and the next call probes.
-    }
-  };
+  const probe = (req: Parameters<HttpService['call']>[0], ctx: CallContext): Promise<MeshResponse> =>
+    next.call(req, ctx).then(
+      (response) => {
+        const failed = isFailureResponse(response.statusCode, ctx.routePolicy);
+        if (breaker.probeSettled(failed ? 'failure' : 'success', clock.now())) counters.inc('breaker_open_total');
+        return response;
+      },
+      (err: unknown) => {
+        // An aborted probe proves nothing: the circuit stays open and the next call probes.
+        if (breaker.probeSettled(callerAborted(ctx) ? 'aborted' : 'failure', clock.now())) counters.inc('breaker_open_total');
+        throw err;
+      },
+    );
 
   return {
-    async call(req, ctx) {
-      if (breaker.isShutdown) {
-        throw new MeshError('CLIENT_CLOSED', `service "${deps.service || ctx.service}": the client was closed; create a new one to send requests`, {
-          service: deps.service || ctx.service,
-          route: ctx.route,
-        });
+    call(req, ctx) {
+      if (closed) {
+        return Promise.reject(
+          new MeshError('CLIENT_CLOSED', `service "${deps.service || ctx.service}": the client was closed; create a new one to send requests`, {
+            service: deps.service || ctx.service,
+            route: ctx.route,
+          }),
+        );
       }
-      catchUp();
-      if (!breaker.closed) {
-        if (probing || clock.now() < probeAt) throw rejected(ctx);
-        return probe(req, ctx);
-      }
-      // A then-callback, not await: one promise hop less per request on the closed-circuit path.
-      return (breaker.fire(req, ctx) as Promise<MeshResponse>).then(undefined, (err: unknown) => {
-        if (err instanceof FailureResponse) return err.response;
-        if (err instanceof CallerAborted) throw err.error;
-        if ((err as { code?: unknown } | null)?.code === 'EOPENBREAKER') throw rejected(ctx);
-        throw err;
-      });
+      const admission = breaker.admit(clock.now());
+      if (admission === 'rejected') return Promise.reject(rejected(ctx));
+      if (admission === 'probe') return probe(req, ctx);
+      // One then-callback on the closed-circuit path, and no other allocation.
+      return next.call(req, ctx).then(
+        (response) => {
+          if (breaker.record(isFailureResponse(response.statusCode, ctx.routePolicy), clock.now())) counters.inc('breaker_open_total');
+          return response;
+        },
+        (err: unknown) => {
+          if (!callerAborted(ctx) && breaker.record(true, clock.now())) counters.inc('breaker_open_total');
+          throw err;
+        },
+      );
     },
-    state() {
-      if (breaker.closed) return 'closed';
-      return probing || clock.now() >= probeAt ? 'half-open' : 'open';
-    },
-    probeAt() {
-      return breaker.closed ? undefined : probeAt;
-    },
+    state: () => breaker.state(clock.now()),
+    probeAt: () => breaker.probeAt(),
     async close() {
-      breaker.shutdown();
+      closed = true;
       await next.close();
     },
   };
