@@ -1,15 +1,17 @@
 /**
  * Turns the `endpoints` / `discovery` option into a Resolver. The string forms are for humans
- * (`file:./eps.json`, `dns:reviews.local:8080`, `dns+srv:_http._tcp.reviews.local`); the object forms
- * add the knobs (nameservers, refresh intervals) that a string cannot carry readably.
+ * (`file:./eps.json`, `dns:reviews.local:8080`, `dns+srv:_http._tcp.reviews.local`,
+ * `k8s:reviews.default:http`); the object forms add the knobs (nameservers, refresh intervals, a
+ * kubeconfig) that a string cannot carry readably.
  */
 import { isAbsolute, resolve } from 'node:path';
-import type { Clock } from '../core/clock.js';
+import type { Clock, Random } from '../core/clock.js';
 import { MeshError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { parseEndpoint, type EndpointAddress } from './endpoint-address.js';
 import { DnsResolver } from './dns-resolver.js';
 import { FileResolver } from './file-resolver.js';
+import { kubernetesResolverFromObject, kubernetesResolverFromString, type KubernetesDiscoverySpec } from './kubernetes/kubernetes-discovery-spec.js';
 import type { Resolver } from './resolver.js';
 import { StaticResolver } from './static-resolver.js';
 
@@ -27,10 +29,13 @@ export type DiscoverySpec =
   | { type: 'static'; endpoints: readonly (string | EndpointAddress)[] }
   | { type: 'file'; path: string; pollIntervalMs?: number }
   | ({ type: 'dns'; hostname: string; port: number } & DnsKnobs)
-  | ({ type: 'dns+srv'; name: string } & DnsKnobs);
+  | ({ type: 'dns+srv'; name: string } & DnsKnobs)
+  | KubernetesDiscoverySpec;
 
 export interface ResolverContext {
   clock?: Clock;
+  /** Jitter for retries (Kubernetes watches). */
+  random?: Random;
   logger?: Logger;
   /** The service the resolver is for; named in errors. */
   service?: string;
@@ -39,7 +44,7 @@ export interface ResolverContext {
 }
 
 const FORMS =
-  "'file:<path>', 'dns:<host>:<port>', 'dns+srv:<name>', a list of 'host:port', or { type: 'static' | 'file' | 'dns' | 'dns+srv', ... }";
+  "'file:<path>', 'dns:<host>:<port>', 'dns+srv:<name>', 'k8s:<service>.<namespace>:<port>', a list of 'host:port', or { type: 'static' | 'file' | 'dns' | 'dns+srv' | 'kubernetes', ... }";
 
 export function resolverFromSpec(spec: DiscoverySpec, context: ResolverContext = {}): Resolver {
   const where = context.service ? `service "${context.service}": discovery` : 'discovery';
@@ -66,6 +71,8 @@ export function resolverFromSpec(spec: DiscoverySpec, context: ResolverContext =
       case 'dns+srv':
         if (typeof object.name !== 'string' || !object.name) return fail('"name" must be an SRV record name such as _http._tcp.reviews.local');
         return new DnsResolver({ ...dnsKnobs(object), ...clock, mode: 'srv', name: object.name });
+      case 'kubernetes':
+        return kubernetesResolverFromObject(object, kubernetesRuntime(context));
       default:
         return fail(`unknown type ${JSON.stringify((object as { type?: unknown }).type)}`);
     }
@@ -81,6 +88,7 @@ function fromString(spec: string, context: ResolverContext, clock: { clock?: Clo
     if (!path) return fail('"file:" needs a path, e.g. file:./endpoints.json');
     return new FileResolver({ path: absolute(path, context), ...clock });
   }
+  if (spec.startsWith('k8s:')) return kubernetesResolverFromString(spec.slice('k8s:'.length), kubernetesRuntime(context));
   if (spec.startsWith('dns+srv:')) {
     const name = spec.slice('dns+srv:'.length);
     if (!name) return fail('"dns+srv:" needs a record name, e.g. dns+srv:_http._tcp.reviews.local');
@@ -97,6 +105,10 @@ function fromString(spec: string, context: ResolverContext, clock: { clock?: Clo
     return new DnsResolver({ ...clock, mode: 'host', hostname: address.host, port: address.port });
   }
   return fail(`${JSON.stringify(spec)} is not a discovery source`);
+}
+
+function kubernetesRuntime(context: ResolverContext): { clock?: Clock; random?: Random; baseDir?: string } {
+  return { ...(context.clock ? { clock: context.clock } : {}), ...(context.random ? { random: context.random } : {}), ...(context.baseDir ? { baseDir: context.baseDir } : {}) };
 }
 
 function toAddress(entry: string | EndpointAddress): EndpointAddress {
