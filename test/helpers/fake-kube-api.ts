@@ -34,7 +34,7 @@ export interface ResourceType {
 }
 
 export const RESOURCES = {
-  endpointslices: { prefix: '/apis/discovery.k8s.io/v1', plural: 'endpointslices', kind: 'EndpointSlice', apiVersion: 'discovery.k8s.io/v1', builtIn: true, bookmarkFields: { addressType: '', endpoints: null } },
+  endpointslices: { prefix: '/apis/discovery.k8s.io/v1', plural: 'endpointslices', kind: 'EndpointSlice', apiVersion: 'discovery.k8s.io/v1', builtIn: true, bookmarkFields: { addressType: '', endpoints: null, ports: null } },
   serviceprofiles: { prefix: '/apis/linkerd.io/v1alpha2', plural: 'serviceprofiles', kind: 'ServiceProfile', apiVersion: 'linkerd.io/v1alpha2', builtIn: false },
   configmaps: { prefix: '/api/v1', plural: 'configmaps', kind: 'ConfigMap', apiVersion: 'v1', builtIn: true },
 } satisfies Record<string, ResourceType>;
