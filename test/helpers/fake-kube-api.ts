@@ -234,15 +234,29 @@ export class FakeKubeApi extends EventEmitter {
     }
   }
 
-  /** Resolves when the next watch (of `plural`, if given) is open. */
-  nextWatch(plural?: Plural): Promise<RequestRecord> {
-    return new Promise((resolve) => {
-      const onWatch = (record: RequestRecord, p: Plural) => {
+  /** Resolves when the next watch (of `plural`, if given) is open; rejects after `timeoutMs` rather than hang a test. */
+  nextWatch(plural?: Plural, timeoutMs = 10_000): Promise<RequestRecord> {
+    return this.#next('watch', plural, timeoutMs);
+  }
+
+  /** Resolves when the next list (of `plural`, if given) has been asked for. */
+  nextList(plural?: Plural, timeoutMs = 10_000): Promise<RequestRecord> {
+    return this.#next('list', plural, timeoutMs);
+  }
+
+  #next(what: 'watch' | 'list', plural: Plural | undefined, timeoutMs: number): Promise<RequestRecord> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.off(what, onEvent);
+        reject(new Error(`no ${plural ?? ''} ${what} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      const onEvent = (record: RequestRecord, p: Plural) => {
         if (plural !== undefined && p !== plural) return;
-        this.off('watch', onWatch);
+        this.off(what, onEvent);
+        clearTimeout(timer);
         resolve(record);
       };
-      this.on('watch', onWatch);
+      this.on(what, onEvent);
     });
   }
 

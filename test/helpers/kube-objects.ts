@@ -2,6 +2,8 @@
  * Objects for the fake API server as the cluster's controllers write them: EndpointSlices that the
  * endpointslice controller keeps for a Service, and credentials pointing at the fake.
  */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { KubeCredentials } from '../../src/discovery/kubernetes/credentials.js';
 import type { FakeKubeApi, KubeObjectInput } from './fake-kube-api.js';
 
@@ -45,4 +47,27 @@ export function fakeCredentials(api: FakeKubeApi, options: { token?: string | ((
     tls: options.ca ? { ca: options.ca } : {},
     token: async () => (typeof token === 'function' ? token() : token),
   };
+}
+
+/** A kubeconfig whose current context reaches the fake: its CA and a bearer token (or a token file). */
+export function writeKubeconfig(dir: string, api: FakeKubeApi, options: { caPem?: string; token?: string; tokenFile?: string; namespace?: string }): string {
+  const user = options.tokenFile ? `{ tokenFile: "${options.tokenFile}" }` : options.token ? `{ token: "${options.token}" }` : '{}';
+  const text = [
+    'apiVersion: v1',
+    'kind: Config',
+    'current-context: test',
+    'clusters:',
+    `  - name: fake`,
+    `    cluster: { server: "${api.url}"${options.caPem ? `, certificate-authority-data: ${Buffer.from(options.caPem).toString('base64')}` : ''} }`,
+    'users:',
+    `  - name: tester`,
+    `    user: ${user}`,
+    'contexts:',
+    `  - name: test`,
+    `    context: { cluster: fake, user: tester, namespace: ${options.namespace ?? 'default'} }`,
+    '',
+  ].join('\n');
+  const path = join(dir, 'kubeconfig');
+  writeFileSync(path, text);
+  return path;
 }

@@ -43,7 +43,7 @@ export function kubeconfigCredentials(files: readonly string[], contextName?: st
 
   const server = cluster.value.server;
   if (typeof server !== 'string' || !/^https?:\/\//.test(server)) {
-    throw new Error(`${cluster.file}: cluster "${clusterName}": server must be an https:// URL, got ${JSON.stringify(server)}`);
+    throw new Error(`${cluster.file}: cluster "${clusterName}": server must be an https:// (or http://) URL, got ${JSON.stringify(server)}`);
   }
   const label = `cluster "${clusterName}"`;
   const userLabel = `user "${userName}"`;

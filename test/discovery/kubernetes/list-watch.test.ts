@@ -106,7 +106,7 @@ for (const expiredAs of ['event', 'status'] as const) {
     api.put('endpointslices', endpointSlice('reviews', 'reviews-4', ['10.0.0.4']));
     api.compact();
     await api.start();
-    const relisted = new Promise<void>((resolve) => api.once('list', () => resolve()));
+    const relisted = api.nextList();
     await tick();
     h.clock.advance(1_000);
     await relisted;
