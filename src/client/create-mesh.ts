@@ -18,6 +18,7 @@ import { MeshMetrics } from '../telemetry/mesh-metrics.js';
 import { IdentitySource } from '../tls/identity-source.js';
 import { MeshError } from '../core/errors.js';
 import { silentLogger } from '../core/logger.js';
+import { ClusterProfileFeed } from '../config/cluster-profile-feed.js';
 import { watchConfigFile } from '../config/config-watcher.js';
 import { parseMeshConfig, type MeshConfig } from '../config/mesh-config.js';
 import { validateServiceConfig, type ServiceSettings } from '../config/service-schema.js';
@@ -63,7 +64,7 @@ export interface Mesh {
   readonly baseDir: string | undefined;
   /** How many configs have been applied (1 after start, +1 per good reload). */
   readonly configGeneration: number;
-  /** The last reload's error while the config file is bad; undefined once a good one is applied. */
+  /** The last reload's error while the config file is bad, else the problems of ServiceProfiles from the cluster; undefined when all is good. */
   readonly configError: Error | undefined;
   close(): Promise<void>;
 }
@@ -120,7 +121,17 @@ export function createMesh(options: MeshOptions): Mesh {
   };
   if (configPath) env.baseDir = dirname(configPath);
 
-  let applied: Applied = firstConfig ? fromConfig(firstConfig, options) : fromCode(options);
+  // ServiceProfiles from the cluster (spec.kubernetes), merged after the file's own.
+  let fileConfig = firstConfig;
+  const clusterProfiles = new ClusterProfileFeed({
+    logger,
+    ...(code.clock ? { clock: code.clock } : {}),
+    ...(code.random ? { random: code.random } : {}),
+    ...(env.baseDir ? { baseDir: env.baseDir } : {}),
+    onChange: () => applyClusterProfiles(),
+  });
+  if (firstConfig) clusterProfiles.configure(firstConfig);
+  let applied: Applied = firstConfig ? fromConfig(clusterProfiles.merge(firstConfig), options) : fromCode(options);
   const handles = new Map<string, ServiceHandle>();
   for (const [name, settings] of Object.entries(applied.services)) handles.set(name.toLowerCase(), new ServiceHandle(buildClient(name, settings, code, env)));
 
@@ -176,7 +187,9 @@ export function createMesh(options: MeshOptions): Mesh {
       ? watchConfigFile(configPath, {
           onChange: (config) => {
             try {
-              apply(fromConfig(config, options));
+              clusterProfiles.configure(config);
+              fileConfig = config;
+              apply(fromConfig(clusterProfiles.merge(config), options));
             } catch (err) {
               configError = err as Error;
               logger.error('config change could not be applied; keeping the last good config', { file: configPath, error: (err as Error).message });
@@ -189,6 +202,18 @@ export function createMesh(options: MeshOptions): Mesh {
           ...(code.clock ? { clock: code.clock } : {}),
         })
       : undefined;
+
+  function applyClusterProfiles(): void {
+    if (!fileConfig) return;
+    const fileError = configError;
+    try {
+      const next = fromConfig(clusterProfiles.merge(fileConfig), options);
+      if (!isDeepStrictEqual(next, applied)) apply(next);
+    } catch (err) {
+      logger.error('ServiceProfiles from the cluster could not be applied; keeping the last good config', { error: (err as Error).message });
+    }
+    configError = fileError;
+  }
 
   return {
     dispatcher,
@@ -219,10 +244,11 @@ export function createMesh(options: MeshOptions): Mesh {
       return generation;
     },
     get configError() {
-      return configError;
+      return configError ?? clusterProfiles.error;
     },
     async close() {
       watcher?.close();
+      await clusterProfiles.close();
       ownIdentity?.close();
       await dispatcher.close();
       await Promise.all([...handles.values()].map((h) => h.current.close()));
