@@ -19,6 +19,7 @@ import { IdentitySource } from '../tls/identity-source.js';
 import { MeshError } from '../core/errors.js';
 import { silentLogger } from '../core/logger.js';
 import { ClusterProfileFeed } from '../config/cluster-profile-feed.js';
+import type { ConfigSource } from '../config/config-source.js';
 import { watchConfigFile } from '../config/config-watcher.js';
 import { parseMeshConfig, type MeshConfig } from '../config/mesh-config.js';
 import { validateServiceConfig, type ServiceSettings } from '../config/service-schema.js';
@@ -28,8 +29,10 @@ import { buildClient, checkServiceName, type ClientEnvironment, type MeshClient 
 import { MeshDispatcher } from './mesh-dispatcher.js';
 
 export interface MeshOptions extends ClientCodeOptions {
-  /** A YAML file with `kind: Mesh` and `kind: ServiceProfile` documents. Give this or `services`. */
+  /** A YAML file with `kind: Mesh` and `kind: ServiceProfile` documents. Give this, `configSource` or `services`. */
   config?: string;
+  /** The same YAML from elsewhere than a file (a Kubernetes ConfigMap), watched alike. */
+  configSource?: ConfigSource;
   /** Watch the config file and apply valid changes. Default true when `config` is given. */
   watch?: boolean;
   /** Each service's options, by service name (the host name requests use). */
@@ -75,7 +78,7 @@ interface Applied {
 }
 
 export function createMesh(options: MeshOptions): Mesh {
-  if (options === null || typeof options !== 'object' || (options.config === undefined) === (options.services === undefined)) {
+  if (options === null || typeof options !== 'object' || [options.config, options.configSource, options.services].filter((o) => o !== undefined).length !== 1) {
     throw new MeshError('INVALID_OPTIONS', "createMesh: give either { config: 'mesh.yaml' } or { services: { <name>: { endpoints | discovery, ... } } }");
   }
   if (options.unknownHosts !== undefined && options.unknownHosts !== 'passthrough' && options.unknownHosts !== 'refuse') {
@@ -86,15 +89,18 @@ export function createMesh(options: MeshOptions): Mesh {
   const meshMetrics = given.metrics === false ? undefined : (given.metrics ?? new MeshMetrics());
   const code: ClientCodeOptions = { ...given, metrics: meshMetrics ?? false };
   const configPath = options.config === undefined ? undefined : resolve(options.config);
-  const firstConfig = configPath ? parseMeshConfig(readFileSync(configPath, 'utf8'), configPath) : undefined;
+  const source = options.configSource;
+  const configDir = configPath ? dirname(configPath) : source?.baseDir;
+  const configName = configPath ?? source?.name;
+  const firstConfig = configPath ? parseMeshConfig(readFileSync(configPath, 'utf8'), configPath) : source ? parseMeshConfig(source.text, source.name) : undefined;
   // An identity from the config file is the mesh's to load and close; one given in code is the caller's.
   const ownIdentity =
     !code.identity && firstConfig?.identity
       ? IdentitySource.loadSync(
           {
-            certFile: resolve(dirname(configPath!), firstConfig.identity.certFile),
-            keyFile: resolve(dirname(configPath!), firstConfig.identity.keyFile),
-            trustAnchorsFile: resolve(dirname(configPath!), firstConfig.identity.trustAnchorsFile),
+            certFile: resolve(configDir!, firstConfig.identity.certFile),
+            keyFile: resolve(configDir!, firstConfig.identity.keyFile),
+            trustAnchorsFile: resolve(configDir!, firstConfig.identity.trustAnchorsFile),
           },
           {
             ...(given.logger ? { logger: given.logger } : {}),
@@ -119,7 +125,7 @@ export function createMesh(options: MeshOptions): Mesh {
       return settings ? ((settings.endpoints ?? settings.discovery) as DiscoverySpec) : undefined;
     },
   };
-  if (configPath) env.baseDir = dirname(configPath);
+  if (configDir) env.baseDir = configDir;
 
   // ServiceProfiles from the cluster (spec.kubernetes), merged after the file's own.
   let fileConfig = firstConfig;
@@ -179,29 +185,31 @@ export function createMesh(options: MeshOptions): Mesh {
     }
     generation++;
     configError = undefined;
-    logger.info('config reloaded', { file: configPath, generation, services: Object.keys(next.services) });
+    logger.info('config reloaded', { file: configName, generation, services: Object.keys(next.services) });
   };
 
+  const handlers = {
+    onChange: (config: MeshConfig) => {
+      try {
+        clusterProfiles.configure(config);
+        fileConfig = config;
+        apply(fromConfig(clusterProfiles.merge(config), options));
+      } catch (err) {
+        configError = err as Error;
+        logger.error('config change could not be applied; keeping the last good config', { file: configName, error: (err as Error).message });
+      }
+    },
+    onError: (err: Error) => {
+      configError = err;
+      logger.error('config change is invalid; keeping the last good config', { file: configName, error: err.message });
+    },
+  };
   const watcher =
-    configPath && options.watch !== false
-      ? watchConfigFile(configPath, {
-          onChange: (config) => {
-            try {
-              clusterProfiles.configure(config);
-              fileConfig = config;
-              apply(fromConfig(clusterProfiles.merge(config), options));
-            } catch (err) {
-              configError = err as Error;
-              logger.error('config change could not be applied; keeping the last good config', { file: configPath, error: (err as Error).message });
-            }
-          },
-          onError: (err) => {
-            configError = err;
-            logger.error('config change is invalid; keeping the last good config', { file: configPath, error: err.message });
-          },
-          ...(code.clock ? { clock: code.clock } : {}),
-        })
-      : undefined;
+    options.watch === false
+      ? undefined
+      : configPath
+        ? watchConfigFile(configPath, { ...handlers, ...(code.clock ? { clock: code.clock } : {}) })
+        : source?.watch(handlers);
 
   function applyClusterProfiles(): void {
     if (!fileConfig) return;

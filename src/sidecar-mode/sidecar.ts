@@ -15,7 +15,8 @@ import { meshClient, type MeshClient } from '../client/mesh-client.js';
 import { isMeshError, MeshError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { formatHostPort, isLoopbackHost, parseHostPort, type HostPort } from '../config/listen-address.js';
-import { loadMeshConfig } from '../config/mesh-config.js';
+import { loadMeshConfig, parseMeshConfig } from '../config/mesh-config.js';
+import { isConfigMapRef, openConfigMapSource } from '../discovery/kubernetes/config-map-source.js';
 import { sidecarSettings, type SidecarSection, type SidecarSettings } from '../config/sidecar-schema.js';
 import { MeshMetrics } from '../telemetry/mesh-metrics.js';
 import { startAdminServer, type AdminServer } from './admin-server.js';
@@ -28,7 +29,7 @@ import { endWithStatus } from './raw-response.js';
 import { tunnelUpgrade } from './upgrade-tunnel.js';
 
 export interface SidecarOptions {
-  /** The mesh YAML file (services, profiles and the optional spec.sidecar section). */
+  /** The mesh YAML file (services, profiles and the optional spec.sidecar section), or `k8s:configmap/<ns>/<name>#<key>`. */
   config: string;
   /** Settings that override spec.sidecar (the command-line flags). */
   overrides?: SidecarSection;
@@ -47,7 +48,15 @@ export interface Sidecar {
 
 export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
   const { logger } = options;
-  const fileConfig = await loadMeshConfig(options.config);
+  // `k8s:configmap/<ns>/<name>#<key>`: the whole config from the API server, watched like a file.
+  const source = isConfigMapRef(options.config) ? await openConfigMapSource(options.config, { logger }) : undefined;
+  let fileConfig;
+  try {
+    fileConfig = source ? parseMeshConfig(source.text, source.name) : await loadMeshConfig(options.config);
+  } catch (err) {
+    await source?.close();
+    throw err;
+  }
   const settings = sidecarSettings(fileConfig.sidecar, options.overrides);
   if (settings.admin && !isLoopbackHost(settings.admin.host)) {
     logger.warn('the admin server listens beyond loopback; /config and /metrics are visible to the network', { admin: formatHostPort(settings.admin) });
@@ -56,7 +65,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
   const stopTracing = installSidecarTracing(logger);
   const metrics = new MeshMetrics();
   collectDefaultMetrics({ register: metrics.registry });
-  const mesh = createMesh({ config: options.config, metrics, logger });
+  const mesh = createMesh({ ...(source ? { configSource: source } : { config: options.config }), metrics, logger });
   const app = settings.app ? appClient(settings.app, metrics, logger) : undefined;
   const passthrough = new Agent({ keepAliveTimeout: 4_000 });
 

@@ -113,6 +113,7 @@ export class FakeKubeApi extends EventEmitter {
   #failures: { status: number; retryAfterSeconds?: number; only?: 'list' | 'watch' }[] = [];
   #server: Server;
   #port = 0;
+  #stopped = false;
   readonly #options: FakeKubeApiOptions;
 
   private constructor(options: FakeKubeApiOptions) {
@@ -142,6 +143,7 @@ export class FakeKubeApi extends EventEmitter {
 
   /** Listens (again, on the same port after a stop). */
   async start(): Promise<void> {
+    this.#stopped = false;
     this.#server = this.#makeServer();
     await new Promise<void>((resolve, reject) => {
       this.#server.once('error', reject);
@@ -152,6 +154,7 @@ export class FakeKubeApi extends EventEmitter {
 
   /** The API server goes away: the port refuses connections and open watches are cut. */
   async stop(): Promise<void> {
+    this.#stopped = true;
     for (const w of this.#watchers) this.#endWatch(w);
     const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
     for (const socket of this.#sockets) socket.destroy();
@@ -273,7 +276,8 @@ export class FakeKubeApi extends EventEmitter {
     const server = tls
       ? createHttpsServer({ cert: tls.certPem, key: tls.keyPem, ca: tls.caPem, requestCert: true, rejectUnauthorized: false }, handler)
       : createHttpServer(handler);
-    server.on(tls ? 'secureConnection' : 'connection', (socket: Socket) => {
+    // Every TCP connection, TLS handshakes still under way included: a stopped server must answer nothing.
+    server.on('connection', (socket: Socket) => {
       this.#sockets.add(socket);
       socket.once('close', () => this.#sockets.delete(socket));
     });
@@ -287,6 +291,10 @@ export class FakeKubeApi extends EventEmitter {
   }
 
   #handle(req: IncomingMessage, res: ServerResponse): void {
+    if (this.#stopped) {
+      req.socket.destroy();
+      return;
+    }
     const url = new URL(req.url ?? '/', 'http://fake');
     const watch = url.searchParams.get('watch') === '1' || url.searchParams.get('watch') === 'true';
     const auth = req.headers.authorization;
