@@ -19,7 +19,9 @@ import { IdentitySource } from '../tls/identity-source.js';
 import { systemClock } from '../core/clock.js';
 import { MeshError } from '../core/errors.js';
 import { silentLogger } from '../core/logger.js';
-import { watchConfigFile } from '../config/config-watcher.js';
+import { ClusterProfileFeed } from '../config/cluster-profile-feed.js';
+import type { ConfigSource } from '../config/config-source.js';
+import { watchConfigFile, type ConfigRejection } from '../config/config-watcher.js';
 import { ConfigReloadMetrics } from '../config/config-reload-metrics.js';
 import { parseMeshConfig, type MeshConfig } from '../config/mesh-config.js';
 import { validateServiceConfig, type ServiceSettings } from '../config/service-schema.js';
@@ -30,8 +32,10 @@ import { buildClient, checkServiceName, type ClientEnvironment, type MeshClient 
 import { MeshDispatcher } from './mesh-dispatcher.js';
 
 export interface MeshOptions extends ClientCodeOptions {
-  /** A YAML file with `kind: Mesh` and `kind: ServiceProfile` documents. Give this or `services`. */
+  /** A YAML file with `kind: Mesh` and `kind: ServiceProfile` documents. Give this, `configSource` or `services`. */
   config?: string;
+  /** The same YAML from elsewhere than a file (a Kubernetes ConfigMap), watched alike. */
+  configSource?: ConfigSource;
   /** Watch the config file and apply valid changes. Default true when `config` is given. */
   watch?: boolean;
   /** Each service's options, by service name (the host name requests use). */
@@ -72,7 +76,7 @@ export interface Mesh {
   readonly baseDir: string | undefined;
   /** How many configs have been applied (1 after start, +1 per good reload). */
   readonly configGeneration: number;
-  /** The last reload's error while the config file is bad; undefined once a good one is applied. */
+  /** The last reload's error while the config file is bad, else the problems of ServiceProfiles from the cluster; undefined when all is good. */
   readonly configError: Error | undefined;
   close(): Promise<void>;
 }
@@ -83,7 +87,7 @@ interface Applied {
 }
 
 export function createMesh(options: MeshOptions): Mesh {
-  if (options === null || typeof options !== 'object' || (options.config === undefined) === (options.services === undefined)) {
+  if (options === null || typeof options !== 'object' || [options.config, options.configSource, options.services].filter((o) => o !== undefined).length !== 1) {
     throw new MeshError('INVALID_OPTIONS', "createMesh: give either { config: 'mesh.yaml' } or { services: { <name>: { endpoints | discovery, ... } } }");
   }
   if (options.unknownHosts !== undefined && options.unknownHosts !== 'passthrough' && options.unknownHosts !== 'refuse') {
@@ -94,15 +98,18 @@ export function createMesh(options: MeshOptions): Mesh {
   const meshMetrics = given.metrics === false ? undefined : (given.metrics ?? new MeshMetrics());
   const code: ClientCodeOptions = { ...given, metrics: meshMetrics ?? false };
   const configPath = options.config === undefined ? undefined : resolve(options.config);
-  const firstConfig = configPath ? parseMeshConfig(readFileSync(configPath, 'utf8'), configPath) : undefined;
+  const source = options.configSource;
+  const configDir = configPath ? dirname(configPath) : source?.baseDir;
+  const configName = configPath ?? source?.name;
+  const firstConfig = configPath ? parseMeshConfig(readFileSync(configPath, 'utf8'), configPath) : source ? parseMeshConfig(source.text, source.name) : undefined;
   // An identity from the config file is the mesh's to load and close; one given in code is the caller's.
   const ownIdentity =
     !code.identity && firstConfig?.identity
       ? IdentitySource.loadSync(
           {
-            certFile: resolve(dirname(configPath!), firstConfig.identity.certFile),
-            keyFile: resolve(dirname(configPath!), firstConfig.identity.keyFile),
-            trustAnchorsFile: resolve(dirname(configPath!), firstConfig.identity.trustAnchorsFile),
+            certFile: resolve(configDir!, firstConfig.identity.certFile),
+            keyFile: resolve(configDir!, firstConfig.identity.keyFile),
+            trustAnchorsFile: resolve(configDir!, firstConfig.identity.trustAnchorsFile),
           },
           {
             ...(given.logger ? { logger: given.logger } : {}),
@@ -130,9 +137,19 @@ export function createMesh(options: MeshOptions): Mesh {
       return settings ? ((settings.endpoints ?? settings.discovery) as DiscoverySpec) : undefined;
     },
   };
-  if (configPath) env.baseDir = dirname(configPath);
+  if (configDir) env.baseDir = configDir;
 
-  let applied: Applied = firstConfig ? fromConfig(firstConfig, options) : fromCode(options);
+  // ServiceProfiles from the cluster (spec.kubernetes), merged after the file's own.
+  let fileConfig = firstConfig;
+  const clusterProfiles = new ClusterProfileFeed({
+    logger,
+    ...(code.clock ? { clock: code.clock } : {}),
+    ...(code.random ? { random: code.random } : {}),
+    ...(env.baseDir ? { baseDir: env.baseDir } : {}),
+    onChange: () => applyClusterProfiles(),
+  });
+  if (firstConfig) clusterProfiles.configure(firstConfig);
+  let applied: Applied = firstConfig ? fromConfig(clusterProfiles.merge(firstConfig), options) : fromCode(options);
   const handles = new Map<string, ServiceHandle>();
   for (const [name, settings] of Object.entries(applied.services)) handles.set(name.toLowerCase(), new ServiceHandle(buildClient(name, settings, code, env)));
 
@@ -180,34 +197,46 @@ export function createMesh(options: MeshOptions): Mesh {
     }
     generation++;
     configError = undefined;
-    logger.info('config reloaded', { file: configPath, generation, services: Object.keys(next.services) });
+    logger.info('config reloaded', { file: configName, generation, services: Object.keys(next.services) });
   };
 
   const registry = (meshMetrics ?? new MeshMetrics()).registry;
-  const reloads = configPath && options.watch !== false ? new ConfigReloadMetrics(registry) : undefined;
-  const watcher =
-    configPath && reloads
-      ? watchConfigFile(configPath, {
-          onChange: (config) => {
-            try {
-              const commit = options.prepareReload?.(config);
-              apply(fromConfig(config, options));
-              commit?.();
-              reloads.applied();
-            } catch (err) {
-              configError = err as Error;
-              reloads.failed('not_applied');
-              logger.error('config change could not be applied; keeping the last good config', { file: configPath, error: (err as Error).message });
-            }
-          },
-          onError: (err, reason) => {
-            configError = err;
-            reloads.failed(reason);
-            logger.error('config change is invalid; keeping the last good config', { file: configPath, reason, error: err.message });
-          },
-          ...(code.clock ? { clock: code.clock } : {}),
-        })
-      : undefined;
+  const watching = options.watch !== false && (configPath !== undefined || source !== undefined);
+  const reloads = watching ? new ConfigReloadMetrics(registry) : undefined;
+  const handlers = {
+    onChange: (config: MeshConfig) => {
+      try {
+        const commit = options.prepareReload?.(config);
+        clusterProfiles.configure(config);
+        fileConfig = config;
+        apply(fromConfig(clusterProfiles.merge(config), options));
+        commit?.();
+        reloads?.applied();
+      } catch (err) {
+        configError = err as Error;
+        reloads?.failed('not_applied');
+        logger.error('config change could not be applied; keeping the last good config', { file: configName, error: (err as Error).message });
+      }
+    },
+    onError: (err: Error, reason: ConfigRejection = 'invalid') => {
+      configError = err;
+      reloads?.failed(reason);
+      logger.error('config change is invalid; keeping the last good config', { file: configName, reason, error: err.message });
+    },
+  };
+  const watcher = !watching ? undefined : configPath ? watchConfigFile(configPath, { ...handlers, ...(code.clock ? { clock: code.clock } : {}) }) : source?.watch(handlers);
+
+  function applyClusterProfiles(): void {
+    if (!fileConfig) return;
+    const fileError = configError;
+    try {
+      const next = fromConfig(clusterProfiles.merge(fileConfig), options);
+      if (!isDeepStrictEqual(next, applied)) apply(next);
+    } catch (err) {
+      logger.error('ServiceProfiles from the cluster could not be applied; keeping the last good config', { error: (err as Error).message });
+    }
+    configError = fileError;
+  }
 
   return {
     dispatcher,
@@ -238,10 +267,11 @@ export function createMesh(options: MeshOptions): Mesh {
       return generation;
     },
     get configError() {
-      return configError;
+      return configError ?? clusterProfiles.error;
     },
     async close() {
       watcher?.close();
+      await clusterProfiles.close();
       ownIdentity?.close();
       await dispatcher.close();
       await Promise.all([...handles.values()].map((h) => h.current.close()));

@@ -42,18 +42,23 @@ export interface BalancerDeps {
   /** This process's identity, for services whose endpoints are reached over mTLS. */
   identity?: IdentitySource;
   onEjected?(endpoint: string): void;
+  /** Discovery failed (the last endpoints stay in use); counted so that an outage shows in the metrics. */
+  onDiscoveryError?(): void;
 }
 
 export function endpointBalancer(name: string, discovery: DiscoverySpec, settings: ServiceSettings, deps: BalancerDeps): EndpointBalancer {
   const { clock, random, logger } = deps;
-  const resolver = resolverFromSpec(discovery, { clock, logger, service: name, ...(deps.baseDir ? { baseDir: deps.baseDir } : {}) });
+  const resolver = resolverFromSpec(discovery, { clock, random, logger, service: name, ...(deps.baseDir ? { baseDir: deps.baseDir } : {}) });
   const endpoints = new Watchable<readonly EndpointAddress[] | undefined>(undefined);
   resolver.start({
     onEndpoints: (set) => {
       logger.debug('endpoints updated', { service: name, endpoints: set.length });
       endpoints.set(set);
     },
-    onError: (error) => logger.warn('discovery failed; keeping the last known endpoints', { service: name, source: resolver.description, error: error.message }),
+    onError: (error) => {
+      logger.warn('discovery failed; keeping the last known endpoints', { service: name, source: resolver.description, error: error.message });
+      deps.onDiscoveryError?.();
+    },
   });
   const kind = settings.balancer;
   const tls = meshedTransport(name, settings, deps);

@@ -92,7 +92,7 @@ export function buildClient(name: string, settings: ServiceSettings, code: Clien
   const logger = code.logger ?? silentLogger;
   const metrics = code.metrics === false ? undefined : (code.metrics ?? new MeshMetrics());
   const counters = new Counters(metrics ? (event, by) => metrics.stackEvent(name, event, by) : undefined);
-  const deps: BalancerDeps = { clock, random, logger, onEjected: () => counters.inc('endpoints_ejected_total') };
+  const deps: BalancerDeps = { clock, random, logger, onEjected: () => counters.inc('endpoints_ejected_total'), onDiscoveryError: () => counters.inc('discovery_errors_total') };
   if (env.baseDir) deps.baseDir = env.baseDir;
   if (code.identity) deps.identity = code.identity;
 

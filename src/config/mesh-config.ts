@@ -9,7 +9,8 @@ import { z } from 'zod';
 import { MeshError } from '../core/errors.js';
 import { checkServiceConfig, durationSchema, formatPath, schemaProblems, type SchemaProblem, type ServiceSettings } from './service-schema.js';
 import { sidecarSchema, type SidecarSection } from './sidecar-schema.js';
-import { profileToServiceConfig, serviceForProfile, serviceProfileSchema } from './service-profile.js';
+import { mergeProfileInto, serviceForProfile, serviceProfileSchema } from './service-profile.js';
+import { kubernetesSectionSchema, type KubernetesSection } from './kubernetes-section.js';
 import { parseYamlFile, type YamlDocument } from './yaml-source.js';
 import { quoteValue } from '../core/quote-value.js';
 
@@ -35,6 +36,10 @@ export interface MeshConfig {
   identity?: IdentitySection;
   /** Where each service's settings came from, e.g. `mesh.yaml:4:5` (and its profiles). */
   sources: Record<string, string[]>;
+  /** Each service's options as written, the file's profiles merged in (cluster profiles merge onto these). */
+  inputs: Record<string, Record<string, unknown>>;
+  /** The `spec.kubernetes` section: what to read from the cluster's API server. */
+  kubernetes?: KubernetesSection;
 }
 
 const meshDocumentSchema = z
@@ -48,6 +53,7 @@ const meshDocumentSchema = z
         // Checked on its own below, so a sidecar mistake does not hide the services' problems.
         sidecar: z.unknown().optional(),
         identity: identitySchema.optional(),
+        kubernetes: kubernetesSectionSchema.optional(),
         services: z.record(z.record(z.unknown())),
       })
       .strict(),
@@ -102,6 +108,7 @@ export function parseMeshConfig(text: string, fileName: string): MeshConfig {
   let unknownHosts: 'passthrough' | 'refuse' = 'passthrough';
   let sidecar: SidecarSection | undefined;
   let identity: IdentitySection | undefined;
+  let kubernetes: KubernetesSection | undefined;
 
   for (const doc of documents) {
     const value = doc.value as Record<string, unknown> | null;
@@ -119,6 +126,7 @@ export function parseMeshConfig(text: string, fileName: string): MeshConfig {
       }
       if (parsed.data.spec.unknownHosts) unknownHosts = parsed.data.spec.unknownHosts;
       if (parsed.data.spec.identity) identity = parsed.data.spec.identity;
+      if (parsed.data.spec.kubernetes) kubernetes = parsed.data.spec.kubernetes;
       if (parsed.data.spec.sidecar !== undefined) {
         if (sidecar) report(doc, label, ['spec', 'sidecar'], 'a second spec.sidecar section; give it once', true);
         const section = sidecarSchema.safeParse(parsed.data.spec.sidecar);
@@ -159,11 +167,7 @@ export function parseMeshConfig(text: string, fileName: string): MeshConfig {
       continue;
     }
     const entry = services.get(target)!;
-    const fromProfile = profileToServiceConfig(value);
-    if (fromProfile.retries && entry.input.retries && typeof entry.input.retries === 'object') {
-      fromProfile.retries = { ...(entry.input.retries as object), ...(fromProfile.retries as object) };
-    }
-    Object.assign(entry.input, fromProfile);
+    mergeProfileInto(entry.input, value);
     entry.sources.push(doc.locate(['metadata', 'name']));
   }
 
@@ -187,5 +191,13 @@ export function parseMeshConfig(text: string, fileName: string): MeshConfig {
   if (problems.length > 0) {
     throw new MeshError('INVALID_CONFIG', invalidConfigMessage(fileName, problems));
   }
-  return { unknownHosts, services: settings, ...(sidecar ? { sidecar } : {}), ...(identity ? { identity } : {}), sources: Object.fromEntries([...services].map(([n, e]) => [n, e.sources])) };
+  return {
+    unknownHosts,
+    services: settings,
+    ...(sidecar ? { sidecar } : {}),
+    ...(identity ? { identity } : {}),
+    ...(kubernetes ? { kubernetes } : {}),
+    sources: Object.fromEntries([...services].map(([n, e]) => [n, e.sources])),
+    inputs: Object.fromEntries([...services].map(([n, e]) => [n, e.input])),
+  };
 }

@@ -44,6 +44,19 @@ export function profileToServiceConfig(profile: ServiceProfile): Record<string, 
   return config;
 }
 
+/**
+ * Puts a profile's fields into a service's input options, as the file's profiles are: what the
+ * profile sets replaces the service's own, except that a retry budget leaves the other retry
+ * options (backoff, maxAttempts, ...) as they were.
+ */
+export function mergeProfileInto(input: Record<string, unknown>, profile: ServiceProfile): void {
+  const fromProfile = profileToServiceConfig(profile);
+  if (fromProfile.retries && input.retries && typeof input.retries === 'object') {
+    fromProfile.retries = { ...(input.retries as object), ...(fromProfile.retries as object) };
+  }
+  Object.assign(input, fromProfile);
+}
+
 /** Routes were validated (and their timeouts parsed to ms) by routeSchema; give back the input form. */
 function toRouteInput(route: z.output<typeof routeSchema>): Record<string, unknown> {
   const { timeout, ...rest } = route;

@@ -1,14 +1,15 @@
 /**
  * Turns the `endpoints` / `discovery` option into a Resolver. The string forms are for humans
- * (`file:./eps.json`, `dns:reviews.local:8080`, `dns+srv:_http._tcp.reviews.local`); the object forms
- * add the knobs (nameservers, refresh intervals) that a string cannot carry readably.
+ * (`file:./eps.json`, `dns:reviews.local:8080`, `dns+srv:_http._tcp.reviews.local`,
+ * `k8s:reviews.default:http`); the object forms add the knobs (nameservers, refresh intervals, a
+ * kubeconfig) that a string cannot carry readably.
  *
  * Checking a spec builds nothing (`discoveryProblem`), so the config schema can report a bad
  * discovery at its file, line and field before any resolver exists.
  */
 import { Resolver as NodeDnsResolver } from 'node:dns/promises';
 import { isAbsolute, resolve } from 'node:path';
-import type { Clock } from '../core/clock.js';
+import type { Clock, Random } from '../core/clock.js';
 import { MeshError } from '../core/errors.js';
 import { formatPath } from '../core/field-path.js';
 import type { Logger } from '../core/logger.js';
@@ -19,6 +20,8 @@ import { DnsResolver, type DnsResolverOptions } from './dns-resolver.js';
 import { FileResolver } from './file-resolver.js';
 import type { Resolver } from './resolver.js';
 import { StaticResolver } from './static-resolver.js';
+import { kubernetesResolverFromObject, kubernetesResolverFromString, kubernetesResolverOptions, type KubernetesDiscoverySpec } from './kubernetes/kubernetes-discovery-spec.js';
+import { parseKubernetesTarget } from './kubernetes/kubernetes-target.js';
 
 interface DnsKnobs {
   nameservers?: string[];
@@ -34,10 +37,13 @@ export type DiscoverySpec =
   | { type: 'static'; endpoints: readonly (string | EndpointAddress)[] }
   | { type: 'file'; path: string; pollIntervalMs?: number }
   | ({ type: 'dns'; hostname: string; port: number } & DnsKnobs)
-  | ({ type: 'dns+srv'; name: string } & DnsKnobs);
+  | ({ type: 'dns+srv'; name: string } & DnsKnobs)
+  | KubernetesDiscoverySpec;
 
 export interface ResolverContext {
   clock?: Clock;
+  /** Jitter for retries (Kubernetes watches). */
+  random?: Random;
   logger?: Logger;
   /** The service the resolver is for; named in errors. */
   service?: string;
@@ -52,19 +58,23 @@ export interface DiscoveryProblem {
 }
 
 const FORMS =
-  "'file:<path>', 'dns:<host>:<port>', 'dns+srv:<name>', a list of 'host:port', or { type: 'static' | 'file' | 'dns' | 'dns+srv', ... }";
+  "'file:<path>', 'dns:<host>:<port>', 'dns+srv:<name>', 'k8s:<service>.<namespace>:<port>', a list of 'host:port', or { type: 'static' | 'file' | 'dns' | 'dns+srv' | 'kubernetes', ... }";
 const DNS_KNOBS = ['nameservers', 'refreshIntervalMs', 'minRefreshMs', 'maxRefreshMs', 'queryTimeoutMs'] as const;
 const FIELDS: Record<string, readonly string[]> = {
   static: ['type', 'endpoints'],
   file: ['type', 'path', 'pollIntervalMs'],
   dns: ['type', 'hostname', 'port', ...DNS_KNOBS],
   'dns+srv': ['type', 'name', ...DNS_KNOBS],
+  // Checked field by field by kubernetes-discovery-spec.ts.
+  kubernetes: [],
 };
 
 type Plan =
   | { type: 'static'; endpoints: EndpointAddress[] }
   | { type: 'file'; path: string; pollIntervalMs?: number }
-  | { type: 'dns'; options: DnsResolverOptions };
+  | { type: 'dns'; options: DnsResolverOptions }
+  | { type: 'kubernetes'; spec: KubernetesDiscoverySpec }
+  | { type: 'kubernetes-target'; target: string };
 
 class DiscoveryError extends Error {
   readonly path: (string | number)[];
@@ -107,6 +117,10 @@ export function resolverFromSpec(spec: DiscoverySpec, context: ResolverContext =
         return new FileResolver({ path: absolute(plan.path, context), ...clock, ...(plan.pollIntervalMs ? { pollIntervalMs: plan.pollIntervalMs } : {}) });
       case 'dns':
         return new DnsResolver({ ...plan.options, ...clock });
+      case 'kubernetes':
+        return kubernetesResolverFromObject(plan.spec, kubernetesRuntime(context));
+      case 'kubernetes-target':
+        return kubernetesResolverFromString(plan.target, kubernetesRuntime(context));
     }
   } catch (err) {
     return fail([], (err as Error).message);
@@ -120,7 +134,15 @@ function planDiscovery(spec: unknown): Plan {
   const object = spec as Record<string, unknown>;
   const type = object.type;
   const allowed = typeof type === 'string' ? FIELDS[type] : undefined;
-  if (allowed === undefined) throw new DiscoveryError(['type'], `expected one of 'static' | 'file' | 'dns' | 'dns+srv', got ${quoteValue(type)}`);
+  if (allowed === undefined) throw new DiscoveryError(['type'], `expected one of 'static' | 'file' | 'dns' | 'dns+srv' | 'kubernetes', got ${quoteValue(type)}`);
+  if (type === 'kubernetes') {
+    try {
+      kubernetesResolverOptions(object as unknown as KubernetesDiscoverySpec, {});
+    } catch (err) {
+      throw new DiscoveryError([], (err as Error).message);
+    }
+    return { type: 'kubernetes', spec: object as unknown as KubernetesDiscoverySpec };
+  }
   const unknown = Object.keys(object).filter((key) => !allowed.includes(key));
   if (unknown.length > 0) throw new DiscoveryError([], `unknown field ${unknown.map((k) => `"${k}"`).join(', ')} for type ${type}; allowed: ${allowed.join(', ')}`);
   const bad = (field: string, expected: string): never => {
@@ -145,6 +167,15 @@ function planDiscovery(spec: unknown): Plan {
 }
 
 function fromString(spec: string): Plan {
+  if (spec.startsWith('k8s:')) {
+    const target = spec.slice('k8s:'.length);
+    try {
+      parseKubernetesTarget(target);
+    } catch (err) {
+      throw new DiscoveryError([], (err as Error).message);
+    }
+    return { type: 'kubernetes-target', target };
+  }
   if (spec.startsWith('file:')) {
     const path = spec.slice('file:'.length);
     if (!path) throw new DiscoveryError([], `expected a path after "file:", e.g. file:./endpoints.json, got ${quoteValue(spec)}`);
@@ -176,6 +207,10 @@ function endpointList(entries: readonly unknown[], at: (string | number)[]): End
       throw err;
     }
   });
+}
+
+function kubernetesRuntime(context: ResolverContext): { clock?: Clock; random?: Random; baseDir?: string } {
+  return { ...(context.clock ? { clock: context.clock } : {}), ...(context.random ? { random: context.random } : {}), ...(context.baseDir ? { baseDir: context.baseDir } : {}) };
 }
 
 function absolute(path: string, context: ResolverContext): string {

@@ -6,6 +6,7 @@ import { parseArgs } from 'node:util';
 import { parseDuration } from '../config/duration.js';
 import { parseHostPort } from '../config/listen-address.js';
 import { LOG_LEVELS, type LogLevel, type SidecarSection } from '../config/sidecar-schema.js';
+import { isConfigMapRef, parseConfigMapRef } from '../discovery/kubernetes/config-map-source.js';
 
 export const HELP = `mesh-sidecar — the meshwork stack as a proxy beside an app in any language.
 
@@ -22,7 +23,9 @@ exactly as meshClient does inside a Node process. Traffic for the local app arri
 inbound port and is handed to --app. HTTP/1.1, HTTP/2 (h2c prior knowledge, gRPC) and WebSocket.
 
 Options (each overrides the same field of spec.sidecar in the config file):
-  --config <file>          the mesh config: kind: Mesh (+ Linkerd ServiceProfile) YAML  [required]
+  --config <source>        the mesh config [required]: a file of kind: Mesh (+ Linkerd ServiceProfile)
+                           YAML, or k8s:configmap/<namespace>/<name>[#<key>] to read that YAML from a
+                           ConfigMap through the API server and watch it (key default mesh.yaml)
   --outbound <host:port>   where the app's outgoing calls arrive       default 127.0.0.1:4140
   --inbound <host:port>    where mesh traffic for the app arrives      default 0.0.0.0:4143
   --admin <host:port>      /metrics /ready /live /config               default 127.0.0.1:4191
@@ -39,6 +42,12 @@ mTLS: with spec.identity (certFile, keyFile, trustAnchorsFile) in the config, se
 tls: { identity: <spiffe id> } are called over mutual TLS 1.3, and the inbound port requires it
 (spec.sidecar.inboundTls: strict, the default then; or permissive, or off). The app receives the
 caller's verified SPIFFE ID in x-meshwork-client-id; spec.sidecar.authorization limits who may call.
+
+Kubernetes: discovery: k8s:<service>.<namespace>:<port name or number> follows the Service's
+EndpointSlices (ready pods; terminating ones only when none is ready), spec.kubernetes.serviceProfiles
+reads Linkerd ServiceProfiles from the API server, and --config can name a ConfigMap. Credentials: the
+pod's service account, else the current context of KUBECONFIG or ~/.kube/config. While the API server
+is unreachable the last state keeps serving. Manifests and an image recipe: deploy/kubernetes/.
 
 Logs are JSON lines on stderr. When every listener is up, one line with "msg":"mesh-sidecar ready"
 gives the addresses actually bound. SIGTERM or SIGINT drains and exits 0. A config change is applied
@@ -80,6 +89,13 @@ export function parseCli(argv: string[]): CliCommand {
   if (v.help) return { kind: 'help' };
   if (v.version) return { kind: 'version' };
   if (!v.config) throw new CliError('--config <file> is required; see mesh-sidecar --help');
+  if (isConfigMapRef(v.config)) {
+    try {
+      parseConfigMapRef(v.config);
+    } catch (err) {
+      throw new CliError(`--config: ${(err as Error).message}`);
+    }
+  }
 
   const overrides: SidecarSection = {};
   const address = (flag: string, text: string | undefined, defaultHost: string) => {

@@ -19,7 +19,8 @@ import { meshClient, type MeshClient } from '../client/mesh-client.js';
 import { isMeshError, MeshError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { formatHostPort, isLoopbackHost, parseHostPort, type HostPort } from '../config/listen-address.js';
-import { loadMeshConfig } from '../config/mesh-config.js';
+import { loadMeshConfig, parseMeshConfig } from '../config/mesh-config.js';
+import { isConfigMapRef, openConfigMapSource } from '../discovery/kubernetes/config-map-source.js';
 import { sidecarSettings, type SidecarSection, type SidecarSettings } from '../config/sidecar-schema.js';
 import { MeshMetrics } from '../telemetry/mesh-metrics.js';
 import { startAdminServer, type AdminServer } from './admin-server.js';
@@ -32,7 +33,7 @@ import { endWithStatus } from './raw-response.js';
 import { forwardUpgrade } from './upgrade-tunnel.js';
 
 export interface SidecarOptions {
-  /** The mesh YAML file (services, profiles and the optional spec.sidecar section). */
+  /** The mesh YAML file (services, profiles and the optional spec.sidecar section), or `k8s:configmap/<ns>/<name>#<key>`. */
   config: string;
   /** Settings that override spec.sidecar (the command-line flags). */
   overrides?: SidecarSection;
@@ -51,7 +52,15 @@ export interface Sidecar {
 
 export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
   const { logger } = options;
-  const fileConfig = await loadMeshConfig(options.config);
+  // `k8s:configmap/<ns>/<name>#<key>`: the whole config from the API server, watched like a file.
+  const source = isConfigMapRef(options.config) ? await openConfigMapSource(options.config, { logger }) : undefined;
+  let fileConfig;
+  try {
+    fileConfig = source ? parseMeshConfig(source.text, source.name) : await loadMeshConfig(options.config);
+  } catch (err) {
+    await source?.close();
+    throw err;
+  }
   const started = sidecarSettings(fileConfig.sidecar, options.overrides);
   // What a reload may change while running (policy, logging, the grace period); addresses and
   // limits the listeners were built with need a restart, and a reload that changes them says so.
@@ -70,7 +79,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
   const metrics = new MeshMetrics();
   collectDefaultMetrics({ register: metrics.registry });
   const mesh = createMesh({
-    config: options.config,
+    ...(source ? { configSource: source } : { config: options.config }),
     metrics,
     logger,
     prepareReload: (config) => {

@@ -35,6 +35,7 @@ const STACK_EVENT_HELP: Record<string, string> = {
   timeouts_total: 'Requests that hit their total timeout.',
   per_try_timeouts_total: 'Attempts that hit their per-try timeout.',
   endpoints_ejected_total: 'Endpoints ejected by outlier detection.',
+  discovery_errors_total: 'Failed discovery attempts (API server, DNS or endpoint file); the last known endpoints stay in use meanwhile.',
   inbound_denied_total: 'Inbound requests refused with 403 by the authorization policy.',
 };
 

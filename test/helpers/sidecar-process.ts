@@ -45,11 +45,13 @@ export function writeConfig(yaml: string, dir = mkdtempSync(join(tmpdir(), 'mesh
   return path;
 }
 
-export async function startSidecarProcess(yaml: string, extraArgs: string[] = []): Promise<SidecarProcess> {
+/** `config` replaces the written file as --config (a ConfigMap reference, say); `env` is added to the child's. */
+export async function startSidecarProcess(yaml: string, extraArgs: string[] = [], options: { config?: string; env?: NodeJS.ProcessEnv } = {}): Promise<SidecarProcess> {
   ensureBuilt();
   const configPath = writeConfig(yaml);
-  const child = spawn(process.execPath, [SIDECAR_BIN, '--config', configPath, '--outbound', '127.0.0.1:0', '--admin', '127.0.0.1:0', ...extraArgs], {
+  const child = spawn(process.execPath, [SIDECAR_BIN, '--config', options.config ?? configPath, '--outbound', '127.0.0.1:0', '--admin', '127.0.0.1:0', ...extraArgs], {
     stdio: ['ignore', 'ignore', 'pipe'],
+    ...(options.env ? { env: { ...process.env, ...options.env } } : {}),
   });
   const logs: Record<string, unknown>[] = [];
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
