@@ -32,7 +32,7 @@ test('the static resolver emits its list once on start', () => {
 });
 
 test('bad specs are INVALID_OPTIONS errors that name the service and the field, and quote the value', () => {
-  const FORMS = /'file:<path>', 'dns:<host>:<port>', 'dns\+srv:<name>', a list of 'host:port', or \{ type: /;
+  const FORMS = /'file:<path>', 'dns:<host>:<port>', 'dns\+srv:<name>', 'k8s:<service>.<namespace>:<port>', a list of 'host:port', or \{ type: /;
   const cases: [unknown, string, RegExp][] = [
     ['consul:reviews', 'discovery', /^expected one of .*, got "consul:reviews"$/],
     ['dns:reviews.local', 'discovery', /^expected dns:<host>:<port>, e\.g\. dns:reviews\.local:8080, got "dns:reviews\.local"$/],
@@ -45,7 +45,7 @@ test('bad specs are INVALID_OPTIONS errors that name the service and the field, 
     [[{ host: '', port: 1 }], 'discovery[0].host', /^expected a host name or address, got ""$/],
     [[{ host: 'h', port: 1, identity: 'words' }], 'discovery[0].identity', /^expected a SPIFFE ID .*, got "words"$/],
     [[{ host: 'h', port: 1, zone: 'a' }], 'discovery[0]', /^unknown field "zone"; allowed: /],
-    [{ type: 'etcd' }, 'discovery.type', /^expected one of 'static' \| 'file' \| 'dns' \| 'dns\+srv', got "etcd"$/],
+    [{ type: 'etcd' }, 'discovery.type', /^expected one of 'static' \| 'file' \| 'dns' \| 'dns\+srv' \| 'kubernetes', got "etcd"$/],
     [{ type: 'dns', hostname: 'x', port: 0 }, 'discovery.port', /^expected a whole number from 1 to 65535, got 0$/],
     [{ type: 'dns', hostname: '', port: 1 }, 'discovery.hostname', /^expected a host name, got ""$/],
     [{ type: 'dns', hostname: 'x', port: 1, nameservers: ['127.0.0.1:5353', 'ns1.local'] }, 'discovery.nameservers[1]', /^expected an IP address with an optional port .*, got "ns1\.local"$/],
