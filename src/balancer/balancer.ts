@@ -200,6 +200,7 @@ export class Balancer<Req, Res> implements Service<Req, Res> {
             ),
           ),
         discoveryTimeoutMs,
+        { keepAlive: true },
       );
       const onAbort = () => finish(ctx.signal?.reason instanceof Error ? ctx.signal.reason : new Error('aborted'));
       ctx.signal?.addEventListener('abort', onAbort, { once: true });

@@ -18,6 +18,11 @@ export type MonotonicMs = number & { readonly [monotonicBrand]: true };
 /** Wall-clock time, ms since the Unix epoch (what `Date.getTime()` returns). */
 export type EpochMs = number & { readonly [epochBrand]: true };
 
+export interface TimerOptions {
+  /** Keep the process alive until the timer fires or is cancelled. */
+  keepAlive?: boolean;
+}
+
 export interface TimerHandle {
   cancel(): void;
 }
@@ -27,8 +32,12 @@ export interface Clock {
   now(): MonotonicMs;
   /** Wall-clock milliseconds since the Unix epoch, for comparing with dates such as a certificate's validity. */
   wallNow(): EpochMs;
-  /** Runs `fn` after `ms` (monotonic); the timer never keeps the process alive on its own. */
-  setTimer(fn: () => void, ms: number): TimerHandle;
+  /**
+   * Runs `fn` after `ms` (monotonic). Background timers (polls, expiry checks) never keep the
+   * process alive on their own; a wait on behalf of a request someone awaits (a retry's backoff, an
+   * injected delay, the first discovery) passes `keepAlive`, as the request's socket would.
+   */
+  setTimer(fn: () => void, ms: number, options?: TimerOptions): TimerHandle;
 }
 
 /** Milliseconds from the wall-clock reading `now` until `date`; negative once it has passed. */
@@ -39,9 +48,9 @@ export function msUntil(date: Date, now: EpochMs): number {
 export const systemClock: Clock = {
   now: performance.now.bind(performance) as () => MonotonicMs,
   wallNow: Date.now as () => EpochMs,
-  setTimer(fn, ms) {
+  setTimer(fn, ms, options) {
     const t = setTimeout(fn, ms);
-    t.unref();
+    if (options?.keepAlive !== true) t.unref();
     return { cancel: () => clearTimeout(t) };
   },
 };

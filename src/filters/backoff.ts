@@ -58,6 +58,9 @@ export class ExponentialBackoff {
  * Waits `ms` on the given clock; rejects with the signal's reason if it aborts first. A zero wait
  * resolves at once, so a ManualClock that is never advanced does not stall zero-backoff retries.
  */
+/** A request is waiting on the timer: the process must not exit under it. */
+const KEEP_ALIVE = { keepAlive: true } as const;
+
 export function sleep(clock: Clock, ms: number, signal?: AbortSignal): Promise<void> {
   if (signal?.aborted) return Promise.reject(signal.reason);
   if (!(ms > 0)) return Promise.resolve();
@@ -69,7 +72,7 @@ export function sleep(clock: Clock, ms: number, signal?: AbortSignal): Promise<v
     const timer = clock.setTimer(() => {
       signal?.removeEventListener('abort', onAbort);
       resolve();
-    }, ms);
+    }, ms, KEEP_ALIVE);
     signal?.addEventListener('abort', onAbort, { once: true });
   });
 }

@@ -40,7 +40,7 @@ export function grpcFaultInterceptor(faults: FaultPolicy[], options: GrpcFaultOp
         };
         if (delayed && fault?.delay) {
           options.onEvent?.('faults_delayed_total');
-          clock.setTimer(proceed, fault.delay.fixedDelayMs);
+          clock.setTimer(proceed, fault.delay.fixedDelayMs, { keepAlive: true });
         } else proceed();
       },
       sendMessage(message, next) {

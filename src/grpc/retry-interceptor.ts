@@ -77,7 +77,7 @@ export function grpcRetryInterceptor(options: GrpcRetryOptions = {}): Intercepto
             });
             call.sendMessage(request);
             call.halfClose();
-          }, backoff.delayFor(attempt - 1));
+          }, backoff.delayFor(attempt - 1), { keepAlive: true });
         };
         next(metadata, {
           onReceiveMessage: (message: unknown) => {

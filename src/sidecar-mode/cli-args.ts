@@ -49,9 +49,17 @@ reads Linkerd ServiceProfiles from the API server, and --config can name a Confi
 pod's service account, else the current context of KUBECONFIG or ~/.kube/config. While the API server
 is unreachable the last state keeps serving. Manifests and an image recipe: deploy/kubernetes/.
 
+Retries follow Linkerd: failures are retried only on routes marked isRetryable: true; requests that
+match no route follow retries.retryNonRouted (default: idempotent methods). Defaults: up to 4 attempts,
+a budget of 20% of requests + 10/s over 10s, backoff 25ms-1s with jitter; connection failures (nothing
+sent) are retried on any route.
+
 Logs are JSON lines on stderr. When every listener is up, one line with "msg":"mesh-sidecar ready"
 gives the addresses actually bound. SIGTERM or SIGINT drains and exits 0. A config change is applied
-while running (if valid; otherwise the last good config keeps running and /config shows the error).
+while running (if valid; otherwise the last good config keeps running and /config shows the error):
+services at once; spec.sidecar.authorization from the next request, on open connections too;
+inboundTls for new connections; logLevel, accessLog and drainGrace at once. Listener addresses, app
+and maxHeaderBytes need a restart (logged, and listed in /config under pendingRestart).
 
 Exit codes: 0 after a drain (requests still running at the end of the grace period are cut and
 logged), 1 if the drain itself failed, 2 for a bad flag or config.
