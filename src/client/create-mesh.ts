@@ -164,7 +164,9 @@ export function createMesh(options: MeshOptions): Mesh {
   const closeQuietly = (client: MeshClient, why: string) =>
     client.close().catch((err: unknown) => logger.warn('closing a replaced client failed', { service: client.name, why, error: (err as Error).message }));
 
+  const authorities = new Map<string, string | null>();
   const apply = (next: Applied) => {
+    authorities.clear();
     // Build every changed service first: if one fails, nothing is swapped and the old config runs on.
     const built = new Map<string, MeshClient>();
     try {
@@ -252,8 +254,15 @@ export function createMesh(options: MeshOptions): Mesh {
     },
     services: () => [...handles.keys()],
     serviceFor(authority) {
-      const name = env.serviceFor!(authority.toLowerCase());
-      return name === undefined ? undefined : handles.get(name.toLowerCase())?.name;
+      // Asked per request by the sidecar: remembered per config, since a reload can change the answer.
+      let found = authorities.get(authority);
+      if (found === undefined) {
+        const name = env.serviceFor!(authority.toLowerCase());
+        found = (name === undefined ? undefined : handles.get(name.toLowerCase())?.name) ?? null;
+        if (authorities.size >= 1024) authorities.clear();
+        authorities.set(authority, found);
+      }
+      return found ?? undefined;
     },
     get unknownHosts() {
       return applied.unknownHosts;

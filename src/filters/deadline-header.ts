@@ -5,7 +5,7 @@
  * it; the time spent on the wire is the small price, and it only ever makes a deadline generous.
  */
 import type { MeshRequest } from '../client/http-types.js';
-import { headerValue } from './request-match.js';
+import { headerValue } from '../http/header-value.js';
 
 export const DEADLINE_HEADER = 'x-meshwork-deadline-ms';
 

@@ -5,11 +5,11 @@
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import type { HttpHeaders } from '../client/http-types.js';
+import { headerValue } from '../http/header-value.js';
 
-/** Whether headers (a record; other header forms count as not gRPC) carry a gRPC content type. */
+/** Whether request headers (in any of undici's shapes) carry a gRPC content type. */
 export function isGrpcMessage(headers: HttpHeaders | IncomingHttpHeaders | Record<string, unknown>): boolean {
-  if (!headers || Array.isArray(headers) || typeof (headers as Iterable<unknown>)[Symbol.iterator] === 'function') return false;
-  return isGrpcContentType((headers as Record<string, unknown>)['content-type']);
+  return isGrpcContentType(headerValue(headers as HttpHeaders, 'content-type'));
 }
 
 /** Whether a Content-Type value is gRPC's (application/grpc, +proto, +json, ...). */

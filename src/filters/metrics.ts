@@ -14,7 +14,7 @@ import { Param } from '../core/params.js';
 import type { CallContext } from '../core/service.js';
 import type { HttpModule } from '../client/default-stack.js';
 import type { MeshResponse } from '../client/http-types.js';
-import { type Classification, type Direction, MeshMetrics, type PeerLabels } from '../telemetry/mesh-metrics.js';
+import { type Classification, type Direction, MeshMetrics, type RouteMetrics } from '../telemetry/mesh-metrics.js';
 import { isGrpcContentType } from './grpc-over-http.js';
 import { isFailureResponse } from './response-classifier.js';
 
@@ -34,15 +34,15 @@ export const metricsModule: HttpModule = {
     return {
       call(req, ctx) {
         const started = clock.now();
-        const authority = req.authority ?? ctx.service;
-        metrics.requestStarted(direction, authority, ctx.route, req.peer);
+        const series = metrics.route(direction, req.authority ?? ctx.service, ctx.route, req.peer);
+        series.started();
         return next.call(req, ctx).then(
           (res) => {
-            recordResponse(metrics, direction, authority, ctx, res, clock.now() - started, req.peer);
+            recordResponse(series, ctx, res, clock.now() - started);
             return res;
           },
           (err: unknown) => {
-            metrics.failed(direction, authority, ctx.route, isMeshError(err) ? err.code : 'ERROR', req.peer);
+            series.failed(isMeshError(err) ? err.code : 'ERROR');
             throw err;
           },
         );
@@ -52,16 +52,15 @@ export const metricsModule: HttpModule = {
   },
 };
 
-function recordResponse(metrics: MeshMetrics, direction: Direction, authority: string, ctx: CallContext, res: MeshResponse, latencyMs: number, peer: PeerLabels | undefined): void {
+function recordResponse(series: RouteMetrics, ctx: CallContext, res: MeshResponse, latencyMs: number): void {
   const grpc = grpcStatusOf(res);
   if (grpc === 'in-trailers') {
-    const finish = (classification: Classification) => metrics.responded(direction, authority, ctx.route, res.statusCode, classification, latencyMs, peer);
-    res.onSettled((error) => finish(error === undefined ? classifyGrpc(res.trailers['grpc-status']) : 'failure'));
+    res.onSettled((error) => series.responded(res.statusCode, error === undefined ? classifyGrpc(res.trailers['grpc-status']) : 'failure', latencyMs));
     return;
   }
   const classification: Classification =
     grpc !== undefined ? classifyGrpc(grpc) : isFailureResponse(res.statusCode, ctx.routePolicy) ? 'failure' : 'success';
-  metrics.responded(direction, authority, ctx.route, res.statusCode, classification, latencyMs, peer);
+  series.responded(res.statusCode, classification, latencyMs);
 }
 
 /** The grpc-status of a gRPC response: in its headers (trailers-only), to come in its trailers, or not gRPC. */

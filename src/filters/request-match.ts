@@ -6,6 +6,7 @@
 import { MeshError } from '../core/errors.js';
 import type { RequestMatch } from '../core/policy.js';
 import type { MeshRequest } from '../client/http-types.js';
+import { headerValue } from '../http/header-value.js';
 
 export type RequestPredicate = (req: MeshRequest) => boolean;
 
@@ -70,28 +71,4 @@ function compileRegex(source: string, where: string): RegExp {
 function pathOnly(path: string): string {
   const q = path.indexOf('?');
   return q < 0 ? path : path.slice(0, q);
-}
-
-/** Reads one header from any of undici's header shapes; multiple values are joined with ", ". */
-export function headerValue(headers: MeshRequest['headers'], name: string): string | undefined {
-  if (headers == null) return undefined;
-  if (Array.isArray(headers)) {
-    const found: string[] = [];
-    for (let i = 0; i + 1 < headers.length; i += 2) if (String(headers[i]).toLowerCase() === name) found.push(String(headers[i + 1]));
-    return found.length ? found.join(', ') : undefined;
-  }
-  if (typeof (headers as Iterable<unknown>)[Symbol.iterator] === 'function' && !(headers.constructor === Object)) {
-    const found: string[] = [];
-    for (const [k, v] of headers as Iterable<[string, string | string[] | undefined]>) {
-      if (k.toLowerCase() === name && v !== undefined) found.push(Array.isArray(v) ? v.join(', ') : v);
-    }
-    return found.length ? found.join(', ') : undefined;
-  }
-  const record = headers as Record<string, string | string[] | undefined>;
-  let value = record[name];
-  if (value === undefined) {
-    for (const key in record) if (key.toLowerCase() === name) value = record[key];
-  }
-  if (value === undefined) return undefined;
-  return Array.isArray(value) ? value.join(', ') : String(value);
 }

@@ -16,7 +16,7 @@ import { LightAbortSignal } from '../core/light-abort-signal.js';
 import { isGrpcMessage } from '../filters/grpc-over-http.js';
 import type { Logger } from '../core/logger.js';
 import type { MeshRequest } from '../client/http-types.js';
-import type { HeaderRecord, MeshResponse } from '../client/mesh-response.js';
+import type { HeaderRecord, MeshResponse, ResponseBodySink } from '../client/mesh-response.js';
 import { addForwardedHeaders, endToEndHeaders, endToEndRawHeaders } from './proxy-headers.js';
 import { proxyFailure } from './proxy-errors.js';
 
@@ -51,59 +51,143 @@ export function isHttp2(req: ProxyRequest): req is Http2ServerRequest {
 }
 
 export function forward(req: ProxyRequest, res: ProxyResponse, target: ForwardTarget, options: ForwardOptions): void {
-  const started = performance.now();
-  const h2 = isHttp2(req);
-  // LightAbortSignal: Node 20's AbortController showed up at 1.6% of the sidecar's CPU.
-  const abort = new LightAbortSignal();
-  let relayed: MeshResponse | undefined;
-  res.once('close', () => {
-    if (res.writableFinished) return;
-    const reason = new MeshError('REQUEST_ABORTED', 'the caller closed the connection before the response was complete');
-    abort.abort(reason);
-    relayed?.abort(reason);
-  });
+  const exchange = new ProxiedExchange(req, res, options);
+  const h2 = exchange.h2;
+  const request: MeshRequest = {
+    method: req.method as Dispatcher.HttpMethod,
+    path: options.path,
+    headers: forwardedHeaders(req, options, h2),
+    body: hasBody(req) ? (req as Readable) : null,
+    signal: exchange.abort.asAbortSignal(),
+    // gRPC needs HTTP/2 end to end, so it goes on as h2c; any other HTTP/2 request goes on as
+    // HTTP/1.1, which every app speaks (the same request, only framed differently).
+    protocol: h2 && isGrpcMessage(req.headers) ? 'h2c' : 'http1',
+    authority: options.label ?? options.authority,
+  };
+  if (options.peer) request.peer = options.peer;
+  target.request(request).then(exchange.onResponse, exchange.onFailure);
+}
 
-  const log = (status: number | undefined, error?: string) => {
+/**
+ * One proxied request's state, and the sink its response's body is written through. One object
+ * per request, its callbacks on the prototype: the per-request closures it replaces (close, log,
+ * response, failure, drain and three sink callbacks) were a measurable share of the sidecar's
+ * allocation.
+ */
+class ProxiedExchange implements ResponseBodySink {
+  readonly req: ProxyRequest;
+  readonly res: ProxyResponse;
+  readonly options: ForwardOptions;
+  readonly h2: boolean;
+  // LightAbortSignal: Node 20's AbortController showed up at 1.6% of the sidecar's CPU.
+  readonly abort = new LightAbortSignal();
+  readonly started: number;
+  response: MeshResponse | undefined = undefined;
+  trailers: HeaderRecord | undefined = undefined;
+  contentLength = false;
+
+  constructor(req: ProxyRequest, res: ProxyResponse, options: ForwardOptions) {
+    this.req = req;
+    this.res = res;
+    this.options = options;
+    this.h2 = isHttp2(req);
+    this.started = options.accessLog ? performance.now() : 0;
+    res.on('close', this.onClose);
+  }
+
+  readonly onClose = (): void => {
+    if (this.res.writableFinished) return;
+    const reason = new MeshError('REQUEST_ABORTED', 'the caller closed the connection before the response was complete');
+    this.abort.abort(reason);
+    this.response?.abort(reason);
+  };
+
+  readonly onResponse = (response: MeshResponse): void => {
+    this.response = response;
+    this.relay(response);
+  };
+
+  readonly onFailure = (err: unknown): void => {
+    if (this.abort.aborted) return this.log(undefined, 'REQUEST_ABORTED');
+    const failure = proxyFailure(err);
+    const { options } = this;
+    options.logger.debug('request failed in the mesh', { direction: options.direction, authority: options.authority, path: options.path, code: failure.code, error: failure.message });
+    respondWithFailure(this.res, failure.status, failure.code, failure.message);
+    this.log(failure.status, failure.code);
+  };
+
+  relay(response: MeshResponse): void {
+    const res = this.res;
+    if (res.destroyed) {
+      response.abort(new MeshError('REQUEST_ABORTED', 'the caller went away before the response arrived'));
+      return;
+    }
+    const head = endToEndRawHeaders(response.rawHeaders);
+    this.contentLength = head.contentLength;
+    if (this.h2 && response.header('grpc-status') !== undefined) {
+      // A gRPC "trailers-only" reply carries its status in the headers. Relayed as headers it would
+      // be followed by an empty data frame and no trailers, which a gRPC client reads as INTERNAL;
+      // the same status in trailers is the equivalent the compatibility API can send.
+      const trailers: HeaderRecord = {};
+      for (let i = 0; i < head.fields.length; ) {
+        const name = head.fields[i]!.toLowerCase();
+        if (GRPC_STATUS_FIELDS.includes(name)) {
+          trailers[name] = head.fields[i + 1]!;
+          head.fields.splice(i, 2);
+        } else i += 2;
+      }
+      this.trailers = trailers;
+    }
+    try {
+      // Node takes a flat [name, value, ...] list as it is: no header object is built on the way through.
+      (res as ServerResponse).writeHead(response.statusCode, head.fields as unknown as Record<string, string>);
+    } catch (err) {
+      // A header the app sent that this side cannot repeat (invalid for HTTP/2, say).
+      response.abort(err as Error);
+      respondWithFailure(res, 502, 'INVALID_RESPONSE', `the upstream response could not be relayed: ${(err as Error).message}`);
+      this.log(502, 'INVALID_RESPONSE');
+      return;
+    }
+    res.on('drain', this.onDrain);
+    response.sendBodyTo(this);
+  }
+
+  readonly onDrain = (): void => {
+    this.response?.resume();
+  };
+
+  onData(chunk: Buffer): boolean {
+    return (this.res as ServerResponse).write(chunk);
+  }
+
+  onEnd(received: HeaderRecord): void {
+    const all = this.trailers === undefined ? received : { ...this.trailers, ...received };
+    // gRPC's status travels here; over HTTP/1.1 Node sends trailers only on a chunked response.
+    if (hasFields(all) && (this.h2 || !this.contentLength)) this.res.addTrailers(all as Record<string, string>);
+    this.res.end();
+    this.log(this.response!.statusCode);
+  }
+
+  onError(err: Error): void {
+    this.log(this.response?.statusCode, `body: ${err.message}`);
+    this.res.destroy(err);
+  }
+
+  log(status: number | undefined, error?: string): void {
+    const { options, req } = this;
     if (!options.accessLog) return;
     options.logger.info('access', {
       direction: options.direction,
       method: req.method,
       authority: options.authority,
       path: options.path,
-      protocol: h2 ? 'HTTP/2' : `HTTP/${req.httpVersion}`,
+      protocol: this.h2 ? 'HTTP/2' : `HTTP/${req.httpVersion}`,
       status,
-      durationMs: Math.round((performance.now() - started) * 1000) / 1000,
+      durationMs: Math.round((performance.now() - this.started) * 1000) / 1000,
       ...(options.peer ? { tls: options.peer.tls, clientId: options.peer.clientId } : {}),
       ...(error ? { error } : {}),
     });
-  };
-
-  const request: MeshRequest = {
-    method: req.method as Dispatcher.HttpMethod,
-    path: options.path,
-    headers: forwardedHeaders(req, options, h2),
-    body: hasBody(req) ? (req as Readable) : null,
-    signal: abort.asAbortSignal(),
-    // gRPC needs HTTP/2 end to end, so it goes on as h2c; any other HTTP/2 request goes on as
-    // HTTP/1.1, which every app speaks (the same request, only framed differently).
-    protocol: h2 && isGrpcMessage(req.headers) ? 'h2c' : 'http1',
-    authority: options.label ?? options.authority,
-    ...(options.peer ? { peer: options.peer } : {}),
-  };
-
-  target.request(request).then(
-    (response) => {
-      relayed = response;
-      relayResponse(response, res, h2, log);
-    },
-    (err: unknown) => {
-      if (abort.aborted) return log(undefined, 'REQUEST_ABORTED');
-      const failure = proxyFailure(err);
-      options.logger.debug('request failed in the mesh', { direction: options.direction, authority: options.authority, path: options.path, code: failure.code, error: failure.message });
-      respondWithFailure(res, failure.status, failure.code, failure.message);
-      log(failure.status, failure.code);
-    },
-  );
+  }
 }
 
 /**
@@ -128,53 +212,6 @@ function hasBody(req: ProxyRequest): boolean {
   const length = req.headers['content-length'];
   if (length !== undefined) return length !== '0';
   return req.headers['transfer-encoding'] !== undefined;
-}
-
-function relayResponse(response: MeshResponse, res: ProxyResponse, h2: boolean, log: (status: number, error?: string) => void): void {
-  if (res.destroyed) {
-    response.abort(new MeshError('REQUEST_ABORTED', 'the caller went away before the response arrived'));
-    return;
-  }
-  const head = endToEndRawHeaders(response.rawHeaders);
-  let trailers: HeaderRecord | undefined;
-  if (h2 && response.header('grpc-status') !== undefined) {
-    // A gRPC "trailers-only" reply carries its status in the headers. Relayed as headers it would
-    // be followed by an empty data frame and no trailers, which a gRPC client reads as INTERNAL;
-    // the same status in trailers is the equivalent the compatibility API can send.
-    trailers = {};
-    for (let i = 0; i < head.fields.length; ) {
-      const name = head.fields[i]!.toLowerCase();
-      if (GRPC_STATUS_FIELDS.includes(name)) {
-        trailers[name] = head.fields[i + 1]!;
-        head.fields.splice(i, 2);
-      } else i += 2;
-    }
-  }
-  try {
-    // Node takes a flat [name, value, ...] list as it is: no header object is built on the way through.
-    (res as ServerResponse).writeHead(response.statusCode, head.fields as unknown as Record<string, string>);
-  } catch (err) {
-    // A header the app sent that this side cannot repeat (invalid for HTTP/2, say).
-    response.abort(err as Error);
-    respondWithFailure(res, 502, 'INVALID_RESPONSE', `the upstream response could not be relayed: ${(err as Error).message}`);
-    log(502, 'INVALID_RESPONSE');
-    return;
-  }
-  res.on('drain', () => response.resume());
-  response.sendBodyTo({
-    onData: (chunk) => (res as ServerResponse).write(chunk),
-    onEnd: (received) => {
-      const all = trailers === undefined ? received : { ...trailers, ...received };
-      // gRPC's status travels here; over HTTP/1.1 Node sends trailers only on a chunked response.
-      if (hasFields(all) && (h2 || !head.contentLength)) res.addTrailers(all as Record<string, string>);
-      res.end();
-      log(response.statusCode);
-    },
-    onError: (err) => {
-      log(response.statusCode, `body: ${err.message}`);
-      res.destroy(err);
-    },
-  });
 }
 
 function hasFields(record: HeaderRecord): boolean {

@@ -50,31 +50,39 @@ export function addForwardedHeaders(headers: HeaderMap, clientAddress: string | 
   headers['x-forwarded-host'] ??= authority;
 }
 
+/** The lengths of the names that need a closer look (hop-by-hop ones, and Content-Length). */
+const SPECIAL_LENGTHS = new Set([...HOP_BY_HOP, 'content-length'].map((name) => name.length));
+
 /**
  * The end-to-end part of a response head given as undici's flat [name, value, ...] list, as strings
- * for Node's `writeHead`, and whether it carries a Content-Length (which decides the framing).
+ * for Node's `writeHead` (names as the peer spelled them), and whether it carries a Content-Length
+ * (which decides the framing). Only names whose length could make them special are lower-cased.
  */
 export function endToEndRawHeaders(raw: readonly (string | Buffer)[]): { fields: string[]; contentLength: boolean } {
   const fields: string[] = [];
   let named: Set<string> | undefined;
   let contentLength = false;
   for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]!.toString().toLowerCase();
-    if (name === 'connection') {
-      named ??= new Set();
-      for (const token of raw[i + 1]!.toString().split(',')) named.add(token.trim().toLowerCase());
-      continue;
+    const name = raw[i]!.toString('latin1' as never);
+    if (SPECIAL_LENGTHS.has(name.length) || name.charCodeAt(0) === 58 /* ':' */) {
+      const lower = name.toLowerCase();
+      if (lower === 'connection') {
+        named ??= new Set();
+        for (const token of raw[i + 1]!.toString().split(',')) named.add(token.trim().toLowerCase());
+        continue;
+      }
+      if (HOP_BY_HOP.has(lower) || lower.charCodeAt(0) === 58) continue;
+      if (lower === 'content-length') contentLength = true;
     }
-    if (HOP_BY_HOP.has(name) || name.charCodeAt(0) === 58 /* ':' */) continue;
-    if (name === 'content-length') contentLength = true;
     fields.push(name, raw[i + 1]!.toString('latin1' as never));
   }
   if (named === undefined) return { fields, contentLength };
   // Fields the Connection header names are hop-by-hop too, wherever they stood in the head.
   const kept: string[] = [];
   for (let i = 0; i < fields.length; i += 2) {
-    if (named.has(fields[i]!)) {
-      if (fields[i] === 'content-length') contentLength = false;
+    const lower = fields[i]!.toLowerCase();
+    if (named.has(lower)) {
+      if (lower === 'content-length') contentLength = false;
       continue;
     }
     kept.push(fields[i]!, fields[i + 1]!);

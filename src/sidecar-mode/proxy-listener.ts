@@ -58,12 +58,14 @@ export async function listenProxy(address: HostPort, options: ProxyListenerOptio
   const sockets = new Set<Socket>();
   const sessions = new Set<Http2Session>();
 
+  // One listener for every response (no closure per request): 'close' comes once per response.
+  const onResponseClose = () => {
+    inFlight--;
+    if (draining && inFlight === 0) drained?.();
+  };
   const handle: RequestHandler = (req, res) => {
     inFlight++;
-    res.once('close', () => {
-      inFlight--;
-      if (draining && inFlight === 0) drained?.();
-    });
+    res.on('close', onResponseClose);
     // While draining, HTTP/1.1 callers are told to reconnect elsewhere after this response.
     if (draining && req.httpVersionMajor === 1) res.setHeader('connection', 'close');
     try {

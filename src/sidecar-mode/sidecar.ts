@@ -272,7 +272,13 @@ function outboundTarget(req: ProxyRequest): OutboundTarget | { problem: string }
 
 function authorityOf(req: ProxyRequest | IncomingMessage): string | undefined {
   const value = (req.headers[':authority'] as string | undefined) ?? req.headers.host;
-  return value ? value.toLowerCase() : undefined;
+  if (!value) return undefined;
+  // Host names are almost always sent in lower case already; lower-casing copies the string.
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c >= 65 && c <= 90) return value.toLowerCase();
+  }
+  return value;
 }
 
 function hostOnly(authority: string): string {

@@ -50,6 +50,44 @@ function peerLabels(peer: PeerLabels | undefined): { tls?: string; client_id?: s
   return peer.clientId ? { tls: String(peer.tls), client_id: peer.clientId } : { tls: String(peer.tls) };
 }
 
+/**
+ * The golden series of one (direction, authority, route, caller): found once per request by nested
+ * map lookups (no key string is built on the request path), then bumped.
+ */
+export class RouteMetrics {
+  readonly #metrics: MeshMetrics;
+  readonly #labels: Record<string, string>;
+  readonly #requests: { value: number };
+  readonly #responses = new Map<number, { total: { value: number }; latency: HistogramSeries }>();
+
+  constructor(metrics: MeshMetrics, labels: Record<string, string>, requests: { value: number }) {
+    this.#metrics = metrics;
+    this.#labels = labels;
+    this.#requests = requests;
+  }
+
+  started(): void {
+    this.#requests.value++;
+  }
+
+  /** A response arrived: counted and its latency observed. */
+  responded(statusCode: number, classification: Classification, latencyMs: number): void {
+    const key = statusCode * 2 + (classification === 'failure' ? 1 : 0);
+    let series = this.#responses.get(key);
+    if (series === undefined) {
+      series = this.#metrics.responseSeries({ ...this.#labels, status_code: String(statusCode), classification });
+      this.#responses.set(key, series);
+    }
+    series.total.value++;
+    series.latency.observe(latencyMs);
+  }
+
+  /** The request failed without a response: `error` says why. */
+  failed(error: string): void {
+    this.#metrics.failedSeries({ ...this.#labels, classification: 'failure', error }).value++;
+  }
+}
+
 export class MeshMetrics {
   readonly registry: Registry;
   readonly #requests: FastCounter;
@@ -60,12 +98,43 @@ export class MeshMetrics {
   readonly #requestSeries = new Map<string, { value: number }>();
   readonly #responseSeries = new Map<string, { total: { value: number }; latency: HistogramSeries }>();
 
+  readonly #routes = new Map<string, Map<string, Map<string, RouteMetrics>>>();
+
   constructor(registry: Registry = new Registry()) {
     this.registry = registry;
     this.#requests = new FastCounter('request_total', 'Requests started, by direction, authority (the service) and route.', registry);
     this.#responses = new FastCounter('response_total', 'Responses (or failures without one), by status code and classification.', registry);
     this.#latency = new FastHistogram('response_latency_ms', 'Time from the request to the response headers, in milliseconds.', LATENCY_BUCKETS_MS, registry);
     for (const event of Object.keys(STACK_EVENT_HELP)) this.#stackEventCounter(event);
+  }
+
+  /** The series a request counts in; keep it for the request's response. */
+  route(direction: Direction, authority: string, route: string | undefined, peer?: PeerLabels): RouteMetrics {
+    const caller = peer === undefined ? direction : `${direction}\u0000${peer.tls}\u0000${peer.clientId ?? ''}`;
+    let byAuthority = this.#routes.get(caller);
+    if (byAuthority === undefined) this.#routes.set(caller, (byAuthority = new Map()));
+    let byRoute = byAuthority.get(authority);
+    if (byRoute === undefined) byAuthority.set(authority, (byRoute = new Map()));
+    const routeLabel = route ?? DEFAULT_ROUTE;
+    let metrics = byRoute.get(routeLabel);
+    if (metrics === undefined) {
+      const labels = { direction, authority, route: routeLabel, ...peerLabels(peer) };
+      const key = `${direction}\u0000${authority}\u0000${routeLabel}${peer ? `\u0000${peer.tls}\u0000${peer.clientId ?? ''}` : ''}`;
+      metrics = new RouteMetrics(this, labels, this.#requests.series(key, labels));
+      byRoute.set(routeLabel, metrics);
+    }
+    return metrics;
+  }
+
+  /** @internal The response series for a full label set (RouteMetrics caches what this returns). */
+  responseSeries(labels: Record<string, string>): { total: { value: number }; latency: HistogramSeries } {
+    const key = Object.values(labels).join('\u0000');
+    return { total: this.#responses.series(key, labels), latency: this.#latency.series(key, labels) };
+  }
+
+  /** @internal */
+  failedSeries(labels: Record<string, string>): { value: number } {
+    return this.#responses.series(`failed\u0000${Object.values(labels).join('\u0000')}`, labels);
   }
 
   requestStarted(direction: Direction, authority: string, route: string | undefined, peer?: PeerLabels): void {
@@ -76,19 +145,6 @@ export class MeshMetrics {
       this.#requestSeries.set(key, series);
     }
     series.value++;
-  }
-
-  /** A response arrived: counted and its latency observed. */
-  responded(direction: Direction, authority: string, route: string | undefined, statusCode: number, classification: Classification, latencyMs: number, peer?: PeerLabels): void {
-    const key = `${direction}\u0000${authority}\u0000${route ?? DEFAULT_ROUTE}\u0000${statusCode}\u0000${classification}${peer ? `\u0000${peer.tls}\u0000${peer.clientId ?? ''}` : ''}`;
-    let series = this.#responseSeries.get(key);
-    if (series === undefined) {
-      const labels = { direction, authority, route: route ?? DEFAULT_ROUTE, status_code: String(statusCode), classification, ...peerLabels(peer) };
-      series = { total: this.#responses.series(key, labels), latency: this.#latency.series(key, labels) };
-      this.#responseSeries.set(key, series);
-    }
-    series.total.value++;
-    series.latency.observe(latencyMs);
   }
 
   /** A gRPC call ended: counted with its `grpc_status`, and its latency observed. */
@@ -103,12 +159,6 @@ export class MeshMetrics {
     }
     series.total.value++;
     series.latency.observe(latencyMs);
-  }
-
-  /** The request failed without a response (refused, timed out, connection lost): `error` says why. */
-  failed(direction: Direction, authority: string, route: string | undefined, error: string, peer?: PeerLabels): void {
-    const key = `failed\u0000${direction}\u0000${authority}\u0000${route ?? DEFAULT_ROUTE}\u0000${error}${peer ? `\u0000${peer.tls}\u0000${peer.clientId ?? ''}` : ''}`;
-    this.#responses.series(key, { direction, authority, route: route ?? DEFAULT_ROUTE, classification: 'failure', error, ...peerLabels(peer) }).value++;
   }
 
   /** Counts one stack event (`retries_total`, ...) as `meshwork_<event>{authority}`. */

@@ -41,7 +41,8 @@ export function carriesTraceContext(headers: HttpHeaders): boolean {
   if (headers === undefined || headers === null) return false;
   const custom = propagation.fields();
   const names = custom.length > 0 ? custom : TRACE_HEADERS;
-  const matches = (name: string) => names.includes(name) || names.includes(name.toLowerCase());
+  // The length test skips the lower-casing for almost every header.
+  const matches = (name: string) => names.includes(name) || (names.some((n) => n.length === name.length) && names.includes(name.toLowerCase()));
   if (Array.isArray(headers)) {
     for (let i = 0; i < headers.length; i += 2) if (matches(String(headers[i]))) return true;
     return false;

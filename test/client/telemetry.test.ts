@@ -103,7 +103,7 @@ test('a request span with one child per attempt; the backend sees the last attem
 test('latency histogram: a value on a bucket bound counts in that bucket; buckets are cumulative, +Inf is the count', async () => {
   const { MeshMetrics } = await import('../../src/index.js');
   const metrics = new MeshMetrics();
-  for (const ms of [0.5, 1, 1.5, 5, 49_999, 70_000]) metrics.responded('outbound', 'svc', undefined, 200, 'success', ms);
+  for (const ms of [0.5, 1, 1.5, 5, 49_999, 70_000]) metrics.route('outbound', 'svc', undefined).responded(200, 'success', ms);
   const text = await metrics.registry.metrics();
   const bucket = (le: string) => metricValue(text, 'response_latency_ms_bucket', { le, authority: 'svc' });
   assert.equal(bucket('1'), 2);
