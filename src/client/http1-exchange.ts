@@ -1,8 +1,9 @@
 /**
  * One HTTP/1.1 request to an endpoint's undici Pool, as a dispatch handler: undici calls it back
  * with the response head, each chunk and the trailers, and it turns them into a StreamedResponse
- * with no stream in between. At the head it resolves the caller's promise and returns false, which
- * pauses the connection's parser until a consumer of the body is there (see mesh-response.ts).
+ * with no stream in between. At the head it resolves the caller's promise; the parser reads on
+ * into the response's read-ahead, and pauses once that is full until a consumer of the body is
+ * there (see mesh-response.ts).
  *
  * undici 7's callback handler API (onConnect/onHeaders/onData/onComplete) is used because it hands
  * over the head as the raw [name, value, ...] list, which the sidecar relays without building an
@@ -49,7 +50,9 @@ export class Http1Exchange implements Dispatcher.DispatchHandler, BodySource {
     const response = new StreamedResponse(statusCode, statusText, undefined, rawHeaders, this);
     this.#response = response;
     this.#resolve(response);
-    return false;
+    // The parser reads on: the body is kept by the response (up to its read-ahead limit) until
+    // a consumer is there, so a small response is parsed in one pass.
+    return true;
   }
 
   onData(chunk: Buffer): boolean {

@@ -1,7 +1,8 @@
 /**
  * A response as it crosses the stack. Its head (status, headers) is known when the promise
  * resolves, which is all the filters decide on; its body is still at the source (an undici
- * connection, an HTTP/2 stream), paused, until one consumer asks for it:
+ * connection, an HTTP/2 stream) until one consumer asks for it: up to 64 KiB of it is read ahead
+ * (a small body usually arrives with its head), then the source is paused. The consumer is one of:
  *
  * - `sendBodyTo(sink)`: chunks by callback, with backpressure (the sidecar's relay and the mesh
  *   dispatcher hand them straight to a server response or to fetch's handler);
@@ -71,6 +72,9 @@ export interface ResponseFeed {
   fail(error: Error): void;
 }
 
+/** How much of a body is read ahead before anyone asks for it (a Readable's default high-water mark). */
+const QUEUE_LIMIT_BYTES = 64 * 1024;
+
 /** undici's default dump limit: past it, reading a body to reuse its connection costs more than a new one. */
 export const DISCARD_LIMIT_BYTES = 131_072;
 
@@ -91,6 +95,7 @@ export class StreamedResponse implements MeshResponse, ResponseFeed {
   #readable: ResponseBody | undefined = undefined;
   /** Chunks that arrived before a consumer, or that wait while it is paused. */
   #queue: Buffer[] | undefined = undefined;
+  #queuedBytes = 0;
   #paused = false;
   /** The source has delivered everything (`end`) or failed. */
   #ended = false;
@@ -135,7 +140,14 @@ export class StreamedResponse implements MeshResponse, ResponseFeed {
   push(chunk: Buffer): boolean {
     if (this.#ended) return false;
     const sink = this.#sink;
-    if (sink === undefined || this.#paused || this.#queue !== undefined) {
+    if (sink === undefined) {
+      // No consumer yet (the head is still travelling up the stack): keep what comes, up to a
+      // stream buffer's worth, so a small body is read in the same pass as its head.
+      (this.#queue ??= []).push(chunk);
+      this.#queuedBytes += chunk.length;
+      return this.#queuedBytes < QUEUE_LIMIT_BYTES;
+    }
+    if (this.#paused || this.#queue !== undefined) {
       (this.#queue ??= []).push(chunk);
       return false;
     }

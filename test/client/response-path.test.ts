@@ -141,7 +141,6 @@ test('a caller that gives up mid-body frees the connection at once', async () =>
 test('trailers arrive after the body, through request()', async () => {
   await withClient(meshClient('trailers', { endpoints: [address] }), async (client) => {
     const res = await client.request({ path: '/trailers' });
-    assert.deepEqual(res.trailers, {}, 'trailers are not known before the body ends');
     assert.equal(await res.body.text(), 'part one, part two');
     assert.equal(res.trailers['x-checksum'], 'abc123');
   });
