@@ -1,12 +1,9 @@
 #!/usr/bin/env node
 /**
- * The `mesh-sidecar` executable. A sidecar runs beside every app instance, so its memory is paid
- * many times over: V8 is told to favour size before anything else is loaded (static imports would
- * load first, hence the dynamic import). Under `wrk -c32` on the 2-core bench machine this kept the
- * peak resident set at 111-112 MB instead of 147-153 MB, at the same throughput within noise
- * (4,150-4,670 against 4,200-5,140 req/s, two runs each).
+ * The `mesh-sidecar` executable. It runs with V8's default tuning: `--optimize-for-size` (which an
+ * earlier version set here) cost 59% more instructions per proxied request for 10-20 MB less
+ * resident memory, and capping the young generation (`--max-semi-space-size`) trades the same way;
+ * benchmarks/RESULTS.md has the table. A platform that prefers memory passes those flags in
+ * NODE_OPTIONS.
  */
-import { setFlagsFromString } from 'node:v8';
-
-setFlagsFromString('--optimize-for-size');
 await import('./run.js');
