@@ -17,7 +17,7 @@ import { isGrpcMessage } from '../filters/grpc-over-http.js';
 import type { Logger } from '../core/logger.js';
 import type { MeshRequest } from '../client/http-types.js';
 import type { HeaderRecord, MeshResponse, ResponseBodySink } from '../client/mesh-response.js';
-import { addForwardedHeaders, endToEndHeaders, endToEndRawHeaders } from './proxy-headers.js';
+import { addForwardedHeaders, endToEndHeaders, endToEndRawHeaders, forwardedRequestHeaders, rawHeader } from './proxy-headers.js';
 import { proxyFailure } from './proxy-errors.js';
 
 export type ProxyRequest = IncomingMessage | Http2ServerRequest;
@@ -193,11 +193,20 @@ class ProxiedExchange implements ResponseBodySink {
 /**
  * The headers sent on: the end-to-end ones (RFC 9110 §7.6.1), the Host the caller addressed,
  * X-Forwarded-*, and inbound, the caller's verified identity (one the caller sent is dropped).
+ * HTTP/1.1 requests are read from their raw list (proxy-headers.ts), so Node never builds a header
+ * object for a request that is only passed on.
  */
-export function forwardedHeaders(req: ProxyRequest, options: ForwardOptions, h2 = isHttp2(req)): HeaderRecord {
+export function forwardedHeaders(req: ProxyRequest, options: ForwardOptions, h2 = isHttp2(req)): HeaderRecord | string[] {
+  if (!h2) {
+    return forwardedRequestHeaders(req.rawHeaders, {
+      authority: options.authority,
+      clientAddress: req.socket?.remoteAddress,
+      ...(options.direction === 'inbound' ? { clientIdHeader: { name: CLIENT_ID_HEADER, value: options.peer?.clientId } } : {}),
+    });
+  }
   const headers = endToEndHeaders(req.headers);
   // HTTP/2 carries the authority as a pseudo-header; the next hop (either protocol) reads Host.
-  if (h2 || headers.host === undefined) headers.host = options.authority;
+  headers.host = options.authority;
   addForwardedHeaders(headers, req.socket?.remoteAddress, options.authority);
   if (options.direction === 'inbound') {
     delete headers[CLIENT_ID_HEADER];
@@ -207,11 +216,11 @@ export function forwardedHeaders(req: ProxyRequest, options: ForwardOptions, h2 
 }
 
 /** Whether the request has a body to send on (a GET without one must not become chunked). */
-function hasBody(req: ProxyRequest): boolean {
+export function hasBody(req: ProxyRequest): boolean {
   if (isHttp2(req)) return !req.stream.endAfterHeaders;
-  const length = req.headers['content-length'];
+  const length = rawHeader(req.rawHeaders, 'content-length');
   if (length !== undefined) return length !== '0';
-  return req.headers['transfer-encoding'] !== undefined;
+  return rawHeader(req.rawHeaders, 'transfer-encoding') !== undefined;
 }
 
 function hasFields(record: HeaderRecord): boolean {

@@ -35,7 +35,7 @@ export function endToEndHeaders(headers: IncomingHttpHeaders | HeaderMap): Heade
     out[name] = value;
   }
   const te = headers.te;
-  if (typeof te === 'string' && /(^|,)\s*trailers\s*(;|,|$)/i.test(te)) out.te = 'trailers';
+  if (typeof te === 'string' && TE_TRAILERS.test(te)) out.te = 'trailers';
   return out;
 }
 
@@ -89,3 +89,76 @@ export function endToEndRawHeaders(raw: readonly (string | Buffer)[]): { fields:
   }
   return { fields: kept, contentLength };
 }
+
+/** One header of an HTTP/1.1 request from its raw list (as the client spelled the names); the first if repeated. */
+export function rawHeader(raw: readonly string[], lowerName: string): string | undefined {
+  const length = lowerName.length;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    if (name.length === length && (name === lowerName || name.toLowerCase() === lowerName)) return raw[i + 1];
+  }
+  return undefined;
+}
+
+/** Who is forwarding a request, for the headers a proxy adds. */
+export interface ForwardedBy {
+  /** The authority the caller addressed: Host when the request has none, and X-Forwarded-Host. */
+  authority: string;
+  /** The caller's address, appended to X-Forwarded-For. */
+  clientAddress: string | undefined;
+  /** Inbound: the caller's verified identity replaces any `x-meshwork-client-id` it sent. */
+  clientIdHeader?: { name: string; value: string | undefined };
+}
+
+/**
+ * The headers an HTTP/1.1 request is sent on with, built from its raw list (as the client spelled
+ * the names) without Node's header object: what endToEndHeaders keeps, one Host (a second would be
+ * ambiguous), X-Forwarded-For appended to, X-Forwarded-Proto/-Host added unless present, and the
+ * caller's identity set inbound. Only names whose length could make them special are lower-cased.
+ */
+export function forwardedRequestHeaders(raw: readonly string[], by: ForwardedBy): string[] {
+  let named: Set<string> | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    if (raw[i]!.length === 10 && raw[i]!.toLowerCase() === 'connection') {
+      named ??= new Set();
+      for (const token of raw[i + 1]!.split(',')) named.add(token.trim().toLowerCase());
+    }
+  }
+  const out: string[] = [];
+  const identity = by.clientIdHeader?.name;
+  let host = false;
+  let chain: string | undefined;
+  let proto = false;
+  let forwardedHost = false;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    const value = raw[i + 1]!;
+    if (REQUEST_SPECIAL_LENGTHS.has(name.length) || named !== undefined) {
+      const lower = name.toLowerCase();
+      if (lower === 'te') {
+        if (TE_TRAILERS.test(value)) out.push('te', 'trailers');
+        continue;
+      }
+      if (HOP_BY_HOP.has(lower) || named?.has(lower) || lower === identity) continue;
+      if (lower === 'host') {
+        if (host) continue;
+        host = true;
+      } else if (lower === 'x-forwarded-for') {
+        chain = chain === undefined ? value : `${chain}, ${value}`;
+        continue;
+      } else if (lower === 'x-forwarded-proto') proto = true;
+      else if (lower === 'x-forwarded-host') forwardedHost = true;
+    }
+    out.push(name, value);
+  }
+  if (!host) out.push('host', by.authority);
+  const forwardedFor = by.clientAddress === undefined ? chain : chain === undefined ? by.clientAddress : `${chain}, ${by.clientAddress}`;
+  if (forwardedFor !== undefined) out.push('x-forwarded-for', forwardedFor);
+  if (!proto) out.push('x-forwarded-proto', 'http');
+  if (!forwardedHost) out.push('x-forwarded-host', by.authority);
+  if (identity !== undefined && by.clientIdHeader!.value !== undefined) out.push(identity, by.clientIdHeader!.value);
+  return out;
+}
+
+const TE_TRAILERS = /(^|,)\s*trailers\s*(;|,|$)/i;
+const REQUEST_SPECIAL_LENGTHS = new Set([...HOP_BY_HOP, 'host', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-meshwork-client-id'].map((name) => name.length));

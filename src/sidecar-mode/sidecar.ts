@@ -31,6 +31,7 @@ import { inboundTls, peerIdentity, type InboundTls, type InboundTlsMode } from '
 import { installSidecarTracing } from './sidecar-tracing.js';
 import { endWithStatus } from './raw-response.js';
 import { forwardUpgrade } from './upgrade-tunnel.js';
+import { rawHeader } from './proxy-headers.js';
 
 export interface SidecarOptions {
   /** The mesh YAML file (services, profiles and the optional spec.sidecar section), or `k8s:configmap/<ns>/<name>#<key>`. */
@@ -271,7 +272,8 @@ function outboundTarget(req: ProxyRequest): OutboundTarget | { problem: string }
 }
 
 function authorityOf(req: ProxyRequest | IncomingMessage): string | undefined {
-  const value = (req.headers[':authority'] as string | undefined) ?? req.headers.host;
+  // HTTP/1.1 from the raw list: Node builds its header object only if something asks for it.
+  const value = req.httpVersionMajor === 2 ? (req.headers[':authority'] as string | undefined) ?? req.headers.host : rawHeader(req.rawHeaders, 'host');
   if (!value) return undefined;
   // Host names are almost always sent in lower case already; lower-casing copies the string.
   for (let i = 0; i < value.length; i++) {

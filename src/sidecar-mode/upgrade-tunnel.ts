@@ -17,7 +17,7 @@ import type { Dispatcher } from 'undici';
 import { MeshError } from '../core/errors.js';
 import { LightAbortSignal } from '../core/light-abort-signal.js';
 import type { MeshResponse } from '../client/mesh-response.js';
-import { forwardedHeaders, type ForwardOptions, type ForwardTarget } from './forward.js';
+import { forwardedHeaders, hasBody, type ForwardOptions, type ForwardTarget } from './forward.js';
 import { endToEndRawHeaders } from './proxy-headers.js';
 import { proxyFailure } from './proxy-errors.js';
 import { endWithStatus } from './raw-response.js';
@@ -61,11 +61,6 @@ export function forwardUpgrade(req: IncomingMessage, client: Duplex, head: Buffe
         else client.destroy();
       },
     );
-}
-
-function hasBody(req: IncomingMessage): boolean {
-  const length = req.headers['content-length'];
-  return (length !== undefined && length !== '0') || req.headers['transfer-encoding'] !== undefined;
 }
 
 function tunnel(client: Duplex, head: Buffer, response: MeshResponse, options: ForwardOptions): void {
