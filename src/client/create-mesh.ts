@@ -297,6 +297,9 @@ class ServiceHandle implements MeshClient {
   counters() {
     return this.current.counters();
   }
+  status() {
+    return this.current.status();
+  }
   get retryBudget() {
     return this.current.retryBudget;
   }

@@ -43,6 +43,8 @@ import { isFailureResponse } from './response-classifier.js';
 
 /** On by default with the defaults above; `false` removes the breaker from the stack. */
 export const CircuitBreakerPolicyParam = new Param<CircuitBreakerPolicy | false>('circuitBreaker', {});
+/** Handed the breaker once it is built, so that a client can show its state. */
+export const OnBreakerBuiltParam = new Param<((breaker: CircuitBreakerService) => void) | undefined>('onBreakerBuilt', undefined);
 
 export type BreakerState = 'closed' | 'open' | 'half-open';
 
@@ -66,11 +68,13 @@ export const circuitBreakerModule: HttpModule = {
   make(params, next) {
     const policy = params.get(CircuitBreakerPolicyParam);
     if (policy === false) return next;
-    return circuitBreakerService(policy, next, {
+    const breaker = circuitBreakerService(policy, next, {
       clock: params.get(ClockParam),
       counters: params.get(CountersParam),
       service: params.get(ServiceName),
     });
+    params.get(OnBreakerBuiltParam)?.(breaker);
+    return breaker;
   },
 };
 
