@@ -28,6 +28,8 @@ import { ServiceRetryBudgets } from '../filters/service-retry-budgets.js';
 import { splitClientOptions, type ClientCodeOptions, type MeshClientOptions } from './client-options.js';
 import { buildClient, checkServiceName, type ClientEnvironment, type MeshClient } from './mesh-client.js';
 import { MeshDispatcher } from './mesh-dispatcher.js';
+import { startMeshAdmin, type MeshAdmin, type MeshAdminOptions } from '../admin/mesh-admin.js';
+import type { AdminSection } from '../config/admin-schema.js';
 
 export interface MeshOptions extends ClientCodeOptions {
   /** A YAML file with `kind: Mesh` and `kind: ServiceProfile` documents. Give this or `services`. */
@@ -74,12 +76,20 @@ export interface Mesh {
   readonly configGeneration: number;
   /** The last reload's error while the config file is bad; undefined once a good one is applied. */
   readonly configError: Error | undefined;
+  /** The config file's `spec.admin` (tap, stats window), as applied now. */
+  readonly adminConfig: AdminSection | undefined;
+  /**
+   * Serves the admin views of this mesh (dashboard, JSON summary, tap, /metrics) on `listen`,
+   * loopback at 9990 by default; closed with the mesh or by its own close().
+   */
+  admin(options?: MeshAdminOptions): Promise<MeshAdmin>;
   close(): Promise<void>;
 }
 
 interface Applied {
   unknownHosts: 'passthrough' | 'refuse';
   services: Record<string, ServiceSettings>;
+  admin?: AdminSection;
 }
 
 export function createMesh(options: MeshOptions): Mesh {
@@ -209,7 +219,8 @@ export function createMesh(options: MeshOptions): Mesh {
         })
       : undefined;
 
-  return {
+  const admins = new Set<MeshAdmin>();
+  const mesh: Mesh = {
     dispatcher,
     identity: code.identity,
     metrics: registry,
@@ -240,13 +251,26 @@ export function createMesh(options: MeshOptions): Mesh {
     get configError() {
       return configError;
     },
+    get adminConfig() {
+      return applied.admin;
+    },
+    async admin(adminOptions) {
+      const admin = await startMeshAdmin(
+        { source: mesh, metrics: meshMetrics, clock: code.clock ?? systemClock, logger, configured: () => applied.admin, identity: () => code.identity?.current().spiffeId },
+        adminOptions,
+      );
+      admins.add(admin);
+      return { ...admin, close: () => (admins.delete(admin), admin.close()) };
+    },
     async close() {
+      await Promise.all([...admins].map((admin) => admin.close()));
       watcher?.close();
       ownIdentity?.close();
       await dispatcher.close();
       await Promise.all([...handles.values()].map((h) => h.current.close()));
     },
   };
+  return mesh;
 }
 
 function fromCode(options: MeshOptions): Applied {
@@ -260,7 +284,7 @@ function fromCode(options: MeshOptions): Applied {
 }
 
 function fromConfig(config: MeshConfig, options: MeshOptions): Applied {
-  return { unknownHosts: options.unknownHosts ?? config.unknownHosts, services: config.services };
+  return { unknownHosts: options.unknownHosts ?? config.unknownHosts, services: config.services, ...(config.admin ? { admin: config.admin } : {}) };
 }
 
 /** A stable face for one service whose client a reload may replace underneath. */

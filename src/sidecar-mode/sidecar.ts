@@ -22,7 +22,10 @@ import { formatHostPort, isLoopbackHost, parseHostPort, type HostPort } from '..
 import { loadMeshConfig } from '../config/mesh-config.js';
 import { sidecarSettings, type SidecarSection, type SidecarSettings } from '../config/sidecar-schema.js';
 import { MeshMetrics } from '../telemetry/mesh-metrics.js';
-import { startAdminServer, type AdminServer } from './admin-server.js';
+import { startAdminServer, type AdminServer } from '../admin/admin-server.js';
+import { AdminView } from '../admin/admin-view.js';
+import { adminSettings, followAdminSettings } from '../config/admin-schema.js';
+import { systemClock } from '../core/clock.js';
 import { CLIENT_ID_HEADER, forward, isHttp2, respondWithFailure, type ForwardTarget, type ProxyRequest, type ProxyResponse } from './forward.js';
 import { listenProxy, type ProxyListener } from './proxy-listener.js';
 import { compileAuthorization } from './inbound-authorization.js';
@@ -154,10 +157,19 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
       }
     }
     if (settings.admin) {
+      // Stats start with the admin port: `stat` and the dashboard show traffic from the first request.
+      const view = new AdminView({
+        source: mesh,
+        metrics,
+        clock: systemClock,
+        settings: followAdminSettings(() => mesh.adminConfig),
+        self: () => mesh.identity?.current().spiffeId ?? (settings.app ? `mesh-sidecar (app ${formatHostPort(settings.app)})` : 'mesh-sidecar'),
+      });
       admin = await startAdminServer(
         settings.admin,
         {
           registry: metrics.registry,
+          view,
           ready: () => !draining,
           config: () => effectiveConfig(options.config, live, mesh, { outbound: outbound?.address ?? null, inbound: inbound?.address ?? null, admin: admin?.address ?? null }),
         },
@@ -344,6 +356,7 @@ function effectiveConfig(file: string, live: { settings: SidecarSettings; tlsMod
       // Changed in the file, but the listeners run with what they started with until a restart.
       pendingRestart: live.pendingRestart,
     },
+    admin: adminSettings(mesh.adminConfig),
     identity: mesh.identity ? { spiffeId: mesh.identity.current().spiffeId, notAfter: mesh.identity.current().notAfter.toISOString(), files: mesh.identity.files } : null,
     unknownHosts: mesh.unknownHosts,
     services: Object.fromEntries(mesh.services().map((name) => [mesh.client(name).name, mesh.client(name).settings])),
