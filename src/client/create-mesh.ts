@@ -29,6 +29,7 @@ import { splitClientOptions, type ClientCodeOptions, type MeshClientOptions } fr
 import { buildClient, checkServiceName, type ClientEnvironment, type MeshClient } from './mesh-client.js';
 import { MeshDispatcher } from './mesh-dispatcher.js';
 import { startMeshAdmin, type MeshAdmin, type MeshAdminOptions } from '../admin/mesh-admin.js';
+import { meshTracerProvider } from '../telemetry/mesh-tracer-provider.js';
 import type { AdminSection } from '../config/admin-schema.js';
 
 export interface MeshOptions extends ClientCodeOptions {
@@ -124,6 +125,12 @@ export function createMesh(options: MeshOptions): Mesh {
       : undefined;
   if (ownIdentity) code.identity = ownIdentity;
   const logger = code.logger ?? silentLogger;
+  // spec.tracing gives the mesh a tracer provider of its own (exporting over OTLP), unless code gave one.
+  const ownTracing =
+    !code.tracerProvider && firstConfig?.tracing
+      ? meshTracerProvider(firstConfig.tracing, { clock: code.clock ?? systemClock, logger, serviceName: 'meshwork', ...(meshMetrics ? { registry: meshMetrics.registry } : {}) })
+      : undefined;
+  if (ownTracing) code.tracerProvider = ownTracing;
   // Outside the clients, so that a service's HTTP and gRPC retries, reloads included, draw on one budget.
   const retryBudgets = new ServiceRetryBudgets(code.clock ?? systemClock);
   const env: ClientEnvironment = {
@@ -268,6 +275,8 @@ export function createMesh(options: MeshOptions): Mesh {
       ownIdentity?.close();
       await dispatcher.close();
       await Promise.all([...handles.values()].map((h) => h.current.close()));
+      // Last, so the spans of the requests that just finished are sent.
+      await ownTracing?.shutdown();
     },
   };
   return mesh;

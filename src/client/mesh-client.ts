@@ -25,6 +25,7 @@ import { RetryBudget } from '../filters/retry-budget.js';
 import { RoutesParam } from '../filters/route.js';
 import { SplitParam } from '../filters/split.js';
 import { TimeoutPolicyParam } from '../filters/timeout.js';
+import { TracerProviderParam } from '../filters/tracing.js';
 import { splitClientOptions, type ClientCodeOptions, type MeshClientOptions } from './client-options.js';
 import { defaultClientStack, type HttpService, type HttpStack } from './default-stack.js';
 import { Destinations } from './destinations.js';
@@ -143,7 +144,8 @@ export function buildClient(name: string, settings: ServiceSettings, code: Clien
     .with(RetryBudgetParam, retryBudget)
     .with(SplitParam, policy.split ?? [])
     .with(CircuitBreakerPolicyParam, policy.circuitBreaker ?? {})
-    .with(OnBreakerBuiltParam, (built) => (breaker = built));
+    .with(OnBreakerBuiltParam, (built) => (breaker = built))
+    .with(TracerProviderParam, code.tracerProvider);
   const stack = code.stack ? code.stack(defaultClientStack()) : defaultClientStack();
   const service: HttpService = stack.build(params, destinations);
 

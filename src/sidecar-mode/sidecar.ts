@@ -31,6 +31,7 @@ import { listenProxy, type ProxyListener } from './proxy-listener.js';
 import { compileAuthorization } from './inbound-authorization.js';
 import { inboundTls, peerIdentity, type InboundTls, type InboundTlsMode } from './inbound-tls.js';
 import { installSidecarTracing } from './sidecar-tracing.js';
+import type { TracingSection } from '../config/tracing-schema.js';
 import { endWithStatus } from './raw-response.js';
 import { forwardUpgrade } from './upgrade-tunnel.js';
 
@@ -69,13 +70,15 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     logger.warn('the admin server listens beyond loopback; /config and /metrics are visible to the network', { admin: formatHostPort(settings.admin) });
   }
 
-  const stopTracing = installSidecarTracing(logger);
   const metrics = new MeshMetrics();
   collectDefaultMetrics({ register: metrics.registry });
+  // Read once: the exporter's collector and batching apply from the start (a change needs a restart).
+  const tracerProvider = installSidecarTracing(logger, fileConfig.tracing, metrics.registry);
   const mesh = createMesh({
     config: options.config,
     metrics,
     logger,
+    tracerProvider,
     prepareReload: (config) => {
       const next = sidecarSettings(config.sidecar, options.overrides);
       const tlsMode = inboundTlsMode(next, mesh, options.config);
@@ -171,7 +174,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
           registry: metrics.registry,
           view,
           ready: () => !draining,
-          config: () => effectiveConfig(options.config, live, mesh, { outbound: outbound?.address ?? null, inbound: inbound?.address ?? null, admin: admin?.address ?? null }),
+          config: () => effectiveConfig(options.config, live, mesh, fileConfig.tracing, { outbound: outbound?.address ?? null, inbound: inbound?.address ?? null, admin: admin?.address ?? null }),
         },
         logger,
       );
@@ -200,7 +203,8 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
       // flight; a client that still does not finish (a stuck upstream) must not hold the exit.
       await untilOrAfter(Promise.all([mesh.close(), app?.close(), passthrough.close()]), CLOSE_CLIENTS_MS);
       await admin?.close();
-      await stopTracing();
+      // Last: the spans of the requests that just finished are exported (within the export timeout).
+      await tracerProvider.shutdown();
       return { clean: results.every(Boolean) };
     },
   };
@@ -334,7 +338,7 @@ function upgradeOutbound(req: IncomingMessage, socket: Duplex, head: Buffer, mes
   forwardUpgrade(req, socket, head, mesh.client(service), { direction: 'outbound', authority: target.authority, label: service, path: target.path, logger, accessLog: settings.accessLog });
 }
 
-function effectiveConfig(file: string, live: { settings: SidecarSettings; tlsMode: InboundTlsMode; pendingRestart: string[] }, mesh: Mesh, bound: Record<'outbound' | 'inbound' | 'admin', HostPort | null>): unknown {
+function effectiveConfig(file: string, live: { settings: SidecarSettings; tlsMode: InboundTlsMode; pendingRestart: string[] }, mesh: Mesh, tracing: TracingSection | undefined, bound: Record<'outbound' | 'inbound' | 'admin', HostPort | null>): unknown {
   const settings = live.settings;
   const address = (a: HostPort | null) => (a ? formatHostPort(a) : 'off');
   return {
@@ -357,6 +361,8 @@ function effectiveConfig(file: string, live: { settings: SidecarSettings; tlsMod
       pendingRestart: live.pendingRestart,
     },
     admin: adminSettings(mesh.adminConfig),
+    // As the sidecar started with it: the exporter is set up once.
+    tracing: tracing ?? null,
     identity: mesh.identity ? { spiffeId: mesh.identity.current().spiffeId, notAfter: mesh.identity.current().notAfter.toISOString(), files: mesh.identity.files } : null,
     unknownHosts: mesh.unknownHosts,
     services: Object.fromEntries(mesh.services().map((name) => [mesh.client(name).name, mesh.client(name).settings])),
