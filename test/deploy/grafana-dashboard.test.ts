@@ -60,7 +60,7 @@ spec:
       const names = new Set<string>();
       for (const metric of await mesh.metrics.getMetricsAsJSON()) {
         names.add(metric.name);
-        if (metric.type === 'histogram') for (const suffix of ['_bucket', '_sum', '_count']) names.add(`${metric.name}${suffix}`);
+        if (String(metric.type) === 'histogram') for (const suffix of ['_bucket', '_sum', '_count']) names.add(`${metric.name}${suffix}`);
       }
       return names;
     } finally {
