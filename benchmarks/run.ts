@@ -20,6 +20,7 @@ const SUITES: Record<string, () => Promise<{ run(o: { quick: boolean }): Promise
   'sidecar-proxy': () => import('./suites/sidecar-proxy.js'),
   'mtls-overhead': () => import('./suites/mtls-overhead.js'),
   'grpc-overhead': () => import('./suites/grpc-overhead.js'),
+  'tap-overhead': () => import('./suites/tap-overhead.js'),
 };
 
 const quick = process.argv.includes('--quick');
