@@ -12,6 +12,7 @@ import { createHistogram, type RecordableHistogram } from 'node:perf_hooks';
 import { request } from 'undici';
 import { createMesh, type Mesh } from '../../src/index.js';
 import { startFleet } from '../lib/latency-backends.js';
+import { median } from './client-throughput.js';
 import type { SuiteResult } from './retry-amplification.js';
 
 const IN_FLIGHT = 32;
@@ -49,11 +50,6 @@ async function subscribe(url: string, variant: Variant, signal: AbortSignal): Pr
     for (const byte of chunk) if (byte === 10) variant.tapped++;
   });
   res.body.on('error', () => undefined);
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
 }
 
 export async function run(options: { quick: boolean }): Promise<SuiteResult> {

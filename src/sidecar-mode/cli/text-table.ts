@@ -1,3 +1,5 @@
+import type { TrafficSummary } from '../../admin/mesh-summary.js';
+
 /**
  * Aligned columns as `linkerd viz` prints them (Go's tabwriter, padding 3): names left-aligned,
  * figures right-aligned, so a column of rates or percentiles reads down.
@@ -27,4 +29,11 @@ export function formatRps(rps: number): string {
 export function formatLatency(ms: number | null): string {
   if (ms === null) return '-';
   return ms < 10 ? `${Number(ms.toFixed(1))}ms` : `${Math.round(ms)}ms`;
+}
+
+/** SUCCESS, RPS and LATENCY_P50/P95/P99, as stat and routes print them. */
+export const TRAFFIC_COLUMNS = ['SUCCESS', 'RPS', 'LATENCY_P50', 'LATENCY_P95', 'LATENCY_P99'];
+
+export function trafficCells(traffic: TrafficSummary): string[] {
+  return [formatSuccess(traffic.successRate), formatRps(traffic.rps), formatLatency(traffic.latencyMs.p50), formatLatency(traffic.latencyMs.p95), formatLatency(traffic.latencyMs.p99)];
 }
