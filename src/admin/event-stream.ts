@@ -41,6 +41,13 @@ export function openEventStream(res: ServerResponse, format: StreamFormat): Even
   keepalive.unref();
   const listeners: (() => void)[] = [];
   let closed = false;
+  // Messages sent within one turn of the event loop leave in one write: a busy tap sends many, and a
+  // syscall per message was most of its cost.
+  let corked = false;
+  const uncork = () => {
+    corked = false;
+    res.uncork();
+  };
   const close = () => {
     if (closed) return;
     closed = true;
@@ -52,6 +59,11 @@ export function openEventStream(res: ServerResponse, format: StreamFormat): Even
     send(message) {
       if (closed || res.writableLength > MAX_QUEUED_BYTES) return false;
       const json = JSON.stringify(message);
+      if (!corked) {
+        corked = true;
+        res.cork();
+        setImmediate(uncork);
+      }
       res.write(format === 'sse' ? `event: ${message.type}\ndata: ${json}\n\n` : `${json}\n`);
       return true;
     },

@@ -84,6 +84,8 @@ export class TapBus {
   #subscriptions: Subscription[] = [];
   #stopListening: (() => void) | undefined;
   #nextId = 1;
+  /** The names never shown, per settings object (a reload brings a new one). */
+  readonly #redacted = new WeakMap<TapSettings, ReadonlySet<string>>();
 
   constructor(observer: RequestObserver, clock: Clock, settings: () => TapSettings) {
     this.#observer = observer;
@@ -168,7 +170,11 @@ export class TapBus {
   }
 
   #event(e: CompletedRequest, settings: TapSettings): TapEvent {
-    const redacted = redactedNames(settings.redactHeaders);
+    let redacted = this.#redacted.get(settings);
+    if (redacted === undefined) {
+      redacted = redactedNames(settings.redactHeaders);
+      this.#redacted.set(settings, redacted);
+    }
     return {
       type: 'request',
       id: this.#nextId++,
