@@ -10,18 +10,19 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { after, afterEach, before, test } from 'node:test';
 import { Agent, request } from 'undici';
 import { createMesh, ManualClock, type Mesh } from '../../src/index.js';
 import type { MeshSummary } from '../../src/admin/mesh-summary.js';
 import { startBackend, type TestBackend } from '../helpers/http-backend.js';
-import { openAdminStream } from '../helpers/admin-stream.js';
+import { closeAdminStreams, openAdminStream } from '../helpers/admin-stream.js';
 
 let backend: TestBackend;
 const dirs: string[] = [];
 before(async () => {
   backend = await startBackend('words');
 });
+afterEach(closeAdminStreams);
 after(async () => {
   await backend?.stop();
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });

@@ -12,8 +12,17 @@ export interface AdminStream {
   close(): void;
 }
 
+const open = new Set<AbortController>();
+
+/** Closes every stream still open, so a test that failed half-way leaves no connection behind. */
+export function closeAdminStreams(): void {
+  for (const controller of open) controller.abort();
+  open.clear();
+}
+
 export async function openAdminStream(url: string): Promise<AdminStream> {
   const controller = new AbortController();
+  open.add(controller);
   const res = await request(url, { signal: controller.signal, headers: { accept: 'application/x-ndjson' } });
   if (res.statusCode !== 200) {
     const text = await res.body.text();
@@ -66,6 +75,9 @@ export async function openAdminStream(url: string): Promise<AdminStream> {
         if (done(message)) return seen;
       }
     },
-    close: () => controller.abort(),
+    close: () => {
+      open.delete(controller);
+      controller.abort();
+    },
   };
 }
