@@ -12,7 +12,9 @@ import { before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
 const repo = fileURLToPath(new URL('../../', import.meta.url));
-const DEMO_SECONDS = 8;
+// Long enough for the first table (after 5 s) and, after it, the command-line views to run while the
+// mesh still runs, on a busy machine.
+const DEMO_SECONDS = 12;
 
 before(() => {
   // `npm ci` builds dist/ (the prepare script); a checkout where nobody built yet gets it here.
@@ -79,19 +81,21 @@ function numberIn(row: Row | undefined, column: string): number {
 }
 
 /** Runs the built mesh-sidecar binary with arguments, as a user would against the demo. */
-function sidecarCli(args: string[]): Promise<{ status: number | null; stdout: string }> {
+function sidecarCli(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [join(repo, 'dist/sidecar-mode/main.js'), ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, [join(repo, 'dist/sidecar-mode/main.js'), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
+    let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.on('close', (status) => resolve({ status, stdout }));
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    child.on('close', (status) => resolve({ status, stdout, stderr }));
   });
 }
 
 interface LiveViews {
   dashboard: string;
-  stat: { status: number | null; stdout: string };
-  tap: { status: number | null; stdout: string };
+  stat: { status: number | null; stdout: string; stderr: string };
+  tap: { status: number | null; stdout: string; stderr: string };
   page: number;
 }
 
@@ -153,12 +157,12 @@ test('npm start: the demo mesh runs on loopback and its table shows retries, the
   assert.ok(views, `the demo printed no dashboard address, or no table:\n${run.stdout}`);
   const live = await views;
   assert.equal(live.page, 200, `the dashboard at ${live.dashboard}`);
-  assert.equal(live.stat.status, 0);
+  assert.equal(live.stat.status, 0, `mesh-sidecar stat: ${live.stat.stderr}`);
   const stat = JSON.parse(live.stat.stdout) as { services: { direction: string; name: string; rps: number; retries: { perSecond: number }; faultsPerSecond: number }[] };
   const statOf = (name: string) => stat.services.find((s) => s.direction === 'outbound' && s.name === name);
   assert.ok(statOf('words')!.rps > 0 && statOf('words')!.retries.perSecond > 0, `stat shows no retries to words: ${live.stat.stdout}`);
   assert.ok(statOf('capitalizer')!.faultsPerSecond > 0, `stat shows no faults for capitalizer: ${live.stat.stdout}`);
-  assert.equal(live.tap.status, 0);
+  assert.equal(live.tap.status, 0, `mesh-sidecar tap: ${live.tap.stderr}`);
   const tapped = live.tap.stdout.trim().split('\n').map((line) => JSON.parse(line) as { authority: string; direction: string });
   assert.equal(tapped.length, 20);
   assert.ok(tapped.some((e) => e.direction === 'outbound' && (e.authority === 'words' || e.authority === 'capitalizer')), live.tap.stdout);
