@@ -105,7 +105,8 @@ export function createMesh(options: MeshOptions): Mesh {
   const meshMetrics = given.metrics === false ? undefined : (given.metrics ?? new MeshMetrics());
   const code: ClientCodeOptions = { ...given, metrics: meshMetrics ?? false };
   const configPath = options.config === undefined ? undefined : resolve(options.config);
-  const firstConfig = configPath ? parseMeshConfig(readFileSync(configPath, 'utf8'), configPath) : undefined;
+  const firstText = configPath ? readFileSync(configPath, 'utf8') : undefined;
+  const firstConfig = configPath ? parseMeshConfig(firstText!, configPath) : undefined;
   // An identity from the config file is the mesh's to load and close; one given in code is the caller's.
   const ownIdentity =
     !code.identity && firstConfig?.identity
@@ -223,6 +224,8 @@ export function createMesh(options: MeshOptions): Mesh {
             logger.error('config change is invalid; keeping the last good config', { file: configPath, reason, error: err.message });
           },
           ...(code.clock ? { clock: code.clock } : {}),
+          // What was just loaded, so that a change written while the watcher starts is not taken for the baseline.
+          baseline: firstText!,
         })
       : undefined;
 
