@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -184,7 +184,7 @@ test('tap keeps to maxEventsPerSecond on the mesh clock and tells the subscriber
   }
 });
 
-test('spec.admin.tap comes from the config file, and a reload that turns it off ends the streams', async () => {
+test('spec.admin.tap comes from the config file, and a reload that turns it off ends the streams', { timeout: 60_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'meshwork-admin-'));
   dirs.push(dir);
   const file = join(dir, 'mesh.yaml');
@@ -206,8 +206,13 @@ spec:
     assert.deepEqual(summary.tap, { enabled: true });
     const tap = await openAdminStream(`${admin.url}api/tap`);
     await tap.next();
-    const reload = new Promise<void>((resolve) => (reloaded = resolve));
-    writeFileSync(file, yaml(false));
+    const reload = new Promise<void>((resolve, reject) => {
+      reloaded = resolve;
+      setTimeout(() => reject(new Error(`the change to ${file} was not applied within 15 s (config error: ${mesh.configError?.message})`)), 15_000).unref();
+    });
+    // Written aside and renamed over, as editors and Kubernetes do, so the watcher never reads half a file.
+    writeFileSync(`${file}.new`, yaml(false));
+    renameSync(`${file}.new`, file);
     await reload;
     await send(mesh, '/after-reload');
     assert.deepEqual(await tap.next(), { type: 'end', reason: 'tap was turned off in the config' });
