@@ -21,6 +21,7 @@ const SUITES: Record<string, () => Promise<{ run(o: { quick: boolean }): Promise
   'mtls-overhead': () => import('./suites/mtls-overhead.js'),
   'grpc-overhead': () => import('./suites/grpc-overhead.js'),
   'kubernetes-discovery': () => import('./suites/kubernetes-discovery.js'),
+  'tap-overhead': () => import('./suites/tap-overhead.js'),
 };
 
 const quick = process.argv.includes('--quick');

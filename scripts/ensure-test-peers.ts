@@ -1,5 +1,5 @@
 /**
- * The first step of `npm test`: the tests run dnsmasq, curl and python3 as real peers, and a machine
+ * The first step of `npm test`: the tests run dnsmasq, curl, python3 and chromium as real peers, and a machine
  * without them used to get suites that failed one by one or hung. Missing peers are installed from
  * Debian when this may (running as root with apt-get, as on CI or in a fresh container, and not
  * told otherwise with MESHWORK_INSTALL_PEERS=0); otherwise it stops at once with the command to run.

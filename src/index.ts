@@ -3,7 +3,7 @@
  * may change between minor versions.
  */
 export { meshClient } from './client/mesh-client.js';
-export type { MeshClient, EndpointStatus } from './client/mesh-client.js';
+export type { MeshClient, EndpointStatus, ClientStatus } from './client/mesh-client.js';
 export { createMesh } from './client/create-mesh.js';
 export type { Mesh, MeshOptions } from './client/create-mesh.js';
 export { MeshDispatcher } from './client/mesh-dispatcher.js';
@@ -15,6 +15,11 @@ export { ServiceName, ClockParam, RandomParam, LoggerParam, CountersParam } from
 export { Counters } from './core/counters.js';
 export { MeshMetrics, LATENCY_BUCKETS_MS } from './telemetry/mesh-metrics.js';
 export type { Direction, Classification } from './telemetry/mesh-metrics.js';
+export { RequestObserver } from './telemetry/request-observer.js';
+export type { CompletedRequest, RequestListener } from './telemetry/request-observer.js';
+export type { MeshAdmin, MeshAdminOptions } from './admin/mesh-admin.js';
+export type { MeshSummary, ServiceSummary, RouteSummary, EndpointSummary, EdgeSummary } from './admin/mesh-summary.js';
+export type { TapEvent, TapSkipped } from './admin/tap-bus.js';
 export { MetricsParam, DirectionParam } from './filters/metrics.js';
 export type * from './core/policy.js';
 

@@ -52,7 +52,7 @@ async function drive(variant: Variant | undefined, send: () => Promise<void>, ms
   return done / elapsed;
 }
 
-function median(xs: number[]): number {
+export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)]!;
 }

@@ -11,7 +11,7 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -45,7 +45,7 @@ const banner = (rps) => `meshwork demo: 5 apps on 127.0.0.1, each behind its own
         │               10% words-v2, the canary
         └▶ capitalizer  10% of calls get an injected 100 ms delay
 
-  Where to look (the config is examples/demo/mesh.yaml):
+  Where to look (the config is examples/demo/mesh.yaml; the dashboard's address follows):
   OUTBOUND words          SUCCESS ~100%, RETRIES/s > 0: retries hide the flake
   INBOUND words-v1-flaky  SUCCESS ~70%: the failures simon never saw
   INBOUND words-v2        a tenth of all words instances' RPS: the canary split
@@ -340,6 +340,12 @@ async function main() {
       }),
     );
     process.stdout.write(`${listing.map((l) => `  ${l}`).join('\n')}\n  (all on 127.0.0.1; simon's sidecar runs ${frontConfig})\n\n`);
+    // Every sidecar's admin port has a dashboard; simon's sees both its inbound traffic and its calls.
+    const cli = `node ${relative(process.cwd(), SIDECAR_MAIN) || SIDECAR_MAIN}`;
+    process.stdout.write(
+      `  dashboard: http://${frontSidecar.admin}/  (simon's sidecar; each sidecar's ADMIN port above has one)\n` +
+        `  or in a terminal: ${cli} stat --admin ${frontSidecar.admin}   (and routes, top, tap -o wide)\n\n`,
+    );
 
     const histories = new Map(sidecars.map((s) => [s.name, new ScrapeHistory(WINDOW_MS)]));
     const scrapeErrors = new Map();

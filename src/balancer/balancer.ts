@@ -69,6 +69,12 @@ export class Balancer<Req, Res> implements Service<Req, Res> {
     return e !== undefined && this.#options.outlierDetector.isEjected(e.outlier);
   }
 
+  /** How long the endpoint stays ejected, ms; 0 when it is in rotation. */
+  ejectionRemainingMs(key: string): number {
+    const e = this.#byKey.get(key);
+    return e === undefined ? 0 : this.#options.outlierDetector.ejectionRemainingMs(e.outlier);
+  }
+
   call(req: Req, ctx: CallContext): Promise<Res> {
     if (this.#closed) return Promise.reject(this.#closedError());
     if (this.#source.get() === undefined) return this.#waitForFirstSet(ctx).then(() => this.#send(req, ctx));

@@ -10,6 +10,8 @@ export interface EndpointLoad {
   /** `startedAt` is the `now` given to the matching `start`. */
   end(startedAt: number, now: number): void;
   cost(now: number): number;
+  /** The latency estimate (ms) behind the cost, for loads that keep one (peak-EWMA). */
+  estimate?(now: number): number;
 }
 
 export type LoadFactory = (now: number) => EndpointLoad;

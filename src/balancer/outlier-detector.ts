@@ -53,6 +53,11 @@ export class OutlierDetector {
     return state.ejectedUntil !== 0 && now < state.ejectedUntil;
   }
 
+  /** How long the endpoint stays out of rotation from `now`, ms (0 when it is in). A read, like isEjected. */
+  ejectionRemainingMs(state: OutlierState, now = this.#clock.now()): number {
+    return this.isEjected(state, now) ? state.ejectedUntil - now : 0;
+  }
+
   /**
    * Whether the endpoint may be picked at `now`; one whose ejection is over is readmitted here, on
    * probation. Only the balancer's pick calls this: probation means "the next request is the probe",

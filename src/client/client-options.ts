@@ -4,6 +4,7 @@
  * and YAML produce the same settings and the same error messages. Code can also give what YAML
  * cannot: a clock, a random source, a logger, and an edit of the stack.
  */
+import type { TracerProvider } from '@opentelemetry/api';
 import type { Clock, Random } from '../core/clock.js';
 import type { Logger } from '../core/logger.js';
 import type { Stack } from '../core/stack.js';
@@ -30,11 +31,13 @@ export interface ClientCodeOptions {
   identity?: IdentitySource;
   /** The metrics' `direction` label: `outbound` (default) for calls out, `inbound` for a proxy's calls to its own app. */
   direction?: 'inbound' | 'outbound';
+  /** Where spans go. Default: the provider registered globally (`@opentelemetry/api`), or the mesh's own with `spec.tracing`. */
+  tracerProvider?: TracerProvider;
 }
 
 export type MeshClientOptions = ServiceConfig & ClientCodeOptions;
 
-const CODE_ONLY_KEYS = new Set<string>(['clock', 'random', 'logger', 'stack', 'metrics', 'direction', 'identity']);
+const CODE_ONLY_KEYS = new Set<string>(['clock', 'random', 'logger', 'stack', 'metrics', 'direction', 'identity', 'tracerProvider']);
 
 /** Splits options into the data the schema validates and the code-only objects. */
 export function splitClientOptions(options: MeshClientOptions): { data: Record<string, unknown>; code: ClientCodeOptions } {

@@ -30,6 +30,9 @@ import { ServiceRetryBudgets } from '../filters/service-retry-budgets.js';
 import { splitClientOptions, type ClientCodeOptions, type MeshClientOptions } from './client-options.js';
 import { buildClient, checkServiceName, type ClientEnvironment, type MeshClient } from './mesh-client.js';
 import { MeshDispatcher } from './mesh-dispatcher.js';
+import { startMeshAdmin, type MeshAdmin, type MeshAdminOptions } from '../admin/mesh-admin.js';
+import { meshTracerProvider } from '../telemetry/mesh-tracer-provider.js';
+import type { AdminSection } from '../config/admin-schema.js';
 
 export interface MeshOptions extends ClientCodeOptions {
   /** A YAML file with `kind: Mesh` and `kind: ServiceProfile` documents. Give this, `configSource` or `services`. */
@@ -78,12 +81,20 @@ export interface Mesh {
   readonly configGeneration: number;
   /** The last reload's error while the config file is bad, else the problems of ServiceProfiles from the cluster; undefined when all is good. */
   readonly configError: Error | undefined;
+  /** The config file's `spec.admin` (tap, stats window), as applied now. */
+  readonly adminConfig: AdminSection | undefined;
+  /**
+   * Serves the admin views of this mesh (dashboard, JSON summary, tap, /metrics) on `listen`,
+   * loopback at 9990 by default; closed with the mesh or by its own close().
+   */
+  admin(options?: MeshAdminOptions): Promise<MeshAdmin>;
   close(): Promise<void>;
 }
 
 interface Applied {
   unknownHosts: 'passthrough' | 'refuse';
   services: Record<string, ServiceSettings>;
+  admin?: AdminSection;
 }
 
 export function createMesh(options: MeshOptions): Mesh {
@@ -101,7 +112,8 @@ export function createMesh(options: MeshOptions): Mesh {
   const source = options.configSource;
   const configDir = configPath ? dirname(configPath) : source?.baseDir;
   const configName = configPath ?? source?.name;
-  const firstConfig = configPath ? parseMeshConfig(readFileSync(configPath, 'utf8'), configPath) : source ? parseMeshConfig(source.text, source.name) : undefined;
+  const firstText = configPath ? readFileSync(configPath, 'utf8') : undefined;
+  const firstConfig = configPath ? parseMeshConfig(firstText!, configPath) : source ? parseMeshConfig(source.text, source.name) : undefined;
   // An identity from the config file is the mesh's to load and close; one given in code is the caller's.
   const ownIdentity =
     !code.identity && firstConfig?.identity
@@ -121,6 +133,12 @@ export function createMesh(options: MeshOptions): Mesh {
       : undefined;
   if (ownIdentity) code.identity = ownIdentity;
   const logger = code.logger ?? silentLogger;
+  // spec.tracing gives the mesh a tracer provider of its own (exporting over OTLP), unless code gave one.
+  const ownTracing =
+    !code.tracerProvider && firstConfig?.tracing
+      ? meshTracerProvider(firstConfig.tracing, { clock: code.clock ?? systemClock, logger, serviceName: 'meshwork', ...(meshMetrics ? { registry: meshMetrics.registry } : {}) })
+      : undefined;
+  if (ownTracing) code.tracerProvider = ownTracing;
   // Outside the clients, so that a service's HTTP and gRPC retries, reloads included, draw on one budget.
   const retryBudgets = new ServiceRetryBudgets(code.clock ?? systemClock);
   const env: ClientEnvironment = {
@@ -226,7 +244,12 @@ export function createMesh(options: MeshOptions): Mesh {
       logger.error('config change is invalid; keeping the last good config', { file: configName, reason, error: err.message });
     },
   };
-  const watcher = !watching ? undefined : configPath ? watchConfigFile(configPath, { ...handlers, ...(code.clock ? { clock: code.clock } : {}) }) : source?.watch(handlers);
+  const watcher = !watching
+    ? undefined
+    : configPath
+      ? // What was just loaded is the baseline, so a change written while the watcher starts is not taken for it.
+        watchConfigFile(configPath, { ...handlers, ...(code.clock ? { clock: code.clock } : {}), baseline: firstText! })
+      : source?.watch(handlers);
 
   function applyClusterProfiles(): void {
     if (!fileConfig) return;
@@ -240,7 +263,8 @@ export function createMesh(options: MeshOptions): Mesh {
     configError = fileError;
   }
 
-  return {
+  const admins = new Set<MeshAdmin>();
+  const mesh: Mesh = {
     dispatcher,
     identity: code.identity,
     metrics: registry,
@@ -278,14 +302,29 @@ export function createMesh(options: MeshOptions): Mesh {
     get configError() {
       return configError ?? clusterProfiles.error;
     },
+    get adminConfig() {
+      return applied.admin;
+    },
+    async admin(adminOptions) {
+      const admin = await startMeshAdmin(
+        { source: mesh, metrics: meshMetrics, clock: code.clock ?? systemClock, logger, configured: () => applied.admin, identity: () => code.identity?.current().spiffeId },
+        adminOptions,
+      );
+      admins.add(admin);
+      return { ...admin, close: () => (admins.delete(admin), admin.close()) };
+    },
     async close() {
+      await Promise.all([...admins].map((admin) => admin.close()));
       watcher?.close();
       await clusterProfiles.close();
       ownIdentity?.close();
       await dispatcher.close();
       await Promise.all([...handles.values()].map((h) => h.current.close()));
+      // Last, so the spans of the requests that just finished are sent.
+      await ownTracing?.shutdown();
     },
   };
+  return mesh;
 }
 
 function fromCode(options: MeshOptions): Applied {
@@ -299,7 +338,7 @@ function fromCode(options: MeshOptions): Applied {
 }
 
 function fromConfig(config: MeshConfig, options: MeshOptions): Applied {
-  return { unknownHosts: options.unknownHosts ?? config.unknownHosts, services: config.services };
+  return { unknownHosts: options.unknownHosts ?? config.unknownHosts, services: config.services, ...(config.admin ? { admin: config.admin } : {}) };
 }
 
 /** A stable face for one service whose client a reload may replace underneath. */
@@ -335,6 +374,9 @@ class ServiceHandle implements MeshClient {
   }
   counters() {
     return this.current.counters();
+  }
+  status() {
+    return this.current.status();
   }
   get retryBudget() {
     return this.current.retryBudget;

@@ -40,6 +40,11 @@ export class Destinations implements Service<MeshRequest, MeshResponse> {
     return target.call(req, ctx);
   }
 
+  /** The destinations set up so far, own first, for admin views. */
+  destinations(): [string, Service<MeshRequest, MeshResponse>][] {
+    return [[this.#ownName, this.#own], ...this.#others];
+  }
+
   async close(): Promise<void> {
     await Promise.all([this.#own.close(), ...[...this.#others.values()].map((s) => s.close())]);
   }

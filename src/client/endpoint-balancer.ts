@@ -26,8 +26,13 @@ import type { MeshRequest, MeshResponse } from './http-types.js';
 
 export interface EndpointStatus {
   endpoint: string;
+  /** Requests sent to it and not finished. */
   pending: number;
+  /** The peak-EWMA latency estimate the balancer weighs it by, ms (p2c-ewma only). */
+  ewmaMs?: number;
   ejected: boolean;
+  /** How long it stays ejected, ms (0 when in rotation). */
+  ejectedForMs: number;
 }
 
 export interface EndpointBalancer extends Service<MeshRequest, MeshResponse> {
@@ -87,7 +92,11 @@ export function endpointBalancer(name: string, discovery: DiscoverySpec, setting
       await balancer.close();
     },
     endpoints: () =>
-      balancer.endpoints().map((e) => ({ endpoint: e.key, pending: e.load.pending, ejected: balancer.isEjected(e.key) })),
+      balancer.endpoints().map((e) => {
+        const status: EndpointStatus = { endpoint: e.key, pending: e.load.pending, ejected: balancer.isEjected(e.key), ejectedForMs: balancer.ejectionRemainingMs(e.key) };
+        if (e.load.estimate) status.ewmaMs = e.load.estimate(clock.now());
+        return status;
+      }),
   };
 }
 

@@ -15,7 +15,7 @@ import { newCallContext } from '../core/service.js';
 import { validateServiceConfig, type ServiceSettings } from '../config/service-schema.js';
 import type { RetryBudgetPolicy } from '../core/policy.js';
 import type { DiscoverySpec } from '../discovery/parse-discovery.js';
-import { CircuitBreakerPolicyParam } from '../filters/circuit-breaker.js';
+import { CircuitBreakerPolicyParam, OnBreakerBuiltParam, type BreakerState, type CircuitBreakerService } from '../filters/circuit-breaker.js';
 import { LimitsParam } from '../filters/concurrency-limit.js';
 import { DirectionParam, MetricsParam } from '../filters/metrics.js';
 import { MeshMetrics } from '../telemetry/mesh-metrics.js';
@@ -25,14 +25,23 @@ import { RetryBudget } from '../filters/retry-budget.js';
 import { RoutesParam } from '../filters/route.js';
 import { SplitParam } from '../filters/split.js';
 import { TimeoutPolicyParam } from '../filters/timeout.js';
+import { TracerProviderParam } from '../filters/tracing.js';
 import { splitClientOptions, type ClientCodeOptions, type MeshClientOptions } from './client-options.js';
 import { defaultClientStack, type HttpService, type HttpStack } from './default-stack.js';
 import { Destinations } from './destinations.js';
-import { endpointBalancer, type BalancerDeps, type EndpointStatus } from './endpoint-balancer.js';
+import { endpointBalancer, type BalancerDeps, type EndpointBalancer, type EndpointStatus } from './endpoint-balancer.js';
 import type { MeshRequest, MeshResponse } from './http-types.js';
 import { MeshDispatcher } from './mesh-dispatcher.js';
 
 export type { EndpointStatus };
+
+/** What an admin view shows of a client beyond its metrics. */
+export interface ClientStatus {
+  /** The circuit breaker's state and, while open, when it lets a probe through; undefined with `circuitBreaker: false`. */
+  breaker: { state: BreakerState; probeInMs: number | undefined } | undefined;
+  /** Endpoints by destination: the service's own, then each traffic-split destination used so far. */
+  destinations: { destination: string; endpoints: EndpointStatus[] }[];
+}
 
 export interface MeshClient {
   readonly name: string;
@@ -52,6 +61,8 @@ export interface MeshClient {
   endpoints(): EndpointStatus[];
   /** What the stack has done so far: retries, budget exhaustion, breaker rejections, faults, ... */
   counters(): Record<string, number>;
+  /** The breaker's state and the endpoints of every destination, for admin views. */
+  status(): ClientStatus;
   /** The retry budget this service's retries draw on (in a mesh, shared with its grpcClients); undefined with `retries: false`. */
   readonly retryBudget: RetryBudget | undefined;
   /** Stops discovery and closes every connection after in-flight requests finish. */
@@ -116,6 +127,7 @@ export function buildClient(name: string, settings: ServiceSettings, code: Clien
   const policy = settings.policy;
   const retries = policy.retries ?? {};
   const retryBudget = retries === false ? undefined : (env.retryBudgetFor?.(name, retries.budget) ?? new RetryBudget(retries.budget, clock));
+  let breaker: CircuitBreakerService | undefined;
   const params = Params.empty
     .with(ServiceName, name)
     .with(ClockParam, clock)
@@ -131,7 +143,9 @@ export function buildClient(name: string, settings: ServiceSettings, code: Clien
     .with(RetryPolicyParam, retries)
     .with(RetryBudgetParam, retryBudget)
     .with(SplitParam, policy.split ?? [])
-    .with(CircuitBreakerPolicyParam, policy.circuitBreaker ?? {});
+    .with(CircuitBreakerPolicyParam, policy.circuitBreaker ?? {})
+    .with(OnBreakerBuiltParam, (built) => (breaker = built))
+    .with(TracerProviderParam, code.tracerProvider);
   const stack = code.stack ? code.stack(defaultClientStack()) : defaultClientStack();
   const service: HttpService = stack.build(params, destinations);
 
@@ -152,6 +166,10 @@ export function buildClient(name: string, settings: ServiceSettings, code: Clien
     },
     endpoints: () => own.endpoints(),
     counters: () => counters.snapshot(),
+    status: () => ({
+      breaker: breaker && { state: breaker.state(), probeInMs: breaker.probeAt() === undefined ? undefined : Math.max(0, breaker.probeAt()! - clock.now()) },
+      destinations: destinations.destinations().map(([destination, service]) => ({ destination, endpoints: (service as EndpointBalancer).endpoints() })),
+    }),
     retryBudget,
     async close() {
       if (closed) return;

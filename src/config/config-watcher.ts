@@ -21,10 +21,15 @@ export interface ConfigWatcherOptions {
   debounceMs?: number;
   /** Fallback poll, ms. Default 2 000. */
   pollIntervalMs?: number;
+  /**
+   * The text the caller already loaded: changes are reported against it. Without it the file is
+   * read again for a baseline, and a change written before that read finishes would go unnoticed.
+   */
+  baseline?: string;
 }
 
 export function watchConfigFile(path: string, options: ConfigWatcherOptions): { close(): void } {
-  let lastText: string | undefined;
+  let lastText: string | undefined = options.baseline;
   let lastReadError: string | undefined;
   let closed = false;
 
@@ -55,12 +60,14 @@ export function watchConfigFile(path: string, options: ConfigWatcherOptions): { 
   };
 
   // The current content is the baseline: only later changes are reported.
-  void readFile(path, 'utf8').then(
-    (text) => {
-      lastText ??= text;
-    },
-    () => undefined,
-  );
+  if (options.baseline === undefined) {
+    void readFile(path, 'utf8').then(
+      (text) => {
+        lastText ??= text;
+      },
+      () => undefined,
+    );
+  }
   const watcher = watchPaths([path], check, {
     clock: options.clock ?? systemClock,
     debounceMs: options.debounceMs ?? 100,

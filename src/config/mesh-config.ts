@@ -9,6 +9,8 @@ import { z } from 'zod';
 import { MeshError } from '../core/errors.js';
 import { checkServiceConfig, durationSchema, formatPath, schemaProblems, type SchemaProblem, type ServiceSettings } from './service-schema.js';
 import { sidecarSchema, type SidecarSection } from './sidecar-schema.js';
+import { adminSchema, type AdminSection } from './admin-schema.js';
+import { tracingSchema, type TracingSection } from './tracing-schema.js';
 import { mergeProfileInto, serviceForProfile, serviceProfileSchema } from './service-profile.js';
 import { kubernetesSectionSchema, type KubernetesSection } from './kubernetes-section.js';
 import { parseYamlFile, type YamlDocument } from './yaml-source.js';
@@ -34,6 +36,10 @@ export interface MeshConfig {
   sidecar?: SidecarSection;
   /** The `spec.identity` section: this process's certificate for mTLS (paths as written). */
   identity?: IdentitySection;
+  /** The `spec.admin` section: tap and the stats window of the admin views. */
+  admin?: AdminSection;
+  /** The `spec.tracing` section: span export over OTLP/HTTP. */
+  tracing?: TracingSection;
   /** Where each service's settings came from, e.g. `mesh.yaml:4:5` (and its profiles). */
   sources: Record<string, string[]>;
   /** Each service's options as written, the file's profiles merged in (cluster profiles merge onto these). */
@@ -52,6 +58,8 @@ const meshDocumentSchema = z
         unknownHosts: z.enum(['passthrough', 'refuse']).optional(),
         // Checked on its own below, so a sidecar mistake does not hide the services' problems.
         sidecar: z.unknown().optional(),
+        admin: z.unknown().optional(),
+        tracing: z.unknown().optional(),
         identity: identitySchema.optional(),
         kubernetes: kubernetesSectionSchema.optional(),
         services: z.record(z.record(z.unknown())),
@@ -109,6 +117,8 @@ export function parseMeshConfig(text: string, fileName: string): MeshConfig {
   let sidecar: SidecarSection | undefined;
   let identity: IdentitySection | undefined;
   let kubernetes: KubernetesSection | undefined;
+  let admin: AdminSection | undefined;
+  let tracing: TracingSection | undefined;
 
   for (const doc of documents) {
     const value = doc.value as Record<string, unknown> | null;
@@ -127,15 +137,19 @@ export function parseMeshConfig(text: string, fileName: string): MeshConfig {
       if (parsed.data.spec.unknownHosts) unknownHosts = parsed.data.spec.unknownHosts;
       if (parsed.data.spec.identity) identity = parsed.data.spec.identity;
       if (parsed.data.spec.kubernetes) kubernetes = parsed.data.spec.kubernetes;
-      if (parsed.data.spec.sidecar !== undefined) {
-        if (sidecar) report(doc, label, ['spec', 'sidecar'], 'a second spec.sidecar section; give it once', true);
-        const section = sidecarSchema.safeParse(parsed.data.spec.sidecar);
-        if (section.success) sidecar = section.data;
-        else {
-          const found = schemaProblems(sidecarSchema, section.error.issues, parsed.data.spec.sidecar);
-          reportAll(doc, label, found.map((p) => ({ ...p, path: ['spec', 'sidecar', ...p.path] })));
-        }
-      }
+      // Sections checked on their own, so that a mistake in one does not hide the others' problems.
+      const section = <T extends z.ZodTypeAny>(name: string, schema: T, held: unknown): z.output<T> | undefined => {
+        const value = (parsed.data.spec as Record<string, unknown>)[name];
+        if (value === undefined) return undefined;
+        if (held !== undefined) report(doc, label, ['spec', name], `a second spec.${name} section; give it once`, true);
+        const result = schema.safeParse(value);
+        if (result.success) return result.data as z.output<T>;
+        reportAll(doc, label, schemaProblems(schema, result.error.issues, value).map((p) => ({ ...p, path: ['spec', name, ...p.path] })));
+        return undefined;
+      };
+      sidecar = section('sidecar', sidecarSchema, sidecar) ?? sidecar;
+      admin = section('admin', adminSchema, admin) ?? admin;
+      tracing = section('tracing', tracingSchema, tracing) ?? tracing;
       for (const [name, input] of Object.entries(parsed.data.spec.services)) {
         const path = ['spec', 'services', name];
         if (services.has(name)) {
@@ -197,6 +211,8 @@ export function parseMeshConfig(text: string, fileName: string): MeshConfig {
     ...(sidecar ? { sidecar } : {}),
     ...(identity ? { identity } : {}),
     ...(kubernetes ? { kubernetes } : {}),
+    ...(admin ? { admin } : {}),
+    ...(tracing ? { tracing } : {}),
     sources: Object.fromEntries([...services].map(([n, e]) => [n, e.sources])),
     inputs: Object.fromEntries([...services].map(([n, e]) => [n, e.input])),
   };

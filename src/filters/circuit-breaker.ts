@@ -36,6 +36,8 @@ export type { BreakerState };
 
 /** On by default with the defaults above; `false` removes the breaker from the stack. */
 export const CircuitBreakerPolicyParam = new Param<CircuitBreakerPolicy | false>('circuitBreaker', {});
+/** Handed the breaker once it is built, so that a client can show its state. */
+export const OnBreakerBuiltParam = new Param<((breaker: CircuitBreakerService) => void) | undefined>('onBreakerBuilt', undefined);
 
 export interface CircuitBreakerService extends HttpService {
   /** `half-open`: the open period is over and the next call (or the one in flight) is the probe. */
@@ -57,11 +59,13 @@ export const circuitBreakerModule: HttpModule = {
   make(params, next) {
     const policy = params.get(CircuitBreakerPolicyParam);
     if (policy === false) return next;
-    return circuitBreakerService(policy, next, {
+    const breaker = circuitBreakerService(policy, next, {
       clock: params.get(ClockParam),
       counters: params.get(CountersParam),
       service: params.get(ServiceName),
     });
+    params.get(OnBreakerBuiltParam)?.(breaker);
+    return breaker;
   },
 };
 

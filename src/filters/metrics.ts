@@ -7,13 +7,16 @@
  *
  * gRPC reports failure in `grpc-status`, usually in the trailers: such a response is counted when
  * its body ends, classified by that status.
+ *
+ * Each finished request is also reported to the metrics' RequestObserver (the admin's stats windows
+ * and tap), only while something listens there.
  */
 import { ClockParam } from '../core/core-params.js';
 import { isMeshError } from '../core/errors.js';
 import { Param } from '../core/params.js';
 import type { CallContext } from '../core/service.js';
 import type { HttpModule } from '../client/default-stack.js';
-import type { MeshResponse } from '../client/http-types.js';
+import type { MeshRequest, MeshResponse } from '../client/http-types.js';
 import { type Classification, type Direction, MeshMetrics, type RouteMetrics } from '../telemetry/mesh-metrics.js';
 import { isGrpcContentType } from './grpc-over-http.js';
 import { isFailureResponse } from './response-classifier.js';
@@ -31,18 +34,44 @@ export const metricsModule: HttpModule = {
     if (metrics === undefined) return next;
     const clock = params.get(ClockParam);
     const direction = params.get(DirectionParam);
+    const observer = metrics.observer;
+    // The one place the request path tells the admin's stats and tap about a finished request;
+    // callers check `observer.active` first, so nothing is built while no one listens.
+    const observe = (req: MeshRequest, ctx: CallContext, authority: string, latencyMs: number, response: MeshResponse | undefined, classification: Classification, grpcStatus: string | undefined, error: string | undefined) =>
+      observer.completed({
+        at: clock.now(),
+        direction,
+        service: ctx.service,
+        authority,
+        route: ctx.route,
+        request: req,
+        response,
+        endpoint: ctx.endpoint,
+        attempts: ctx.attempt,
+        statusCode: response?.statusCode,
+        grpcStatus: grpcStatus === undefined ? undefined : Number(grpcStatus),
+        classification,
+        error,
+        latencyMs,
+        peer: req.peer,
+      });
     return {
       call(req, ctx) {
         const started = clock.now();
-        const series = metrics.route(direction, req.authority ?? ctx.service, ctx.route, req.peer);
+        const authority = req.authority ?? ctx.service;
+        const series = metrics.route(direction, authority, ctx.route, req.peer);
         series.started();
         return next.call(req, ctx).then(
           (res) => {
-            recordResponse(series, ctx, res, clock.now() - started);
+            const latencyMs = clock.now() - started;
+            const report: Report | undefined = observer.active ? (classification, grpc) => observe(req, ctx, authority, latencyMs, res, classification, grpc, undefined) : undefined;
+            recordResponse(series, ctx, res, latencyMs, report);
             return res;
           },
           (err: unknown) => {
-            series.failed(isMeshError(err) ? err.code : 'ERROR');
+            const code = isMeshError(err) ? err.code : 'ERROR';
+            series.failed(code);
+            if (observer.active) observe(req, ctx, authority, clock.now() - started, undefined, 'failure', undefined, code);
             throw err;
           },
         );
@@ -52,15 +81,26 @@ export const metricsModule: HttpModule = {
   },
 };
 
-function recordResponse(series: RouteMetrics, ctx: CallContext, res: MeshResponse, latencyMs: number): void {
+/** Tells the observer how a response was classified (and its gRPC status, if it has one). */
+type Report = (classification: Classification, grpcStatus: string | undefined) => void;
+
+function recordResponse(series: RouteMetrics, ctx: CallContext, res: MeshResponse, latencyMs: number, report: Report | undefined): void {
   const grpc = grpcStatusOf(res);
   if (grpc === 'in-trailers') {
-    res.onSettled((error) => series.responded(res.statusCode, error === undefined ? classifyGrpc(res.trailers['grpc-status']) : 'failure', latencyMs));
+    const finish = (classification: Classification, status: string | undefined) => {
+      series.responded(res.statusCode, classification, latencyMs);
+      report?.(classification, status);
+    };
+    res.onSettled((error) => {
+      const status = error === undefined ? res.trailers['grpc-status'] : undefined;
+      finish(error === undefined ? classifyGrpc(status) : 'failure', typeof status === 'string' ? status : undefined);
+    });
     return;
   }
   const classification: Classification =
     grpc !== undefined ? classifyGrpc(grpc) : isFailureResponse(res.statusCode, ctx.routePolicy) ? 'failure' : 'success';
   series.responded(res.statusCode, classification, latencyMs);
+  report?.(classification, grpc);
 }
 
 /** The grpc-status of a gRPC response: in its headers (trailers-only), to come in its trailers, or not gRPC. */

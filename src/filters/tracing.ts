@@ -8,9 +8,10 @@
  * The parent is the app's active span when there is one, else whatever trace the request's own
  * headers carry — which is how a trace crosses the sidecar. With neither, no span is made.
  */
-import { context, isSpanContextValid, SpanKind, SpanStatusCode, trace, type Span } from '@opentelemetry/api';
+import { context, isSpanContextValid, SpanKind, SpanStatusCode, trace, type Span, type Tracer, type TracerProvider } from '@opentelemetry/api';
 import { createRequire } from 'node:module';
 import { isMeshError } from '../core/errors.js';
+import { Param, type Params } from '../core/params.js';
 import type { CallContext } from '../core/service.js';
 import type { HttpModule } from '../client/default-stack.js';
 import type { MeshRequest, MeshResponse } from '../client/http-types.js';
@@ -19,13 +20,23 @@ import { DirectionParam } from './metrics.js';
 import { isFailureResponse } from './response-classifier.js';
 
 const VERSION = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
-const tracer = () => trace.getTracer('meshwork', VERSION);
+
+/** The provider spans come from: a mesh's own (spec.tracing), else whatever the process registered globally. */
+export const TracerProviderParam = new Param<TracerProvider | undefined>('tracerProvider', undefined);
+
+function tracerOf(params: Params): () => Tracer {
+  const provider = params.get(TracerProviderParam);
+  if (provider === undefined) return () => trace.getTracer('meshwork', VERSION);
+  const tracer = provider.getTracer('meshwork', VERSION);
+  return () => tracer;
+}
 
 export const requestSpanModule: HttpModule = {
   role: 'trace',
   description: 'an OpenTelemetry span per request, continuing the caller\'s trace (active span, traceparent or B3)',
   make(params, next) {
     const kind = params.get(DirectionParam) === 'inbound' ? SpanKind.SERVER : SpanKind.CLIENT;
+    const tracer = tracerOf(params);
     return {
       call(req, ctx) {
         const active = context.active();
@@ -57,7 +68,8 @@ export const requestSpanModule: HttpModule = {
 export const attemptSpanModule: HttpModule = {
   role: 'attempt-trace',
   description: 'a child span per attempt, whose context goes downstream in traceparent and B3 headers',
-  make(_params, next) {
+  make(params, next) {
+    const tracer = tracerOf(params);
     return {
       call(req, ctx) {
         const parent = ctx.trace ?? context.active();

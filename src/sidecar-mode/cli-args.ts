@@ -2,16 +2,21 @@
  * mesh-sidecar's command line. Flags override the config file's spec.sidecar section field by
  * field; a bad flag is refused with one line that names it, before anything starts.
  */
-import { parseArgs } from 'node:util';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { parseDuration } from '../config/duration.js';
 import { parseHostPort } from '../config/listen-address.js';
 import { LOG_LEVELS, type LogLevel, type SidecarSection } from '../config/sidecar-schema.js';
 import { isConfigMapRef, parseConfigMapRef } from '../discovery/kubernetes/config-map-source.js';
+import { parseTapFilter, TapFilterError, type TapFilter } from '../admin/tap-filter.js';
+import type { HostPort } from '../config/listen-address.js';
+import type { Direction } from '../telemetry/mesh-metrics.js';
 
 export const HELP = `mesh-sidecar — the meshwork stack as a proxy beside an app in any language.
 
 Usage:
   mesh-sidecar --config mesh.yaml [options]
+  mesh-sidecar stat|routes|top|tap [options]   what a running sidecar sees (its admin port)
+  mesh-sidecar check [--config mesh.yaml]      is the config sound, is the sidecar running well
   mesh-sidecar identity init --dir <ca dir> --trust-domain <domain>     create a trust anchor and issuer
   mesh-sidecar identity issue --ca <ca dir> --name <spiffe id> --out <dir> [--ttl 24h]
                                                                        issue a leaf certificate
@@ -28,7 +33,7 @@ Options (each overrides the same field of spec.sidecar in the config file):
                            ConfigMap through the API server and watch it (key default mesh.yaml)
   --outbound <host:port>   where the app's outgoing calls arrive       default 127.0.0.1:4140
   --inbound <host:port>    where mesh traffic for the app arrives      default 0.0.0.0:4143
-  --admin <host:port>      /metrics /ready /live /config               default 127.0.0.1:4191
+  --admin <host:port>      /metrics /ready /live /config, the dashboard default 127.0.0.1:4191
                            (give "none" to turn any of the three off; port 0 picks a free port)
   --app <host:port|port>   the local app that inbound traffic goes to  (inbound is off without it)
   --log-level <level>      debug | info | warn | error                 default info
@@ -53,6 +58,10 @@ Retries follow Linkerd: failures are retried only on routes marked isRetryable: 
 match no route follow retries.retryNonRouted (default: idempotent methods). Defaults: up to 4 attempts,
 a budget of 20% of requests + 10/s over 10s, backoff 25ms-1s with jitter; connection failures (nothing
 sent) are retried on any route.
+
+The admin port also serves a dashboard at / (success rates, latency, endpoints, a topology and a
+live tap), the JSON summary at /api/summary and tap at /api/tap (spec.admin.tap: true enables it);
+"mesh-sidecar stat --help" and the others describe the command-line views of the same.
 
 Logs are JSON lines on stderr. When every listener is up, one line with "msg":"mesh-sidecar ready"
 gives the addresses actually bound. SIGTERM or SIGINT drains and exits 0. A config change is applied
@@ -139,4 +148,196 @@ export function parseCli(argv: string[]): CliCommand {
     overrides.maxHeaderBytes = bytes;
   }
   return { kind: 'run', config: v.config, overrides };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The views of a running sidecar (stat, routes, top, tap) and check.
+
+export const VIEW_COMMANDS = ['stat', 'routes', 'top', 'tap', 'check'] as const;
+export const DEFAULT_ADMIN = '127.0.0.1:4191';
+export type ViewCommandName = (typeof VIEW_COMMANDS)[number];
+export type Output = 'table' | 'wide' | 'json';
+
+interface ViewTarget {
+  admin: HostPort;
+  output: Output;
+}
+export type ViewCommand =
+  | { kind: 'help'; text: string }
+  | (ViewTarget & { kind: 'stat' | 'routes'; name?: string; direction?: Direction })
+  | (ViewTarget & { kind: 'top'; filter: TapFilter; durationMs?: number; rows: number; maxRps?: number })
+  | (ViewTarget & { kind: 'tap'; filter: TapFilter; count?: number; durationMs?: number; maxRps?: number })
+  | { kind: 'check'; output: Output; admin?: HostPort; config?: string; pre: boolean; timeoutMs: number };
+
+const ADMIN_HELP = `  --admin <host:port>    the sidecar's admin address                    default ${DEFAULT_ADMIN}`;
+const FILTER_HELP = `  --direction <d>        inbound or outbound
+  --authority <name>     the service (outbound) or the authority callers addressed (inbound)
+  --path <prefix>        request paths starting with this
+  --method <method>      GET, POST, ...
+  --route <name>         a route's name; [DEFAULT] for requests that matched none
+  --status <s>           a status (503), a class (5xx), error (no response) or failure
+  --max-rps <n>          ask the sidecar for at most n requests a second (it may send fewer)`;
+
+export const VIEW_HELP: Record<ViewCommandName, string> = {
+  stat: `mesh-sidecar stat — success rate, request rate and latency per service, as linkerd viz stat.
+
+Usage:
+  mesh-sidecar stat [<name>] [--direction inbound|outbound] [-o wide|json] [--admin <host:port>]
+
+Every figure covers the sidecar's stats window (spec.admin.statsWindow, 10 s by default). NAME is
+direction/service: outbound/words for calls the app makes, inbound/words for calls it receives.
+Columns: SUCCESS (non-failures out of all), RPS, LATENCY_P50/P95/P99 (to response headers),
+RETRIES (retries sent per second) and BREAKER (the circuit breaker's state). -o wide adds the
+retry budget, faults, limit refusals and the endpoints; -o json prints the admin's summary.
+
+${ADMIN_HELP}
+  -o, --output <format>  wide or json
+  -h, --help             show this text
+
+Exit codes: 0 shown, 1 the admin port could not be read (or <name> has no traffic), 2 a bad flag.
+`,
+  routes: `mesh-sidecar routes — the same figures per route, as linkerd viz routes.
+
+Usage:
+  mesh-sidecar routes [<service>] [--direction inbound|outbound] [-o wide|json] [--admin <host:port>]
+
+Routes come from the config's routes and ServiceProfiles; requests that matched none are the
+[DEFAULT] row. -o wide adds the direction and the number of requests in the window.
+
+${ADMIN_HELP}
+  -o, --output <format>  wide or json
+  -h, --help             show this text
+
+Exit codes: 0 shown, 1 the admin port could not be read (or <service> has no routes), 2 a bad flag.
+`,
+  top: `mesh-sidecar top — the busiest paths right now, refreshed in place, as linkerd viz top.
+
+Usage:
+  mesh-sidecar top [filters] [--rows <n>] [--duration <time>] [-o wide|json] [--admin <host:port>]
+
+Built from the sidecar's tap (spec.admin.tap must be on). Count, the best, worst and last latency
+and the success rate per source, destination, method and path since top started. On a terminal the
+table is redrawn every second until Ctrl-C; otherwise it is printed once when --duration is over
+or the sidecar ends the stream.
+
+${FILTER_HELP}
+  --rows <n>             show the n busiest paths                          default 20
+  --duration <time>      stop after this long (500ms, 10s, 1m)
+${ADMIN_HELP}
+  -o, --output <format>  wide (adds the authority and route) or json
+  -h, --help             show this text
+
+Exit codes: 0 shown, 1 the tap could not be read (off, or the admin port unreachable), 2 a bad flag.
+`,
+  tap: `mesh-sidecar tap — requests as they complete, as linkerd viz tap.
+
+Usage:
+  mesh-sidecar tap [filters] [--count <n>] [--duration <time>] [-o wide|json] [--admin <host:port>]
+
+spec.admin.tap must be on. Each request is three lines: req (method, authority, path), rsp (status
+and latency to the response headers) and end (gRPC status, attempts, or the error that ended it).
+src is the caller's verified identity (inbound), dst the endpoint the sidecar chose; credentials
+(authorization, cookie, set-cookie and the headers the config lists) are never shown.
+
+${FILTER_HELP}
+  --count <n>            stop after n requests
+  --duration <time>      stop after this long
+${ADMIN_HELP}
+  -o, --output <format>  wide (adds the route and service) or json (one event a line, headers too)
+  -h, --help             show this text
+
+Exit codes: 0 done (--count, --duration, or Ctrl-C), 1 the tap could not be read or was turned off,
+2 a bad flag.
+`,
+  check: `mesh-sidecar check — is the config sound, and is the sidecar running well?
+
+Usage:
+  mesh-sidecar check [--config mesh.yaml] [--admin <host:port>] [--pre] [-o json]
+
+With --config: the file loads, discovery answers for every service, and the identity certificate
+(spec.identity) is valid and not expiring soon. Then, unless --pre: the admin port is reachable at
+--admin (default: the config's spec.sidecar.admin, else ${DEFAULT_ADMIN}), the sidecar is ready,
+its listeners are bound and its running config has no error. Each check is one line: √ passed,
+‼ a warning, × failed, with the reason and a hint below.
+
+  --config <file>        the mesh config to check
+${ADMIN_HELP}
+  --pre                  only the config: no running sidecar yet
+  --timeout <time>       how long each check may take                   default 5s
+  -o, --output <format>  json
+  -h, --help             show this text
+
+Exit codes: 0 no check failed (warnings allowed), 1 a check failed, 2 a bad flag.
+`,
+};
+
+
+export function parseViewCli(command: ViewCommandName, argv: string[]): ViewCommand {
+  const filterFlags = { direction: { type: 'string' }, authority: { type: 'string' }, path: { type: 'string' }, method: { type: 'string' }, route: { type: 'string' }, status: { type: 'string' }, 'max-rps': { type: 'string' } } as const;
+  const common = { admin: { type: 'string' }, output: { type: 'string', short: 'o' }, help: { type: 'boolean', short: 'h' } } as const;
+  const options = {
+    stat: { ...common, direction: { type: 'string' } as const },
+    routes: { ...common, direction: { type: 'string' } as const },
+    top: { ...common, ...filterFlags, rows: { type: 'string' } as const, duration: { type: 'string' } as const },
+    tap: { ...common, ...filterFlags, count: { type: 'string' } as const, duration: { type: 'string' } as const },
+    check: { ...common, config: { type: 'string' } as const, pre: { type: 'boolean' } as const, timeout: { type: 'string' } as const },
+  }[command] as ParseArgsConfig['options'];
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, strict: true, allowPositionals: command === 'stat' || command === 'routes', options });
+  } catch (err) {
+    throw new CliError(`${command}: ${(err as Error).message.replace(/\. To specify.*$/s, '')}; see mesh-sidecar ${command} --help`);
+  }
+  const v = parsed.values as Record<string, string | boolean | undefined>;
+  if (v.help) return { kind: 'help', text: VIEW_HELP[command] };
+  const fail = (message: string): never => {
+    throw new CliError(`${command}: ${message}; see mesh-sidecar ${command} --help`);
+  };
+  if (parsed.positionals.length > 1) fail(`expected at most one name, got ${parsed.positionals.map((p) => JSON.stringify(p)).join(' ')}`);
+  const outputs: Output[] = command === 'check' ? ['table', 'json'] : ['table', 'wide', 'json'];
+  const output = (v.output ?? 'table') as Output;
+  if (!outputs.includes(output)) fail(`-o: expected ${outputs.filter((o) => o !== 'table').join(' or ')}, got ${JSON.stringify(v.output)}`);
+  const adminAddress = (text: string | undefined): HostPort | undefined => {
+    if (text === undefined) return undefined;
+    const result = parseHostPort(text, '127.0.0.1');
+    if (result === null || 'problem' in result) return fail(`--admin: ${result === null ? 'expected the admin address, not none' : result.problem}`);
+    return result;
+  };
+  const duration = (flag: string): number | undefined => {
+    const text = v[flag] as string | undefined;
+    if (text === undefined) return undefined;
+    const ms = parseDuration(text);
+    return ms === undefined || !(ms > 0) ? fail(`--${flag}: expected a duration such as 500ms, 10s or 1m, got ${JSON.stringify(text)}`) : ms;
+  };
+  const whole = (flag: string): number | undefined => {
+    const text = v[flag] as string | undefined;
+    if (text === undefined) return undefined;
+    const n = Number(text);
+    return Number.isInteger(n) && n >= 1 ? n : fail(`--${flag}: expected a whole number >= 1, got ${JSON.stringify(text)}`);
+  };
+  const direction = v.direction as string | undefined;
+  if (direction !== undefined && direction !== 'inbound' && direction !== 'outbound') fail(`--direction: expected inbound or outbound, got ${JSON.stringify(direction)}`);
+
+  if (command === 'check') {
+    const admin = adminAddress(v.admin as string | undefined);
+    return { kind: 'check', output, pre: v.pre === true, timeoutMs: duration('timeout') ?? 5_000, ...(admin ? { admin } : {}), ...(v.config !== undefined ? { config: v.config as string } : {}) };
+  }
+  const target: ViewTarget = { admin: adminAddress(v.admin as string | undefined) ?? adminAddress(DEFAULT_ADMIN)!, output };
+  if (command === 'stat' || command === 'routes') {
+    const name = parsed.positionals[0];
+    return { kind: command, ...target, ...(name === undefined ? {} : { name }), ...(direction === undefined ? {} : { direction: direction as Direction }) };
+  }
+  let filter: TapFilter;
+  try {
+    filter = parseTapFilter((field) => v[field] as string | undefined);
+  } catch (err) {
+    if (err instanceof TapFilterError) return fail(`--${err.message}`);
+    throw err;
+  }
+  const maxRps = whole('max-rps');
+  const durationMs = duration('duration');
+  const limits = { ...(maxRps === undefined ? {} : { maxRps }), ...(durationMs === undefined ? {} : { durationMs }) };
+  if (command === 'top') return { kind: 'top', ...target, filter, rows: whole('rows') ?? 20, ...limits };
+  const count = whole('count');
+  return { kind: 'tap', ...target, filter, ...limits, ...(count === undefined ? {} : { count }) };
 }

@@ -5,7 +5,7 @@
  */
 import { createRequire } from 'node:module';
 import { isMeshError } from '../core/errors.js';
-import { CliError, HELP, parseCli, type CliCommand } from './cli-args.js';
+import { CliError, HELP, parseCli, VIEW_COMMANDS, type CliCommand, type ViewCommandName } from './cli-args.js';
 import { jsonLogger } from './json-logger.js';
 import { startSidecar, type Sidecar } from './sidecar.js';
 import { formatHostPort } from '../config/listen-address.js';
@@ -15,6 +15,18 @@ if (process.argv[2] === 'identity') {
   const { runIdentityCommand } = await import('../tls/identity-command.js');
   const code = await runIdentityCommand(process.argv.slice(3), { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s) });
   process.exit(code);
+}
+
+// `mesh-sidecar stat|routes|top|tap|check ...`: views of a running sidecar, and its checks.
+if ((VIEW_COMMANDS as readonly string[]).includes(process.argv[2] ?? '')) {
+  const { runViewCommand } = await import('./cli/view-commands.js');
+  const interrupted = new AbortController();
+  process.once('SIGINT', () => interrupted.abort());
+  const io = { out: (s: string) => process.stdout.write(s), err: (s: string) => process.stderr.write(s), isTTY: process.stdout.isTTY === true, interrupted: interrupted.signal };
+  const code = await runViewCommand(process.argv[2] as ViewCommandName, process.argv.slice(3), io);
+  // Let stdout drain into a pipe before exiting.
+  process.stdout.write('', () => process.exit(code));
+  await new Promise(() => {});
 }
 
 let command: CliCommand;

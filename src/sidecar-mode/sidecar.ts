@@ -23,12 +23,16 @@ import { loadMeshConfig, parseMeshConfig } from '../config/mesh-config.js';
 import { isConfigMapRef, openConfigMapSource } from '../discovery/kubernetes/config-map-source.js';
 import { sidecarSettings, type SidecarSection, type SidecarSettings } from '../config/sidecar-schema.js';
 import { MeshMetrics } from '../telemetry/mesh-metrics.js';
-import { startAdminServer, type AdminServer } from './admin-server.js';
+import { startAdminServer, type AdminServer } from '../admin/admin-server.js';
+import { AdminView } from '../admin/admin-view.js';
+import { adminSettings, followAdminSettings } from '../config/admin-schema.js';
+import { systemClock } from '../core/clock.js';
 import { CLIENT_ID_HEADER, forward, isHttp2, respondWithFailure, type ForwardTarget, type ProxyRequest, type ProxyResponse } from './forward.js';
 import { listenProxy, type ProxyListener } from './proxy-listener.js';
 import { compileAuthorization } from './inbound-authorization.js';
 import { inboundTls, peerIdentity, type InboundTls, type InboundTlsMode } from './inbound-tls.js';
 import { installSidecarTracing } from './sidecar-tracing.js';
+import type { TracingSection } from '../config/tracing-schema.js';
 import { endWithStatus } from './raw-response.js';
 import { forwardUpgrade } from './upgrade-tunnel.js';
 import { rawHeader } from './proxy-headers.js';
@@ -76,13 +80,15 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     logger.warn('the admin server listens beyond loopback; /config and /metrics are visible to the network', { admin: formatHostPort(settings.admin) });
   }
 
-  const stopTracing = installSidecarTracing(logger);
   const metrics = new MeshMetrics();
   collectDefaultMetrics({ register: metrics.registry });
+  // Read once: the exporter's collector and batching apply from the start (a change needs a restart).
+  const tracerProvider = installSidecarTracing(logger, fileConfig.tracing, metrics.registry);
   const mesh = createMesh({
     ...(source ? { configSource: source } : { config: options.config }),
     metrics,
     logger,
+    tracerProvider,
     prepareReload: (config) => {
       const next = sidecarSettings(config.sidecar, options.overrides);
       const tlsMode = inboundTlsMode(next, mesh, options.config);
@@ -164,12 +170,21 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
       }
     }
     if (settings.admin) {
+      // Stats start with the admin port: `stat` and the dashboard show traffic from the first request.
+      const view = new AdminView({
+        source: mesh,
+        metrics,
+        clock: systemClock,
+        settings: followAdminSettings(() => mesh.adminConfig),
+        self: () => mesh.identity?.current().spiffeId ?? (settings.app ? `mesh-sidecar (app ${formatHostPort(settings.app)})` : 'mesh-sidecar'),
+      });
       admin = await startAdminServer(
         settings.admin,
         {
           registry: metrics.registry,
+          view,
           ready: () => !draining,
-          config: () => effectiveConfig(options.config, live, mesh, { outbound: outbound?.address ?? null, inbound: inbound?.address ?? null, admin: admin?.address ?? null }),
+          config: () => effectiveConfig(options.config, live, mesh, fileConfig.tracing, { outbound: outbound?.address ?? null, inbound: inbound?.address ?? null, admin: admin?.address ?? null }),
         },
         logger,
       );
@@ -198,7 +213,8 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
       // flight; a client that still does not finish (a stuck upstream) must not hold the exit.
       await untilOrAfter(Promise.all([mesh.close(), app?.close(), passthrough.close()]), CLOSE_CLIENTS_MS);
       await admin?.close();
-      await stopTracing();
+      // Last: the spans of the requests that just finished are exported (within the export timeout).
+      await tracerProvider.shutdown();
       return { clean: results.every(Boolean) };
     },
   };
@@ -339,7 +355,7 @@ function upgradeOutbound(req: IncomingMessage, socket: Duplex, head: Buffer, mes
   forwardUpgrade(req, socket, head, mesh.client(service), { direction: 'outbound', authority: target.authority, label: service, path: target.path, logger, accessLog: settings.accessLog });
 }
 
-function effectiveConfig(file: string, live: { settings: SidecarSettings; tlsMode: InboundTlsMode; pendingRestart: string[] }, mesh: Mesh, bound: Record<'outbound' | 'inbound' | 'admin', HostPort | null>): unknown {
+function effectiveConfig(file: string, live: { settings: SidecarSettings; tlsMode: InboundTlsMode; pendingRestart: string[] }, mesh: Mesh, tracing: TracingSection | undefined, bound: Record<'outbound' | 'inbound' | 'admin', HostPort | null>): unknown {
   const settings = live.settings;
   const address = (a: HostPort | null) => (a ? formatHostPort(a) : 'off');
   return {
@@ -361,6 +377,9 @@ function effectiveConfig(file: string, live: { settings: SidecarSettings; tlsMod
       // Changed in the file, but the listeners run with what they started with until a restart.
       pendingRestart: live.pendingRestart,
     },
+    admin: adminSettings(mesh.adminConfig),
+    // As the sidecar started with it: the exporter is set up once.
+    tracing: tracing ?? null,
     identity: mesh.identity ? { spiffeId: mesh.identity.current().spiffeId, notAfter: mesh.identity.current().notAfter.toISOString(), files: mesh.identity.files } : null,
     unknownHosts: mesh.unknownHosts,
     services: Object.fromEntries(mesh.services().map((name) => [mesh.client(name).name, mesh.client(name).settings])),

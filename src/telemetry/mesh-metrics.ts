@@ -10,6 +10,7 @@
  */
 import { Counter, Registry } from 'prom-client';
 import { FastCounter, FastHistogram, type HistogramSeries } from './fast-metrics.js';
+import { RequestObserver } from './request-observer.js';
 
 export type Direction = 'inbound' | 'outbound';
 export type Classification = 'success' | 'failure';
@@ -90,6 +91,8 @@ export class RouteMetrics {
 
 export class MeshMetrics {
   readonly registry: Registry;
+  /** Told about every finished request and stack event recorded here, while anything listens. */
+  readonly observer = new RequestObserver();
   readonly #requests: FastCounter;
   readonly #responses: FastCounter;
   readonly #latency: FastHistogram;
@@ -164,6 +167,7 @@ export class MeshMetrics {
   /** Counts one stack event (`retries_total`, ...) as `meshwork_<event>{authority}`. */
   stackEvent(authority: string, event: string, by = 1): void {
     this.#stackEventCounter(event).inc({ authority }, by);
+    if (this.observer.active) this.observer.stackEvent(authority, event, by);
   }
 
   #stackEventCounter(event: string): Counter<'authority'> {

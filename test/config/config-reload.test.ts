@@ -5,6 +5,7 @@
  * refused, by createMesh and by mesh-sidecar.
  */
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
 import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -146,5 +147,19 @@ test('an empty config file at start-up is refused by createMesh and by mesh-side
     const cli = runSidecarCli(['--config', file, '--outbound', '127.0.0.1:0', '--admin', '127.0.0.1:0']);
     assert.equal(cli.status, 2, cli.stderr);
     assert.equal(cli.stderr, `mesh-sidecar: ${file}: the file is empty (no YAML document, only whitespace, comments or ---); a config needs a kind: Mesh document\n`);
+  }
+});
+
+test('a change written the moment createMesh returns is applied: the watcher compares with what the mesh loaded, not with a later read', async () => {
+  const file = join(dir, 'right-away.yaml');
+  await writeFile(file, meshYaml('2s'));
+  const mesh = createMesh({ config: file });
+  try {
+    // Synchronously, before any read the watcher might start for a baseline can finish.
+    writeFileSync(file, meshYaml('4s'));
+    await eventually('the change written right away', () => mesh.configGeneration === 2);
+    assert.equal(mesh.client('reviews').settings.policy.timeouts?.totalMs, 4000);
+  } finally {
+    await mesh.close();
   }
 });

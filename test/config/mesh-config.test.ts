@@ -50,6 +50,8 @@ test('examples/mesh.yaml uses every feature and loads', async () => {
   assert.deepEqual(config.services.productpage!.policy.limits, { maxConcurrency: 200, rateLimit: { requestsPerSecond: 500, burst: 100 } });
   assert.equal(config.services.details!.policy.retries, false);
   assert.equal(config.unknownHosts, 'passthrough');
+  assert.deepEqual(config.admin, { tap: { enabled: true, maxEventsPerSecond: 100, redactHeaders: ['x-api-key'] }, statsWindow: 10_000 });
+  assert.equal(config.tracing?.otlp.endpoint, 'http://127.0.0.1:4318/v1/traces');
 });
 
 test('a real Linkerd ServiceProfile loads as is and attaches by its first DNS label', async () => {

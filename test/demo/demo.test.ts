@@ -12,7 +12,9 @@ import { before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
 const repo = fileURLToPath(new URL('../../', import.meta.url));
-const DEMO_SECONDS = 8;
+// Long enough for the first table (after 5 s) and, after it, the command-line views to run while the
+// mesh still runs, on a busy machine.
+const DEMO_SECONDS = 12;
 
 before(() => {
   // `npm ci` builds dist/ (the prepare script); a checkout where nobody built yet gets it here.
@@ -28,12 +30,15 @@ interface DemoRun {
   stderr: string;
 }
 
-function runDemo(args: string[], timeoutMs: number): Promise<DemoRun> {
+function runDemo(args: string[], timeoutMs: number, onStdout: (all: string) => void = () => {}): Promise<DemoRun> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['examples/demo/run.mjs', ...args], { cwd: repo, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      stdout += chunk;
+      onStdout(stdout);
+    });
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
     // SIGINT, as Ctrl-C would send, so even a stuck demo gets the chance to stop its children.
     const timer = setTimeout(() => child.kill('SIGINT'), timeoutMs);
@@ -75,8 +80,39 @@ function numberIn(row: Row | undefined, column: string): number {
   return text === '-' ? NaN : Number.parseFloat(text);
 }
 
+/** Runs the built mesh-sidecar binary with arguments, as a user would against the demo. */
+function sidecarCli(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [join(repo, 'dist/sidecar-mode/main.js'), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    child.on('close', (status) => resolve({ status, stdout, stderr }));
+  });
+}
+
+interface LiveViews {
+  dashboard: string;
+  stat: { status: number | null; stdout: string; stderr: string };
+  tap: { status: number | null; stdout: string; stderr: string };
+  page: number;
+}
+
 test('npm start: the demo mesh runs on loopback and its table shows retries, the canary and the injected delay', { timeout: 60_000 }, async () => {
-  const run = await runDemo(['--duration', String(DEMO_SECONDS)], 40_000);
+  // Once the first table is out (traffic has flowed for a while), look at simon's sidecar as a user
+  // would: the dashboard's page, `mesh-sidecar stat` and `mesh-sidecar tap`.
+  let views: Promise<LiveViews> | undefined;
+  const run = await runDemo(['--duration', String(DEMO_SECONDS)], 40_000, (stdout) => {
+    const dashboard = /dashboard: (http:\/\/[\d.:]+\/)/.exec(stdout)?.[1];
+    if (views || !dashboard || !/golden metrics, last/.test(stdout)) return;
+    const admin = new URL(dashboard).host;
+    views = Promise.all([
+      sidecarCli(['stat', '-o', 'json', '--admin', admin]),
+      sidecarCli(['tap', '--count', '20', '-o', 'json', '--admin', admin]),
+      fetch(dashboard).then((res) => res.status),
+    ]).then(([stat, tap, page]) => ({ dashboard, stat, tap, page }));
+  });
   assert.equal(run.code, 0, `the demo exited with ${run.signal ?? run.code}\nstdout:\n${run.stdout}\nstderr:\n${run.stderr}`);
 
   const lines = run.stdout.split('\n');
@@ -116,6 +152,20 @@ test('npm start: the demo mesh runs on loopback and its table shows retries, the
   assert.ok(numberIn(capitalizer, 'FAULTS/s') > 0, `no injected faults counted${context}`);
   assert.ok(numberIn(capitalizer, 'P99') >= 100, `the injected delay should show in capitalizer's p99${context}`);
   assert.ok(numberIn(capitalizer, 'P50') < 100, `capitalizer's median should stay below the injected delay${context}`);
+
+  // The same, seen through simon's sidecar's admin port while the demo ran.
+  assert.ok(views, `the demo printed no dashboard address, or no table:\n${run.stdout}`);
+  const live = await views;
+  assert.equal(live.page, 200, `the dashboard at ${live.dashboard}`);
+  assert.equal(live.stat.status, 0, `mesh-sidecar stat: ${live.stat.stderr}`);
+  const stat = JSON.parse(live.stat.stdout) as { services: { direction: string; name: string; rps: number; retries: { perSecond: number }; faultsPerSecond: number }[] };
+  const statOf = (name: string) => stat.services.find((s) => s.direction === 'outbound' && s.name === name);
+  assert.ok(statOf('words')!.rps > 0 && statOf('words')!.retries.perSecond > 0, `stat shows no retries to words: ${live.stat.stdout}`);
+  assert.ok(statOf('capitalizer')!.faultsPerSecond > 0, `stat shows no faults for capitalizer: ${live.stat.stdout}`);
+  assert.equal(live.tap.status, 0, `mesh-sidecar tap: ${live.tap.stderr}`);
+  const tapped = live.tap.stdout.trim().split('\n').map((line) => JSON.parse(line) as { authority: string; direction: string });
+  assert.equal(tapped.length, 20);
+  assert.ok(tapped.some((e) => e.direction === 'outbound' && (e.authority === 'words' || e.authority === 'capitalizer')), live.tap.stdout);
 
   // Every app and sidecar the demo started has exited.
   assert.match(run.stdout, /demo stopped: 10 processes ended cleanly/);

@@ -15,6 +15,8 @@ export const TEST_PEERS: readonly TestPeer[] = [
   { command: 'dnsmasq', debianPackage: 'dnsmasq-base' },
   { command: 'curl', debianPackage: 'curl' },
   { command: 'python3', debianPackage: 'python3' },
+  // The admin dashboard is tested in a real browser, driven headless by playwright-core.
+  { command: 'chromium', debianPackage: 'chromium' },
 ];
 
 function isExecutableFile(path: string): boolean {

@@ -80,13 +80,13 @@ for (const absent of TEST_PEERS) {
 }
 
 test('dnsmasq in the sbin directory beside a bin directory on PATH counts, as Debian installs it for a user without sbin on PATH', () => {
-  const bin = dirWith(['curl', 'python3'], join(root, 'usr-like', 'bin'));
+  const bin = dirWith(['curl', 'python3', 'chromium'], join(root, 'usr-like', 'bin'));
   dirWith(['dnsmasq'], join(root, 'usr-like', 'sbin'));
   assert.deepEqual(ensurePeers(bin), { status: 0, output: '' });
 });
 
 test('MESHWORK_INSTALL_PEERS=0 keeps it from running apt-get, even as root with apt-get at hand', () => {
-  const dir = dirWith(['python3']);
+  const dir = dirWith(['python3', 'chromium']);
   const log = addAptGet(dir);
   const run = ensurePeers(dir, { MESHWORK_INSTALL_PEERS: '0' });
   assert.equal(run.status, 1);
@@ -97,7 +97,7 @@ test('MESHWORK_INSTALL_PEERS=0 keeps it from running apt-get, even as root with 
 const asRoot = { skip: isRoot ? false : 'it installs only when run as root' };
 
 test('as root with apt-get, it installs what is missing without a terminal, says what, and checks again', asRoot, () => {
-  const dir = dirWith(['python3']);
+  const dir = dirWith(['python3', 'chromium']);
   const log = addAptGet(dir);
   const run = ensurePeers(dir);
   assert.equal(run.status, 0, run.output);
@@ -111,7 +111,7 @@ test('as root with apt-get, it installs what is missing without a terminal, says
 });
 
 test('when apt-get fails it stops with the command to run by hand', asRoot, () => {
-  const dir = dirWith(['dnsmasq', 'python3']);
+  const dir = dirWith(['dnsmasq', 'python3', 'chromium']);
   addAptGet(dir, 'fails');
   const run = ensurePeers(dir);
   assert.equal(run.status, 1);
@@ -119,7 +119,7 @@ test('when apt-get fails it stops with the command to run by hand', asRoot, () =
 });
 
 test('when the command is still missing after apt-get succeeded it says which', asRoot, () => {
-  const dir = dirWith(['dnsmasq', 'curl']);
+  const dir = dirWith(['dnsmasq', 'curl', 'chromium']);
   addAptGet(dir, 'provides nothing');
   const run = ensurePeers(dir);
   assert.equal(run.status, 1);

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Registry } from 'prom-client';
 import { silentLogger } from '../../src/core/logger.js';
-import { startAdminServer } from '../../src/sidecar-mode/admin-server.js';
+import { startAdminServer } from '../../src/admin/admin-server.js';
 import { startBackend } from '../helpers/http-backend.js';
 import { startSidecarProcess } from '../helpers/sidecar-process.js';
 

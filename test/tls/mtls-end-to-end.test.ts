@@ -598,3 +598,17 @@ test('gRPC between two sidecars over mTLS (HTTP/2 by ALPN), from a plaintext grp
     server.forceShutdown();
   }
 });
+
+test('the admin summary shows the verified caller as an edge into the sidecar, which is named by its own identity', async () => {
+  const mesh = meshedClient('simon', strict.inbound!);
+  try {
+    assert.equal((await get(mesh)).status, 200);
+  } finally {
+    await mesh.close();
+  }
+  const summary = (await (await fetch(`http://${strict.admin}/api/summary`)).json()) as { self: string; edges: { from: string; to: string; requests: number }[]; services: { direction: string }[] };
+  assert.equal(summary.self, WORDS);
+  const edge = summary.edges.find((e) => e.from === SIMON);
+  assert.ok(edge && edge.to === WORDS && edge.requests >= 1, JSON.stringify(summary.edges));
+  assert.ok(summary.services.some((s) => s.direction === 'inbound'));
+});
