@@ -11,7 +11,7 @@ import { Dispatcher } from 'undici';
 import { MeshError } from '../core/errors.js';
 import { LightAbortSignal } from '../core/light-abort-signal.js';
 import type { MeshRequest } from './http-types.js';
-import { flattenHeaders, type MeshResponse, type ResponseBodySink } from './mesh-response.js';
+import { flattenHeaders, type HeaderRecord, type MeshResponse, type ResponseBodySink } from './mesh-response.js';
 
 /** The part of a meshClient the dispatcher needs. */
 export interface DispatchTarget {
@@ -96,102 +96,124 @@ export class MeshDispatcher extends Dispatcher {
 }
 
 function forward(target: DispatchTarget, options: Dispatcher.DispatchOptions, handler: AnyHandler): void {
-  const signal = new LightAbortSignal();
-  const abort = (err?: Error) => signal.abort(err ?? new MeshError('REQUEST_ABORTED', 'request aborted by the caller'));
-  const controller = newController(abort);
-  if (handler.onRequestStart) handler.onRequestStart(controller, {});
-  else handler.onConnect?.(abort);
-  if (signal.aborted) return;
-
+  const exchange = new DispatchExchange(handler);
+  if (handler.onRequestStart) handler.onRequestStart(exchange as never, {});
+  else handler.onConnect?.(exchange.abort);
+  if (exchange.signal.aborted) return;
   const request: MeshRequest = {
     method: options.method,
     path: options.path,
     headers: options.headers,
     body: options.body as MeshRequest['body'],
-    signal: signal.asAbortSignal(),
+    signal: exchange.signal.asAbortSignal(),
   };
-  target.request(request).then(
-    (res) => replay(res, handler, controller),
-    (err: Error) => failHandler(handler, err, controller),
-  );
+  target.request(request).then(exchange.onResponse, exchange.onFailure);
 }
 
-interface ReplayController {
-  abort(reason?: Error): void;
-  pause(): void;
-  resume(): void;
-  readonly aborted: boolean;
-  readonly paused: boolean;
-  readonly reason: Error | null;
-  response?: MeshResponse;
-}
+/**
+ * One request handed to the dispatcher: the controller undici's newer handlers get, the abort
+ * function its older ones get, and the sink the response's body is handed over through. One
+ * object, its methods on the prototype: the object literal of methods it replaces made seven
+ * function objects per request.
+ */
+class DispatchExchange implements ResponseBodySink {
+  readonly signal = new LightAbortSignal();
+  readonly #handler: AnyHandler;
+  readonly #modern: boolean;
+  #response: MeshResponse | undefined = undefined;
+  #attached = false;
+  #aborted = false;
+  #paused = false;
+  #reason: Error | null = null;
 
-function newController(abort: (err?: Error) => void): ReplayController {
-  const state = { aborted: false, paused: false, reason: null as Error | null };
-  const controller: ReplayController = {
-    abort(reason) {
-      state.aborted = true;
-      state.reason = reason ?? null;
-      abort(reason);
-      controller.response?.abort(reason);
-    },
-    pause() {
-      state.paused = true;
-    },
-    resume() {
-      state.paused = false;
-      controller.response?.resume();
-    },
-    get aborted() {
-      return state.aborted;
-    },
-    get paused() {
-      return state.paused;
-    },
-    get reason() {
-      return state.reason;
-    },
-  };
-  return controller;
-}
-
-/** Hands the response to undici's handler: the head, then each chunk as the source delivers it. */
-function replay(res: MeshResponse, handler: AnyHandler, controller: ReplayController): void {
-  controller.response = res;
-  const statusText = res.statusText || (STATUS_CODES[res.statusCode] ?? '');
-  const modern = handler.onResponseStart !== undefined;
-  let attached = false;
-  const sink: ResponseBodySink = modern
-    ? {
-        onData(chunk) {
-          handler.onResponseData!(controller as never, chunk);
-          return !controller.paused;
-        },
-        onEnd: (trailers) => handler.onResponseEnd!(controller as never, trailers),
-        onError: (err) => failHandler(handler, err, controller),
-      }
-    : {
-        onData: (chunk) => handler.onData?.(chunk) !== false,
-        onEnd: (trailers) => handler.onComplete?.(flattenHeaders(trailers)),
-        onError: (err) => failHandler(handler, err, controller),
-      };
-  const attach = () => {
-    attached = true;
-    res.sendBodyTo(sink);
-  };
-  if (modern) {
-    handler.onResponseStart!(controller as never, res.statusCode, res.headers, statusText);
-    if (controller.aborted) return;
-    attach();
-    return;
+  constructor(handler: AnyHandler) {
+    this.#handler = handler;
+    this.#modern = handler.onResponseStart !== undefined;
   }
-  // A legacy handler that answers false to the head wants the body only once it calls resume.
-  const proceed = handler.onHeaders?.(res.statusCode, res.rawHeaders as string[], () => (attached ? res.resume() : attach()), statusText);
-  if (controller.aborted || attached) return;
-  if (proceed !== false) attach();
+
+  // ---- the controller (undici's handler API)
+
+  readonly abort = (reason?: Error): void => {
+    this.#aborted = true;
+    this.#reason = reason ?? null;
+    const error = reason ?? new MeshError('REQUEST_ABORTED', 'request aborted by the caller');
+    this.signal.abort(error);
+    this.#response?.abort(error);
+  };
+
+  pause(): void {
+    this.#paused = true;
+  }
+
+  resume(): void {
+    this.#paused = false;
+    this.#response?.resume();
+  }
+
+  get aborted(): boolean {
+    return this.#aborted;
+  }
+
+  get paused(): boolean {
+    return this.#paused;
+  }
+
+  get reason(): Error | null {
+    return this.#reason;
+  }
+
+  // ---- the stack's answer
+
+  readonly onResponse = (res: MeshResponse): void => {
+    this.#response = res;
+    const handler = this.#handler;
+    const statusText = res.statusText || (STATUS_CODES[res.statusCode] ?? '');
+    if (this.#modern) {
+      handler.onResponseStart!(this as never, res.statusCode, res.headers, statusText);
+      if (!this.#aborted) this.#attach();
+      return;
+    }
+    // A legacy handler that answers false to the head wants the body only once it calls resume.
+    const proceed = handler.onHeaders?.(res.statusCode, res.rawHeaders as string[], this.#legacyResume, statusText);
+    if (this.#aborted || this.#attached) return;
+    if (proceed !== false) this.#attach();
+  };
+
+  readonly onFailure = (err: Error): void => {
+    failHandler(this.#handler, err, this);
+  };
+
+  readonly #legacyResume = (): void => {
+    if (this.#attached) this.#response!.resume();
+    else this.#attach();
+  };
+
+  #attach(): void {
+    this.#attached = true;
+    this.#response!.sendBodyTo(this);
+  }
+
+  // ---- the body, as a sink
+
+  onData(chunk: Buffer): boolean {
+    if (this.#modern) {
+      this.#handler.onResponseData!(this as never, chunk);
+      return !this.#paused;
+    }
+    return this.#handler.onData?.(chunk) !== false;
+  }
+
+  onEnd(trailers: HeaderRecord): void {
+    if (this.#modern) this.#handler.onResponseEnd!(this as never, trailers);
+    else this.#handler.onComplete?.(flattenHeaders(trailers));
+  }
+
+  onError(err: Error): void {
+    failHandler(this.#handler, err, this);
+  }
 }
 
-function failHandler(handler: AnyHandler, err: Error, controller?: ReplayController): void {
+function failHandler(handler: AnyHandler, err: Error, controller?: DispatchExchange): void {
   if (handler.onResponseError) handler.onResponseError(controller as never, err);
   else handler.onError?.(err);
 }
