@@ -9,7 +9,7 @@ import os from 'node:os';
 import pRetry from 'p-retry';
 import { Params } from '../src/core/params.js';
 import { newCallContext, type Service } from '../src/core/service.js';
-import type { MeshRequest, MeshResponse } from '../src/client/http-types.js';
+import type { MeshRequest, MeshResponse } from '../src/http/http-types.js';
 import { retryModule } from '../src/filters/retry.js';
 
 const response = { statusCode: 200, headers: {}, trailers: {}, opaque: null, context: {}, body: null } as unknown as MeshResponse;

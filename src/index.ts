@@ -8,7 +8,7 @@ export { createMesh } from './client/create-mesh.js';
 export type { Mesh, MeshOptions } from './client/create-mesh.js';
 export { MeshDispatcher } from './client/mesh-dispatcher.js';
 export type { MeshClientOptions, ClientCodeOptions, BalancerKind } from './client/client-options.js';
-export type { MeshRequest, MeshResponse, HttpHeaders } from './client/http-types.js';
+export type { MeshRequest, MeshResponse, HttpHeaders } from './http/http-types.js';
 export { defaultClientStack } from './client/default-stack.js';
 export type { HttpStack, HttpModule, HttpService } from './client/default-stack.js';
 export { ServiceName, ClockParam, RandomParam, LoggerParam, CountersParam } from './core/core-params.js';

@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../core/logger.js';
 import type { HostPort } from '../config/listen-address.js';
-import { redactCredentials } from '../sidecar-mode/redact-credentials.js';
+import { redactCredentials } from './redact-credentials.js';
 import { ADMIN_VIEW_PATHS, sendJson, serveAdminView } from './admin-routes.js';
 import type { AdminView } from './admin-view.js';
 

@@ -5,7 +5,7 @@
  * dropping them whole, name and all, is the only way a tap can never leak them. Values are cut at
  * 1 KiB and at most 64 headers are copied, so one request cannot make an event of any size.
  */
-import type { HttpHeaders } from '../client/http-types.js';
+import type { HttpHeaders } from '../http/http-types.js';
 
 export const ALWAYS_REDACTED = ['authorization', 'proxy-authorization', 'cookie', 'set-cookie'] as const;
 

@@ -11,7 +11,7 @@ import type { Stack } from '../core/stack.js';
 import type { ServiceConfig } from '../config/service-schema.js';
 import type { MeshMetrics } from '../telemetry/mesh-metrics.js';
 import type { IdentitySource } from '../tls/identity-source.js';
-import type { MeshRequest, MeshResponse } from './http-types.js';
+import type { MeshRequest, MeshResponse } from '../http/http-types.js';
 
 export type BalancerKind = 'p2c-ewma' | 'p2c-least-request' | 'round-robin';
 

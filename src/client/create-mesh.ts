@@ -26,12 +26,12 @@ import { ConfigReloadMetrics } from '../config/config-reload-metrics.js';
 import { parseMeshConfig, type MeshConfig } from '../config/mesh-config.js';
 import { validateServiceConfig, type ServiceSettings } from '../config/service-schema.js';
 import type { DiscoverySpec } from '../discovery/parse-discovery.js';
-import { ServiceRetryBudgets } from '../filters/service-retry-budgets.js';
+import { ServiceRetryBudgets } from '../policy/service-retry-budgets.js';
 import { splitClientOptions, type ClientCodeOptions, type MeshClientOptions } from './client-options.js';
 import { buildClient, checkServiceName, type ClientEnvironment, type MeshClient } from './mesh-client.js';
 import { MeshDispatcher } from './mesh-dispatcher.js';
 import { startMeshAdmin, type MeshAdmin, type MeshAdminOptions } from '../admin/mesh-admin.js';
-import { meshTracerProvider } from '../telemetry/mesh-tracer-provider.js';
+import { meshTracerProvider } from './mesh-tracer-provider.js';
 import type { AdminSection } from '../config/admin-schema.js';
 
 export interface MeshOptions extends ClientCodeOptions {

@@ -6,8 +6,7 @@
  * Every module returns its `next` untouched when its policy is off, so an unconfigured layer costs
  * nothing per request. Users edit this list by role (`options.stack`) instead of rebuilding it.
  */
-import type { Service } from '../core/service.js';
-import { Stack, type StackModule } from '../core/stack.js';
+import { Stack } from '../core/stack.js';
 import { circuitBreakerModule } from '../filters/circuit-breaker.js';
 import { concurrencyLimitModule } from '../filters/concurrency-limit.js';
 import { faultModule } from '../filters/fault.js';
@@ -18,11 +17,10 @@ import { retryModule } from '../filters/retry.js';
 import { routeModule } from '../filters/route.js';
 import { splitModule } from '../filters/split.js';
 import { perTryTimeoutModule, totalTimeoutModule } from '../filters/timeout.js';
-import type { MeshRequest, MeshResponse } from './http-types.js';
+import type { MeshRequest, MeshResponse } from '../http/http-types.js';
 
-export type HttpStack = Stack<MeshRequest, MeshResponse>;
-export type HttpModule = StackModule<MeshRequest, MeshResponse>;
-export type HttpService = Service<MeshRequest, MeshResponse>;
+export type { HttpModule, HttpService, HttpStack } from '../http/http-stack.js';
+import type { HttpStack } from '../http/http-stack.js';
 
 export function defaultClientStack(): HttpStack {
   return new Stack<MeshRequest, MeshResponse>([

@@ -9,7 +9,7 @@
  * Linkerd's dstOverrides and SMI TrafficSplit: a split changes where requests go, not how.
  */
 import type { CallContext, Service } from '../core/service.js';
-import type { MeshRequest, MeshResponse } from './http-types.js';
+import type { MeshRequest, MeshResponse } from '../http/http-types.js';
 
 export type DestinationFactory = (destination: string) => Service<MeshRequest, MeshResponse>;
 

@@ -14,7 +14,7 @@ import { PeakEwmaLoad } from '../balancer/peak-ewma-load.js';
 import { roundRobinPicker } from '../balancer/round-robin-picker.js';
 import { endpointKey, type EndpointAddress } from '../discovery/endpoint-address.js';
 import { resolverFromSpec, type DiscoverySpec } from '../discovery/parse-discovery.js';
-import { isFailureResponse } from '../filters/response-classifier.js';
+import { isFailureResponse } from '../policy/response-classifier.js';
 import type { ServiceSettings } from '../config/service-schema.js';
 import { httpEndpoint } from './http-endpoint.js';
 import type { ConnectionOptions } from 'node:tls';
@@ -22,7 +22,7 @@ import type { buildConnector } from 'undici';
 import { MeshError } from '../core/errors.js';
 import type { IdentitySource } from '../tls/identity-source.js';
 import { currentMtlsOptions, mtlsConnector } from '../tls/mtls-connector.js';
-import type { MeshRequest, MeshResponse } from './http-types.js';
+import type { MeshRequest, MeshResponse } from '../http/http-types.js';
 
 export interface EndpointStatus {
   endpoint: string;

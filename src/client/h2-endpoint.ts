@@ -18,8 +18,8 @@ import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
 import { MeshError } from '../core/errors.js';
 import type { CallContext } from '../core/service.js';
 import { translateEndpointError } from './endpoint-errors.js';
-import type { MeshRequest } from './http-types.js';
-import { StreamedResponse, type BodySource, type HeaderRecord } from './mesh-response.js';
+import type { MeshRequest } from '../http/http-types.js';
+import { StreamedResponse, type BodySource, type HeaderRecord } from '../http/mesh-response.js';
 
 export interface H2EndpointOptions {
   host: string;

@@ -13,8 +13,8 @@ import type { CallContext, Service } from '../core/service.js';
 import { endpointKey, type EndpointAddress } from '../discovery/endpoint-address.js';
 import { H2Endpoint } from './h2-endpoint.js';
 import { Http1Exchange } from './http1-exchange.js';
-import type { MeshRequest } from './http-types.js';
-import type { MeshResponse, StreamedResponse } from './mesh-response.js';
+import type { MeshRequest } from '../http/http-types.js';
+import type { MeshResponse, StreamedResponse } from '../http/mesh-response.js';
 
 export interface HttpEndpointOptions {
   /** Most HTTP/1.1 connections to this endpoint at once. Default 64. */

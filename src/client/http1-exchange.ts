@@ -13,7 +13,7 @@ import type { Duplex } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { CallContext } from '../core/service.js';
 import { translateEndpointError } from './endpoint-errors.js';
-import { parseRawHeaders, StreamedResponse, type BodySource } from './mesh-response.js';
+import { parseRawHeaders, StreamedResponse, type BodySource } from '../http/mesh-response.js';
 
 const NO_BYTES = Buffer.alloc(0);
 

@@ -15,22 +15,17 @@ import { newCallContext } from '../core/service.js';
 import { validateServiceConfig, type ServiceSettings } from '../config/service-schema.js';
 import type { RetryBudgetPolicy } from '../core/policy.js';
 import type { DiscoverySpec } from '../discovery/parse-discovery.js';
-import { CircuitBreakerPolicyParam, OnBreakerBuiltParam, type BreakerState, type CircuitBreakerService } from '../filters/circuit-breaker.js';
-import { LimitsParam } from '../filters/concurrency-limit.js';
+import { OnBreakerBuiltParam, type BreakerState, type CircuitBreakerService } from '../filters/circuit-breaker.js';
 import { DirectionParam, MetricsParam } from '../filters/metrics.js';
 import { MeshMetrics } from '../telemetry/mesh-metrics.js';
-import { FaultPolicyParam } from '../filters/fault.js';
-import { RetryBudgetParam, RetryPolicyParam } from '../filters/retry.js';
-import { RetryBudget } from '../filters/retry-budget.js';
-import { RoutesParam } from '../filters/route.js';
-import { SplitParam } from '../filters/split.js';
-import { TimeoutPolicyParam } from '../filters/timeout.js';
+import { RetryBudgetParam } from '../filters/retry.js';
+import { RetryBudget } from '../policy/retry-budget.js';
 import { TracerProviderParam } from '../filters/tracing.js';
 import { splitClientOptions, type ClientCodeOptions, type MeshClientOptions } from './client-options.js';
 import { defaultClientStack, type HttpService, type HttpStack } from './default-stack.js';
 import { Destinations } from './destinations.js';
 import { endpointBalancer, type BalancerDeps, type EndpointBalancer, type EndpointStatus } from './endpoint-balancer.js';
-import type { MeshRequest, MeshResponse } from './http-types.js';
+import type { MeshRequest, MeshResponse } from '../http/http-types.js';
 import { MeshDispatcher } from './mesh-dispatcher.js';
 
 export type { EndpointStatus };
@@ -128,6 +123,8 @@ export function buildClient(name: string, settings: ServiceSettings, code: Clien
   const retries = policy.retries ?? {};
   const retryBudget = retries === false ? undefined : (env.retryBudgetFor?.(name, retries.budget) ?? new RetryBudget(retries.budget, clock));
   let breaker: CircuitBreakerService | undefined;
+  const stack = code.stack ? code.stack(defaultClientStack()) : defaultClientStack();
+  // What the policy sets comes from the modules' own declarations; the rest is this client's.
   const params = Params.empty
     .with(ServiceName, name)
     .with(ClockParam, clock)
@@ -136,17 +133,10 @@ export function buildClient(name: string, settings: ServiceSettings, code: Clien
     .with(CountersParam, counters)
     .with(MetricsParam, metrics)
     .with(DirectionParam, code.direction ?? 'outbound')
-    .with(RoutesParam, policy.routes ?? [])
-    .with(LimitsParam, policy.limits ?? {})
-    .with(TimeoutPolicyParam, policy.timeouts ?? {})
-    .with(FaultPolicyParam, policy.faults ?? [])
-    .with(RetryPolicyParam, retries)
     .with(RetryBudgetParam, retryBudget)
-    .with(SplitParam, policy.split ?? [])
-    .with(CircuitBreakerPolicyParam, policy.circuitBreaker ?? {})
     .with(OnBreakerBuiltParam, (built) => (breaker = built))
-    .with(TracerProviderParam, code.tracerProvider);
-  const stack = code.stack ? code.stack(defaultClientStack()) : defaultClientStack();
+    .with(TracerProviderParam, code.tracerProvider)
+    .withPolicy(policy, stack.params());
   const service: HttpService = stack.build(params, destinations);
 
   let closed = false;

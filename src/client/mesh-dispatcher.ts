@@ -10,8 +10,8 @@ import { STATUS_CODES } from 'node:http';
 import { Dispatcher } from 'undici';
 import { MeshError } from '../core/errors.js';
 import { LightAbortSignal } from '../core/light-abort-signal.js';
-import type { MeshRequest } from './http-types.js';
-import { flattenHeaders, type HeaderRecord, type MeshResponse, type ResponseBodySink } from './mesh-response.js';
+import type { MeshRequest } from '../http/http-types.js';
+import { flattenHeaders, type HeaderRecord, type MeshResponse, type ResponseBodySink } from '../http/mesh-response.js';
 
 /** The part of a meshClient the dispatcher needs. */
 export interface DispatchTarget {

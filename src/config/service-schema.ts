@@ -9,7 +9,7 @@ import { z } from 'zod';
 import { MeshError, type MeshErrorCode } from '../core/errors.js';
 import type { RequestMatch, ResponseMatch, ServicePolicy } from '../core/policy.js';
 import { parseByteSize } from './byte-size.js';
-import { parseDuration } from './duration.js';
+import { parseDuration } from '../core/duration.js';
 import { parseQuantity } from './quantity.js';
 import { isSpiffeId } from '../tls/spiffe-id.js';
 import { parseEndpoint } from '../discovery/endpoint-address.js';

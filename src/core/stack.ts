@@ -4,12 +4,14 @@
  * so users insert their own filters at a precise place without rebuilding the whole client.
  */
 import { MeshError } from './errors.js';
-import type { Params } from './params.js';
+import type { Param, Params } from './params.js';
 import { applyFilter, type Filter, type Service } from './service.js';
 
 export interface StackModule<Req, Res> {
   readonly role: string;
   readonly description: string;
+  /** The parameters `make` reads; those taken from the service's policy are filled from it. */
+  readonly params?: readonly Param<any>[];
   make(params: Params, next: Service<Req, Res>): Service<Req, Res>;
 }
 
@@ -25,6 +27,11 @@ export class Stack<Req, Res> {
       seen.add(m.role);
     }
     this.modules = modules;
+  }
+
+  /** Every parameter the modules read, once each. */
+  params(): Param<unknown>[] {
+    return [...new Set(this.modules.flatMap((m) => m.params ?? []))];
   }
 
   roles(): string[] {

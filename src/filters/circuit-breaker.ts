@@ -27,15 +27,14 @@ import { isMeshError, MeshError } from '../core/errors.js';
 import { Param } from '../core/params.js';
 import type { CircuitBreakerPolicy } from '../core/policy.js';
 import type { CallContext } from '../core/service.js';
-import type { HttpModule, HttpService } from '../client/default-stack.js';
-import type { MeshResponse } from '../client/http-types.js';
+import type { HttpModule, HttpService } from '../http/http-stack.js';
+import type { MeshResponse } from '../http/http-types.js';
 import { FailureRateBreaker, type BreakerState } from '../policy/failure-rate-breaker.js';
-import { isFailureResponse } from './response-classifier.js';
+import { isFailureResponse } from '../policy/response-classifier.js';
+import { CircuitBreakerPolicyParam } from '../policy/policy-params.js';
 
 export type { BreakerState };
 
-/** On by default with the defaults above; `false` removes the breaker from the stack. */
-export const CircuitBreakerPolicyParam = new Param<CircuitBreakerPolicy | false>('circuitBreaker', {});
 /** Handed the breaker once it is built, so that a client can show its state. */
 export const OnBreakerBuiltParam = new Param<((breaker: CircuitBreakerService) => void) | undefined>('onBreakerBuilt', undefined);
 
@@ -56,6 +55,7 @@ export interface CircuitBreakerDeps {
 export const circuitBreakerModule: HttpModule = {
   role: 'circuit-breaker',
   description: 'fails fast with CIRCUIT_OPEN while most recent calls to the service fail (Hystrix-style failure rate)',
+  params: [CircuitBreakerPolicyParam, ClockParam, CountersParam, ServiceName, OnBreakerBuiltParam],
   make(params, next) {
     const policy = params.get(CircuitBreakerPolicyParam);
     if (policy === false) return next;
@@ -156,3 +156,4 @@ function callerAborted(ctx: CallContext): boolean {
 function validate(ok: boolean, message: string): void {
   if (!ok) throw new MeshError('INVALID_OPTIONS', `circuitBreaker.${message}`);
 }
+

@@ -5,15 +5,14 @@
  */
 import { CountersParam } from '../core/core-params.js';
 import { MeshError } from '../core/errors.js';
-import { Param } from '../core/params.js';
-import type { LimitsPolicy } from '../core/policy.js';
-import type { HttpModule } from '../client/default-stack.js';
+import type { HttpModule } from '../http/http-stack.js';
+import { LimitsParam } from '../policy/policy-params.js';
 
-export const LimitsParam = new Param<LimitsPolicy>('limits', {});
 
 export const concurrencyLimitModule: HttpModule = {
   role: 'concurrency-limit',
   description: 'refuses requests beyond maxConcurrency in flight (bulkhead)',
+  params: [LimitsParam, CountersParam],
   make(params, next) {
     const max = params.get(LimitsParam).maxConcurrency;
     if (max === undefined) return next;
@@ -36,3 +35,4 @@ export const concurrencyLimitModule: HttpModule = {
     };
   },
 };
+

@@ -9,16 +9,15 @@
 import type { Clock, Random } from '../core/clock.js';
 import { ClockParam, CountersParam, RandomParam } from '../core/core-params.js';
 import { MeshError } from '../core/errors.js';
-import { Param } from '../core/params.js';
 import type { FaultPolicy } from '../core/policy.js';
-import type { HttpModule } from '../client/default-stack.js';
-import { sleep } from './backoff.js';
-import { grpcStatusForHttp, isGrpcMessage } from './grpc-over-http.js';
-import { compileRequestMatch, type RequestPredicate } from './request-match.js';
+import type { HttpModule } from '../http/http-stack.js';
+import { sleep } from '../policy/backoff.js';
+import { grpcStatusForHttp, isGrpcMessage } from '../policy/grpc-over-http.js';
+import { compileRequestMatch, type RequestPredicate } from '../policy/request-match.js';
 import { FAULT_HEADER } from './retry.js';
-import { syntheticResponse } from './synthetic-response.js';
+import { syntheticResponse } from '../policy/synthetic-response.js';
+import { FaultPolicyParam } from '../policy/policy-params.js';
 
-export const FaultPolicyParam = new Param<FaultPolicy[]>('faults', []);
 
 interface CompiledFault {
   matches: RequestPredicate;
@@ -29,6 +28,7 @@ interface CompiledFault {
 export const faultModule: HttpModule = {
   role: 'fault',
   description: 'injects delays and aborts (Istio semantics), optionally only for matching requests',
+  params: [FaultPolicyParam, ClockParam, RandomParam, CountersParam],
   make(params, next) {
     const faults = params.get(FaultPolicyParam);
     if (faults.length === 0) return next;
@@ -62,3 +62,4 @@ export const faultModule: HttpModule = {
     };
   },
 };
+

@@ -15,11 +15,11 @@ import { ClockParam } from '../core/core-params.js';
 import { isMeshError } from '../core/errors.js';
 import { Param } from '../core/params.js';
 import type { CallContext } from '../core/service.js';
-import type { HttpModule } from '../client/default-stack.js';
-import type { MeshRequest, MeshResponse } from '../client/http-types.js';
+import type { HttpModule } from '../http/http-stack.js';
+import type { MeshRequest, MeshResponse } from '../http/http-types.js';
 import { type Classification, type Direction, MeshMetrics, type RouteMetrics } from '../telemetry/mesh-metrics.js';
-import { isGrpcContentType } from './grpc-over-http.js';
-import { isFailureResponse } from './response-classifier.js';
+import { isGrpcContentType } from '../policy/grpc-over-http.js';
+import { isFailureResponse } from '../policy/response-classifier.js';
 
 /** Where a client records its metrics; without one, the filter is left out of the stack. */
 export const MetricsParam = new Param<MeshMetrics | undefined>('metrics', undefined);
@@ -29,6 +29,7 @@ export const DirectionParam = new Param<Direction>('direction', 'outbound');
 export const metricsModule: HttpModule = {
   role: 'metrics',
   description: 'records request_total, response_total and response_latency_ms per service and route',
+  params: [MetricsParam, ClockParam, DirectionParam],
   make(params, next) {
     const metrics = params.get(MetricsParam);
     if (metrics === undefined) return next;

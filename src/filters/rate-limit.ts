@@ -5,12 +5,13 @@
  */
 import { ClockParam, CountersParam } from '../core/core-params.js';
 import { MeshError } from '../core/errors.js';
-import type { HttpModule } from '../client/default-stack.js';
-import { LimitsParam } from './concurrency-limit.js';
+import type { HttpModule } from '../http/http-stack.js';
+import { LimitsParam } from '../policy/policy-params.js';
 
 export const rateLimitModule: HttpModule = {
   role: 'rate-limit',
   description: 'local token bucket: requestsPerSecond sustained, burst at once',
+  params: [LimitsParam, ClockParam, CountersParam],
   make(params, next) {
     const limit = params.get(LimitsParam).rateLimit;
     if (limit === undefined) return next;

@@ -32,18 +32,14 @@ import { isMeshError, MeshError } from '../core/errors.js';
 import { Param } from '../core/params.js';
 import { RETRY_DEFAULTS, type RetryPolicy } from '../core/policy.js';
 import { applyFilter, type CallContext, type Filter } from '../core/service.js';
-import type { HttpModule, HttpService } from '../client/default-stack.js';
-import type { MeshRequest, MeshResponse } from '../client/http-types.js';
-import { ExponentialBackoff, sleep } from './backoff.js';
-import { isGrpcContentType } from './grpc-over-http.js';
-import { isFailureResponse } from './response-classifier.js';
-import { RetryBudget } from './retry-budget.js';
+import type { HttpModule, HttpService } from '../http/http-stack.js';
+import type { MeshRequest, MeshResponse } from '../http/http-types.js';
+import { ExponentialBackoff, sleep } from '../policy/backoff.js';
+import { isGrpcContentType } from '../policy/grpc-over-http.js';
+import { isFailureResponse } from '../policy/response-classifier.js';
+import { RetryBudget } from '../policy/retry-budget.js';
+import { RetryPolicyParam } from '../policy/policy-params.js';
 
-/**
- * On by default, like Finagle's requeues: with the rules above only safe failures are retried, and the
- * budget caps the extra load at 20 %. `false` removes the filter from the stack.
- */
-export const RetryPolicyParam = new Param<RetryPolicy | false>('retries', {});
 
 /** The budget the service's retries share with its gRPC clients; without one the filter makes its own. */
 export const RetryBudgetParam = new Param<RetryBudget | undefined>('retryBudget', undefined);
@@ -64,6 +60,7 @@ export const FAULT_HEADER = 'x-meshwork-fault';
 export const retryModule: HttpModule = {
   role: 'retry',
   description: 'retries safe failures within a retry budget, with jittered exponential backoff',
+  params: [RetryPolicyParam, RetryBudgetParam, ClockParam, RandomParam, CountersParam],
   make(params, next) {
     const policy = params.get(RetryPolicyParam);
     if (policy === false) return next;
@@ -272,3 +269,4 @@ function toBuffer(chunk: unknown): Buffer {
   if (chunk instanceof Uint8Array) return Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
   throw new MeshError('INVALID_OPTIONS', `request body stream produced a ${typeof chunk}; a body stream must yield strings or bytes`);
 }
+

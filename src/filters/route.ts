@@ -4,16 +4,15 @@
  * response classes — to the layers below. A request that matches no route is on the "default
  * route": ctx.route stays undefined and service-wide settings apply.
  */
-import { Param } from '../core/params.js';
-import type { RoutePolicy } from '../core/policy.js';
-import type { HttpModule } from '../client/default-stack.js';
-import { compileRequestMatch } from './request-match.js';
+import type { HttpModule } from '../http/http-stack.js';
+import { compileRequestMatch } from '../policy/request-match.js';
+import { RoutesParam } from '../policy/policy-params.js';
 
-export const RoutesParam = new Param<RoutePolicy[]>('routes', []);
 
 export const routeModule: HttpModule = {
   role: 'route',
   description: 'matches the request to a ServiceProfile-style route (method, path regex, headers)',
+  params: [RoutesParam],
   make(params, next) {
     const routes = params.get(RoutesParam);
     if (routes.length === 0) return next;
@@ -34,3 +33,4 @@ export const routeModule: HttpModule = {
     };
   },
 };
+

@@ -6,15 +6,14 @@
  */
 import { RandomParam } from '../core/core-params.js';
 import { MeshError } from '../core/errors.js';
-import { Param } from '../core/params.js';
-import type { SplitDestination } from '../core/policy.js';
-import type { HttpModule } from '../client/default-stack.js';
+import type { HttpModule } from '../http/http-stack.js';
+import { SplitParam } from '../policy/policy-params.js';
 
-export const SplitParam = new Param<SplitDestination[]>('split', []);
 
 export const splitModule: HttpModule = {
   role: 'split',
   description: 'picks a weighted destination (canary, blue/green) for each attempt',
+  params: [SplitParam, RandomParam],
   make(params, next) {
     const split = params.get(SplitParam);
     if (split.length === 0) return next;
@@ -36,3 +35,4 @@ export const splitModule: HttpModule = {
     };
   },
 };
+

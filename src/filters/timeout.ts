@@ -11,18 +11,17 @@
 import type { Clock } from '../core/clock.js';
 import { ClockParam, CountersParam } from '../core/core-params.js';
 import { MeshError, type MeshErrorCode } from '../core/errors.js';
-import { Param } from '../core/params.js';
-import type { TimeoutPolicy } from '../core/policy.js';
 import type { CallContext } from '../core/service.js';
-import type { HttpModule, HttpService } from '../client/default-stack.js';
-import type { MeshRequest, MeshResponse } from '../client/http-types.js';
-import { readDeadlineHeader, withDeadlineHeader } from './deadline-header.js';
+import type { HttpModule, HttpService } from '../http/http-stack.js';
+import type { MeshRequest, MeshResponse } from '../http/http-types.js';
+import { readDeadlineHeader, withDeadlineHeader } from '../policy/deadline-header.js';
+import { TimeoutPolicyParam } from '../policy/policy-params.js';
 
-export const TimeoutPolicyParam = new Param<TimeoutPolicy>('timeouts', {});
 
 export const totalTimeoutModule: HttpModule = {
   role: 'total-timeout',
   description: 'bounds the whole request, retries included; sets and honours the propagated deadline',
+  params: [TimeoutPolicyParam, ClockParam, CountersParam],
   make(params, next) {
     const { totalMs } = params.get(TimeoutPolicyParam);
     const clock = params.get(ClockParam);
@@ -51,6 +50,7 @@ export const totalTimeoutModule: HttpModule = {
 export const perTryTimeoutModule: HttpModule = {
   role: 'per-try-timeout',
   description: 'bounds one attempt; writes the remaining deadline into the outgoing request',
+  params: [TimeoutPolicyParam, ClockParam, CountersParam],
   make(params, next) {
     const { perTryMs } = params.get(TimeoutPolicyParam);
     const clock = params.get(ClockParam);
@@ -127,3 +127,4 @@ function copyBack(outer: CallContext, inner: CallContext): void {
   outer.attempt = inner.attempt;
   outer.destination = inner.destination;
 }
+

@@ -13,11 +13,11 @@ import { createRequire } from 'node:module';
 import { isMeshError } from '../core/errors.js';
 import { Param, type Params } from '../core/params.js';
 import type { CallContext } from '../core/service.js';
-import type { HttpModule } from '../client/default-stack.js';
-import type { MeshRequest, MeshResponse } from '../client/http-types.js';
+import type { HttpModule } from '../http/http-stack.js';
+import type { MeshRequest, MeshResponse } from '../http/http-types.js';
 import { carriesTraceContext, extractTraceContext, injectTraceContext } from '../telemetry/trace-propagation.js';
 import { DirectionParam } from './metrics.js';
-import { isFailureResponse } from './response-classifier.js';
+import { isFailureResponse } from '../policy/response-classifier.js';
 
 const VERSION = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
 
@@ -34,6 +34,7 @@ function tracerOf(params: Params): () => Tracer {
 export const requestSpanModule: HttpModule = {
   role: 'trace',
   description: 'an OpenTelemetry span per request, continuing the caller\'s trace (active span, traceparent or B3)',
+  params: [TracerProviderParam, DirectionParam],
   make(params, next) {
     const kind = params.get(DirectionParam) === 'inbound' ? SpanKind.SERVER : SpanKind.CLIENT;
     const tracer = tracerOf(params);
@@ -68,6 +69,7 @@ export const requestSpanModule: HttpModule = {
 export const attemptSpanModule: HttpModule = {
   role: 'attempt-trace',
   description: 'a child span per attempt, whose context goes downstream in traceparent and B3 headers',
+  params: [TracerProviderParam],
   make(params, next) {
     const tracer = tracerOf(params);
     return {

@@ -7,9 +7,9 @@
 import { InterceptingCall, Metadata, type Interceptor } from '@grpc/grpc-js';
 import { systemClock, systemRandom, type Clock, type Random } from '../core/clock.js';
 import type { FaultPolicy } from '../core/policy.js';
-import type { MeshRequest } from '../client/http-types.js';
-import { grpcStatusForHttp } from '../filters/grpc-over-http.js';
-import { compileRequestMatch } from '../filters/request-match.js';
+import type { MeshRequest } from '../http/http-types.js';
+import { grpcStatusForHttp } from '../policy/grpc-over-http.js';
+import { compileRequestMatch } from '../policy/request-match.js';
 
 export interface GrpcFaultOptions {
   clock?: Clock;

@@ -9,8 +9,8 @@
 import { InterceptingCall, status as Status, type Interceptor, type Metadata, type StatusObject } from '@grpc/grpc-js';
 import { systemClock, systemRandom, type Clock, type Random } from '../core/clock.js';
 import { RETRY_DEFAULTS, type BackoffPolicy, type RetryBudgetPolicy } from '../core/policy.js';
-import { ExponentialBackoff } from '../filters/backoff.js';
-import { RetryBudget } from '../filters/retry-budget.js';
+import { ExponentialBackoff } from '../policy/backoff.js';
+import { RetryBudget } from '../policy/retry-budget.js';
 
 export interface GrpcRetryOptions {
   /**

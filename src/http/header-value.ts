@@ -7,7 +7,7 @@
  * This runs several times per request (deadline, trace context, routes, gRPC detection) and the
  * header it looks for is usually absent, so a name is lower-cased only when its length matches.
  */
-import type { HttpHeaders } from '../client/http-types.js';
+import type { HttpHeaders } from './http-types.js';
 
 export function headerValue(headers: HttpHeaders | Record<string, unknown>, name: string): string | undefined {
   if (headers == null) return undefined;

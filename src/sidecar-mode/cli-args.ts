@@ -3,10 +3,10 @@
  * field; a bad flag is refused with one line that names it, before anything starts.
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { parseDuration } from '../config/duration.js';
+import { parseDuration } from '../core/duration.js';
 import { parseHostPort } from '../config/listen-address.js';
 import { LOG_LEVELS, type LogLevel, type SidecarSection } from '../config/sidecar-schema.js';
-import { isConfigMapRef, parseConfigMapRef } from '../discovery/kubernetes/config-map-source.js';
+import { isConfigMapRef, parseConfigMapRef } from '../config/config-map-source.js';
 import { parseTapFilter, TapFilterError, type TapFilter } from '../admin/tap-filter.js';
 import type { HostPort } from '../config/listen-address.js';
 import type { Direction } from '../telemetry/mesh-metrics.js';

@@ -13,10 +13,10 @@ import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { MeshError } from '../core/errors.js';
 import { LightAbortSignal } from '../core/light-abort-signal.js';
-import { isGrpcMessage } from '../filters/grpc-over-http.js';
+import { isGrpcMessage } from '../policy/grpc-over-http.js';
 import type { Logger } from '../core/logger.js';
-import type { MeshRequest } from '../client/http-types.js';
-import type { HeaderRecord, MeshResponse, ResponseBodySink } from '../client/mesh-response.js';
+import type { MeshRequest } from '../http/http-types.js';
+import type { HeaderRecord, MeshResponse, ResponseBodySink } from '../http/mesh-response.js';
 import { addForwardedHeaders, endToEndHeaders, endToEndRawHeaders, forwardedRequestHeaders, rawHeader } from './proxy-headers.js';
 import { proxyFailure } from './proxy-errors.js';
 

@@ -6,8 +6,8 @@
  */
 import type { Dispatcher } from 'undici';
 import type { AuthorizationRule } from '../config/sidecar-schema.js';
-import type { MeshRequest } from '../client/http-types.js';
-import { compileRequestMatch } from '../filters/request-match.js';
+import type { MeshRequest } from '../http/http-types.js';
+import { compileRequestMatch } from '../policy/request-match.js';
 import { spiffeIdMatches } from '../tls/spiffe-id.js';
 
 export interface AuthorizationDecision {

@@ -12,7 +12,7 @@ import { formatHostPort } from '../config/listen-address.js';
 
 // `mesh-sidecar identity init|issue ...`: the small CA, for a laptop or a test cluster.
 if (process.argv[2] === 'identity') {
-  const { runIdentityCommand } = await import('../tls/identity-command.js');
+  const { runIdentityCommand } = await import('./identity-command.js');
   const code = await runIdentityCommand(process.argv.slice(3), { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s) });
   process.exit(code);
 }

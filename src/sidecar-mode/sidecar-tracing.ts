@@ -11,7 +11,7 @@ import type { Registry } from 'prom-client';
 import { systemClock } from '../core/clock.js';
 import type { Logger } from '../core/logger.js';
 import type { TracingSection } from '../config/tracing-schema.js';
-import { meshTracerProvider } from '../telemetry/mesh-tracer-provider.js';
+import { meshTracerProvider } from '../client/mesh-tracer-provider.js';
 
 export function installSidecarTracing(logger: Logger, tracing: TracingSection | undefined, registry: Registry): BasicTracerProvider {
   const logSpans: SpanProcessor = {

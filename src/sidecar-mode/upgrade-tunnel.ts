@@ -16,7 +16,7 @@ import type { Duplex } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { MeshError } from '../core/errors.js';
 import { LightAbortSignal } from '../core/light-abort-signal.js';
-import type { MeshResponse } from '../client/mesh-response.js';
+import type { MeshResponse } from '../http/mesh-response.js';
 import { forwardedHeaders, hasBody, type ForwardOptions, type ForwardTarget } from './forward.js';
 import { endToEndRawHeaders } from './proxy-headers.js';
 import { proxyFailure } from './proxy-errors.js';

@@ -8,7 +8,7 @@
  * before building an event, so a process with no admin view and no tap builds nothing per request.
  * A listener that throws is cut off rather than allowed to fail the request it was told about.
  */
-import type { MeshRequest, MeshResponse } from '../client/http-types.js';
+import type { MeshRequest, MeshResponse } from '../http/http-types.js';
 import type { Classification, Direction, PeerLabels } from './mesh-metrics.js';
 
 export interface CompletedRequest {

@@ -7,7 +7,7 @@
 import { type Context, propagation, type TextMapGetter, type TextMapPropagator, type TextMapSetter } from '@opentelemetry/api';
 import { CompositePropagator, W3CTraceContextPropagator } from '@opentelemetry/core';
 import { B3InjectEncoding, B3Propagator } from '@opentelemetry/propagator-b3';
-import type { HttpHeaders } from '../client/http-types.js';
+import type { HttpHeaders } from '../http/http-types.js';
 
 // Extraction runs in order and the last propagator that finds a parent wins: W3C over B3.
 const meshDefault: TextMapPropagator = new CompositePropagator({

@@ -7,7 +7,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import { after, before, test } from 'node:test';
-import { isMeshError, meshClient, seededRandom, type MeshClient } from '../../src/index.js';
+import { isMeshError, meshClient, seededRandom } from '../../src/index.js';
 import { withClient } from '../helpers/with-client.js';
 import { startBackend, type TestBackend } from '../helpers/http-backend.js';
 

@@ -3,7 +3,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { createMesh, defaultClientStack, filterModule, isMeshError, meshClient, MeshError, type MeshClient } from '../../src/index.js';
+import { createMesh, defaultClientStack, filterModule, isMeshError, meshClient, MeshError } from '../../src/index.js';
 import { withClient } from '../helpers/with-client.js';
 import { startBackends, type TestBackend } from '../helpers/http-backend.js';
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { parseByteSize } from '../../src/config/byte-size.js';
-import { parseDuration } from '../../src/config/duration.js';
+import { parseDuration } from '../../src/core/duration.js';
 import { loadMeshConfig, parseMeshConfig } from '../../src/config/mesh-config.js';
 import { parseQuantity } from '../../src/config/quantity.js';
 import { validateServiceConfig } from '../../src/config/service-schema.js';

@@ -11,7 +11,7 @@ import { CustomResourceDefinition } from 'kubernetes-models/apiextensions.k8s.io
 import { Deployment } from 'kubernetes-models/apps/v1';
 import { Role, RoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1';
 import { ConfigMap, Service, ServiceAccount } from 'kubernetes-models/v1';
-import { parseDuration } from '../../src/config/duration.js';
+import { parseDuration } from '../../src/core/duration.js';
 import { parseMeshConfig } from '../../src/config/mesh-config.js';
 import { serviceProfileSchema } from '../../src/config/service-profile.js';
 import { parseCli } from '../../src/sidecar-mode/cli-args.js';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ManualClock, seededRandom } from '../../src/core/clock.js';
-import { ExponentialBackoff, sleep } from '../../src/filters/backoff.js';
+import { ExponentialBackoff, sleep } from '../../src/policy/backoff.js';
 
 test('ceilings double from the base and stop at the cap', () => {
   const backoff = new ExponentialBackoff({ baseMs: 25, maxMs: 1_000 });

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { httpEndpoint } from '../../src/client/http-endpoint.js';
 import type { HttpService } from '../../src/client/default-stack.js';
-import type { MeshResponse } from '../../src/client/http-types.js';
+import type { MeshResponse } from '../../src/http/http-types.js';
 import { ManualClock } from '../../src/core/clock.js';
 import { ClockParam, CountersParam, ServiceName } from '../../src/core/core-params.js';
 import { Counters } from '../../src/core/counters.js';
@@ -10,7 +10,8 @@ import { MeshError } from '../../src/core/errors.js';
 import { Params } from '../../src/core/params.js';
 import type { CircuitBreakerPolicy } from '../../src/core/policy.js';
 import { newCallContext, type CallContext } from '../../src/core/service.js';
-import { CircuitBreakerPolicyParam, circuitBreakerModule, type CircuitBreakerService } from '../../src/filters/circuit-breaker.js';
+import { circuitBreakerModule, type CircuitBreakerService } from '../../src/filters/circuit-breaker.js';
+import { CircuitBreakerPolicyParam } from '../../src/policy/policy-params.js';
 import { startBackend, type TestBackend } from '../helpers/http-backend.js';
 
 const cleanups: (() => Promise<void>)[] = [];

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { faultModule, FaultPolicyParam } from '../../src/filters/fault.js';
+import { faultModule } from '../../src/filters/fault.js';
+import { FaultPolicyParam } from '../../src/policy/policy-params.js';
 import { harness, settle } from './stack-harness.js';
 
 /** |observed − p| within 4 standard deviations of a binomial proportion. */

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { isMeshError } from '../../src/core/errors.js';
-import { concurrencyLimitModule, LimitsParam } from '../../src/filters/concurrency-limit.js';
+import { concurrencyLimitModule } from '../../src/filters/concurrency-limit.js';
+import { LimitsParam } from '../../src/policy/policy-params.js';
 import { rateLimitModule } from '../../src/filters/rate-limit.js';
 import { harness, settle } from './stack-harness.js';
 

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ManualClock } from '../../src/core/clock.js';
-import { RetryBudget } from '../../src/filters/retry-budget.js';
-import { ServiceRetryBudgets } from '../../src/filters/service-retry-budgets.js';
+import { RetryBudget } from '../../src/policy/retry-budget.js';
+import { ServiceRetryBudgets } from '../../src/policy/service-retry-budgets.js';
 
 function withdrawAll(budget: RetryBudget, cap = 100_000): number {
   let n = 0;

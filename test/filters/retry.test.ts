@@ -6,7 +6,7 @@ import { Readable } from 'node:stream';
 import { after, test } from 'node:test';
 import { httpEndpoint } from '../../src/client/http-endpoint.js';
 import type { HttpService } from '../../src/client/default-stack.js';
-import type { MeshRequest, MeshResponse } from '../../src/client/http-types.js';
+import type { MeshRequest, MeshResponse } from '../../src/http/http-types.js';
 import { ManualClock, type Clock, type Random } from '../../src/core/clock.js';
 import { ClockParam, CountersParam, RandomParam } from '../../src/core/core-params.js';
 import { Counters } from '../../src/core/counters.js';
@@ -14,7 +14,8 @@ import { MeshError } from '../../src/core/errors.js';
 import { Params } from '../../src/core/params.js';
 import type { RetryPolicy, RoutePolicy } from '../../src/core/policy.js';
 import { newCallContext, type CallContext } from '../../src/core/service.js';
-import { RetryPolicyParam, retryModule } from '../../src/filters/retry.js';
+import { retryModule } from '../../src/filters/retry.js';
+import { RetryPolicyParam } from '../../src/policy/policy-params.js';
 import { startBackend, type TestBackend } from '../helpers/http-backend.js';
 
 const cleanups: (() => Promise<void>)[] = [];

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { RoutePolicy } from '../../src/core/policy.js';
-import { routeModule, RoutesParam } from '../../src/filters/route.js';
+import { routeModule } from '../../src/filters/route.js';
+import { RoutesParam } from '../../src/policy/policy-params.js';
 import { harness } from './stack-harness.js';
 
 const routes: RoutePolicy[] = [

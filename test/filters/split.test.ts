@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { SplitParam, splitModule } from '../../src/filters/split.js';
+import { splitModule } from '../../src/filters/split.js';
+import { SplitParam } from '../../src/policy/policy-params.js';
 import { harness } from './stack-harness.js';
 
 async function shares(split: { service: string; weight: number }[], n: number, seed: number): Promise<Record<string, number>> {

@@ -11,8 +11,8 @@ import type { Param } from '../../src/core/params.js';
 import { Params } from '../../src/core/params.js';
 import { newCallContext, type CallContext } from '../../src/core/service.js';
 import type { HttpModule, HttpService } from '../../src/client/default-stack.js';
-import type { MeshRequest, MeshResponse } from '../../src/client/http-types.js';
-import { syntheticResponse } from '../../src/filters/synthetic-response.js';
+import type { MeshRequest, MeshResponse } from '../../src/http/http-types.js';
+import { syntheticResponse } from '../../src/policy/synthetic-response.js';
 
 export interface Harness {
   service: HttpService;

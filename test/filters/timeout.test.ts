@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { isMeshError } from '../../src/core/errors.js';
-import { DEADLINE_HEADER, readDeadlineHeader, withDeadlineHeader } from '../../src/filters/deadline-header.js';
-import { perTryTimeoutModule, TimeoutPolicyParam, totalTimeoutModule } from '../../src/filters/timeout.js';
+import { DEADLINE_HEADER, readDeadlineHeader, withDeadlineHeader } from '../../src/policy/deadline-header.js';
+import { perTryTimeoutModule, totalTimeoutModule } from '../../src/filters/timeout.js';
+import { TimeoutPolicyParam } from '../../src/policy/policy-params.js';
 import { harness, settle } from './stack-harness.js';
 
 const both = [totalTimeoutModule, perTryTimeoutModule];

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { isMeshError } from '../../src/core/errors.js';
 import { createAuthority } from '../../src/tls/certificate-authority.js';
-import { runIdentityCommand } from '../../src/tls/identity-command.js';
+import { runIdentityCommand } from '../../src/sidecar-mode/identity-command.js';
 import { readAuthority, writeAuthority } from '../../src/tls/identity-files.js';
 import { spiffeIdOfSubjectAltName } from '../../src/tls/spiffe-id.js';
 

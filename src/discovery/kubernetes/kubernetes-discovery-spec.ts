@@ -11,7 +11,7 @@
  */
 import { isAbsolute, resolve } from 'node:path';
 import type { Clock, Random } from '../../core/clock.js';
-import { parseDuration } from '../../config/duration.js';
+import { parseDuration } from '../../core/duration.js';
 import { KubernetesResolver, type KubernetesResolverOptions } from './kubernetes-resolver.js';
 import { checkNamespace, checkPort, checkService, parseKubernetesTarget } from './kubernetes-target.js';
 

@@ -14,7 +14,7 @@
  * Throughout, the copy keeps its last state: consumers go on serving from it.
  */
 import { systemClock, systemRandom, type Clock, type Random } from '../../core/clock.js';
-import { ExponentialBackoff, sleep } from '../../filters/backoff.js';
+import { ExponentialBackoff, sleep } from '../../policy/backoff.js';
 import { JsonLines } from './json-lines.js';
 import { isGone, KubeApiError, type KubeApiClient, type KubeStatus, type Query } from './kube-api-client.js';
 

@@ -10,7 +10,7 @@ import type { Registry } from 'prom-client';
 import type { Clock } from '../core/clock.js';
 import type { Logger } from '../core/logger.js';
 import type { TracingSection } from '../config/tracing-schema.js';
-import { BoundedSpanExport, SPAN_EXPORT_DEFAULTS } from './otlp-span-export.js';
+import { BoundedSpanExport, SPAN_EXPORT_DEFAULTS } from '../telemetry/otlp-span-export.js';
 
 export interface MeshTracerDeps {
   clock: Clock;

@@ -8,15 +8,15 @@
  * Read through the API rather than a mounted volume because kubelet refreshes mounted ConfigMaps
  * only every minute or so, and a read-only root filesystem with no volume is simpler to run.
  */
-import type { Clock, Random } from '../../core/clock.js';
-import { MeshError } from '../../core/errors.js';
-import { silentLogger, type Logger } from '../../core/logger.js';
-import type { ConfigHandlers, ConfigSource } from '../../config/config-source.js';
-import { parseMeshConfig } from '../../config/mesh-config.js';
-import type { KubeCredentials } from './credentials.js';
-import type { KubeObject } from './list-watch.js';
-import { checkNamespace } from './kubernetes-target.js';
-import { watchCollection } from './watch-collection.js';
+import type { Clock, Random } from '../core/clock.js';
+import { MeshError } from '../core/errors.js';
+import { silentLogger, type Logger } from '../core/logger.js';
+import type { ConfigHandlers, ConfigSource } from './config-source.js';
+import { parseMeshConfig } from './mesh-config.js';
+import type { KubeCredentials } from '../discovery/kubernetes/credentials.js';
+import type { KubeObject } from '../discovery/kubernetes/list-watch.js';
+import { checkNamespace } from '../discovery/kubernetes/kubernetes-target.js';
+import { watchCollection } from '../discovery/kubernetes/watch-collection.js';
 
 export const CONFIG_MAP_PREFIX = 'k8s:configmap/';
 

@@ -5,7 +5,7 @@
  */
 import { MeshError } from '../core/errors.js';
 import type { RequestMatch } from '../core/policy.js';
-import type { MeshRequest } from '../client/http-types.js';
+import type { MeshRequest } from '../http/http-types.js';
 import { headerValue } from '../http/header-value.js';
 
 export type RequestPredicate = (req: MeshRequest) => boolean;

@@ -3,7 +3,7 @@
  * headers, and a body with the text/json/dump mixins.
  */
 import { STATUS_CODES } from 'node:http';
-import { bufferedResponse, type MeshResponse } from '../client/mesh-response.js';
+import { bufferedResponse, type MeshResponse } from '../http/mesh-response.js';
 
 export function syntheticResponse(statusCode: number, headers: Record<string, string>, body: string): MeshResponse {
   const bytes = Buffer.from(body);

@@ -5,11 +5,11 @@
 import { access } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { parseDuration } from '../config/duration.js';
+import { parseDuration } from '../core/duration.js';
 import { isMeshError } from '../core/errors.js';
-import { certificateNotAfter, createAuthority, issueLeaf } from './certificate-authority.js';
-import { CA_FILES, readAuthority, writeAuthority, writeLeaf } from './identity-files.js';
-import { parseSpiffeId } from './spiffe-id.js';
+import { certificateNotAfter, createAuthority, issueLeaf } from '../tls/certificate-authority.js';
+import { CA_FILES, readAuthority, writeAuthority, writeLeaf } from '../tls/identity-files.js';
+import { parseSpiffeId } from '../tls/spiffe-id.js';
 
 export interface IdentityIo { out: (s: string) => void; err: (s: string) => void }
 

@@ -4,7 +4,7 @@
  * fault, retry and metrics filters and the sidecar's forwarding all ask.
  */
 import type { IncomingHttpHeaders } from 'node:http';
-import type { HttpHeaders } from '../client/http-types.js';
+import type { HttpHeaders } from '../http/http-types.js';
 import { headerValue } from '../http/header-value.js';
 
 /** Whether request headers (in any of undici's shapes) carry a gRPC content type. */

@@ -4,7 +4,7 @@
  * l5d-ctx-deadline carried timestamps) so that clock skew between hosts cannot shorten or stretch
  * it; the time spent on the wire is the small price, and it only ever makes a deadline generous.
  */
-import type { MeshRequest } from '../client/http-types.js';
+import type { MeshRequest } from '../http/http-types.js';
 import { headerValue } from '../http/header-value.js';
 
 export const DEADLINE_HEADER = 'x-meshwork-deadline-ms';
