@@ -14,7 +14,8 @@ import type { CompletedRequest, RequestListener } from '../telemetry/request-obs
 import { LatencyHistogram } from './latency-histogram.js';
 import { RollingWindow, windowCoverage, type Slice } from './rolling-window.js';
 
-export const DEFAULT_STATS_WINDOW_MS = 10_000;
+export { DEFAULT_STATS_WINDOW_MS } from '../config/admin-schema.js';
+import { DEFAULT_STATS_WINDOW_MS } from '../config/admin-schema.js';
 const MAX_KEYS = 1_000;
 
 export interface Traffic {

@@ -1,3 +1,13 @@
+/** What the summary reads of a client (a meshClient is one). */
+export interface SummarizedClient {
+  readonly name: string;
+  status(): {
+    breaker: { state: BreakerState; probeInMs: number | undefined } | undefined;
+    destinations: { destination: string; endpoints: EndpointStatus[] }[];
+  };
+  readonly retryBudget: RetryBudget | undefined;
+}
+
 /**
  * The admin's JSON summary: what `mesh-sidecar stat`, `routes` and the dashboard show. Traffic
  * figures come from MeshStats' windows (success rate, requests per second, p50 / p95 / p99, and
@@ -5,8 +15,9 @@
  * stack (breaker, retry budget, endpoints with their load and ejection) is read from its client
  * at the moment of the summary.
  */
-import type { BreakerState } from '../filters/circuit-breaker.js';
-import type { MeshClient } from '../client/mesh-client.js';
+import type { EndpointStatus } from '../balancer/endpoint-status.js';
+import type { BreakerState } from '../policy/failure-rate-breaker.js';
+import type { RetryBudget } from '../policy/retry-budget.js';
 import type { Direction } from '../telemetry/mesh-metrics.js';
 import { DEFAULT_ROUTE } from '../telemetry/mesh-metrics.js';
 import type { StatsReading, Traffic } from './mesh-stats.js';
@@ -83,7 +94,7 @@ export interface MeshSummary {
 /** What the summary reads of a mesh; `createMesh()`'s Mesh is one. */
 export interface SummarySource {
   services(): string[];
-  client(name: string): Pick<MeshClient, 'name' | 'status' | 'retryBudget'>;
+  client(name: string): SummarizedClient;
 }
 
 /** Name of the inbound callers that proved no identity. */

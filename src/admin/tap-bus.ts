@@ -15,15 +15,8 @@ import type { CompletedRequest, RequestObserver } from '../telemetry/request-obs
 import { tapMatcher, type TapFilter } from './tap-filter.js';
 import { redactedNames, requestHeaders, responseHeaders, type TapHeaders } from './tap-headers.js';
 
-export interface TapSettings {
-  enabled: boolean;
-  /** Most events one subscriber gets per second; the rest are skipped and counted. */
-  maxEventsPerSecond: number;
-  /** Headers never shown, besides authorization, proxy-authorization, cookie and set-cookie. */
-  redactHeaders: string[];
-}
-
-export const TAP_DEFAULTS: TapSettings = { enabled: false, maxEventsPerSecond: 100, redactHeaders: [] };
+export { TAP_DEFAULTS, type TapSettings } from '../config/admin-schema.js';
+import type { TapSettings } from '../config/admin-schema.js';
 
 export interface TapEvent {
   type: 'request';

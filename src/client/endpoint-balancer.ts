@@ -24,16 +24,8 @@ import type { IdentitySource } from '../tls/identity-source.js';
 import { currentMtlsOptions, mtlsConnector } from '../tls/mtls-connector.js';
 import type { MeshRequest, MeshResponse } from '../http/http-types.js';
 
-export interface EndpointStatus {
-  endpoint: string;
-  /** Requests sent to it and not finished. */
-  pending: number;
-  /** The peak-EWMA latency estimate the balancer weighs it by, ms (p2c-ewma only). */
-  ewmaMs?: number;
-  ejected: boolean;
-  /** How long it stays ejected, ms (0 when in rotation). */
-  ejectedForMs: number;
-}
+export type { EndpointStatus } from '../balancer/endpoint-status.js';
+import type { EndpointStatus } from '../balancer/endpoint-status.js';
 
 export interface EndpointBalancer extends Service<MeshRequest, MeshResponse> {
   endpoints(): EndpointStatus[];

@@ -5,9 +5,18 @@
  * success rates, rates and percentiles.
  */
 import { z } from 'zod';
-import { TAP_DEFAULTS, type TapSettings } from '../admin/tap-bus.js';
-import { DEFAULT_STATS_WINDOW_MS } from '../admin/mesh-stats.js';
 import { durationSchema } from './service-schema.js';
+
+export interface TapSettings {
+  enabled: boolean;
+  /** Most events one subscriber gets per second; the rest are skipped and counted. */
+  maxEventsPerSecond: number;
+  /** Headers never shown, besides authorization, proxy-authorization, cookie and set-cookie. */
+  redactHeaders: string[];
+}
+
+export const TAP_DEFAULTS: TapSettings = { enabled: false, maxEventsPerSecond: 100, redactHeaders: [] };
+export const DEFAULT_STATS_WINDOW_MS = 10_000;
 
 /** RFC 9110 token characters: what a header name may be made of. */
 const headerName = z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'expected a header name such as x-api-key');

@@ -8,17 +8,23 @@
  * collector as the source delivers them.
  */
 import { Readable } from 'node:stream';
-import type { HeaderRecord, MeshResponse, ResponseBodySink } from './mesh-response.js';
+
+/** What the body asks of its response: more chunks, or none at all. */
+interface BodyController {
+  resume(): void;
+  abort(reason?: Error): void;
+}
 
 type Collector = { chunks: Buffer[]; size: number; resolve(bytes: Buffer): void; reject(error: Error): void };
 
-export class ResponseBody extends Readable implements ResponseBodySink {
-  readonly #response: MeshResponse;
+/** Also the response's sink (mesh-response.ts): it receives the chunks by `onData`/`onEnd`/`onError`. */
+export class ResponseBody extends Readable {
+  readonly #response: BodyController;
   #collector: Collector | undefined = undefined;
   #used = false;
   #finished = false;
 
-  constructor(response: MeshResponse) {
+  constructor(response: BodyController) {
     super({ highWaterMark: 64 * 1024 });
     this.#response = response;
   }
@@ -35,7 +41,7 @@ export class ResponseBody extends Readable implements ResponseBodySink {
     return this.push(chunk);
   }
 
-  onEnd(_trailers: HeaderRecord): void {
+  onEnd(_trailers: Record<string, string | string[]>): void {
     this.#finished = true;
     const collector = this.#collector;
     if (collector !== undefined) {

@@ -12,8 +12,9 @@ import { Counter, Registry } from 'prom-client';
 import { FastCounter, FastHistogram, type HistogramSeries } from './fast-metrics.js';
 import { RequestObserver } from './request-observer.js';
 
-export type Direction = 'inbound' | 'outbound';
-export type Classification = 'success' | 'failure';
+import type { PeerLabels } from './metric-labels.js';
+export type { Classification, Direction, PeerLabels } from './metric-labels.js';
+import type { Classification, Direction } from './metric-labels.js';
 
 /** Linkerd's latency buckets, in milliseconds. */
 export const LATENCY_BUCKETS_MS = [1, 2, 3, 4, 5, 10, 20, 30, 40, 50, 100, 200, 300, 400, 500, 1_000, 2_000, 3_000, 4_000, 5_000, 10_000, 20_000, 30_000, 40_000, 50_000];
@@ -40,11 +41,6 @@ const STACK_EVENT_HELP: Record<string, string> = {
   inbound_denied_total: 'Inbound requests refused with 403 by the authorization policy.',
 };
 
-/** Who called, for inbound metrics (Linkerd's `tls` and `client_id` labels). */
-export interface PeerLabels {
-  tls: boolean;
-  clientId?: string | undefined;
-}
 
 function peerLabels(peer: PeerLabels | undefined): { tls?: string; client_id?: string } {
   if (!peer) return {};

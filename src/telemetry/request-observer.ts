@@ -9,7 +9,7 @@
  * A listener that throws is cut off rather than allowed to fail the request it was told about.
  */
 import type { MeshRequest, MeshResponse } from '../http/http-types.js';
-import type { Classification, Direction, PeerLabels } from './mesh-metrics.js';
+import type { Classification, Direction, PeerLabels } from './metric-labels.js';
 
 export interface CompletedRequest {
   /** Monotonic clock time at which the request finished (response headers, or the failure). */

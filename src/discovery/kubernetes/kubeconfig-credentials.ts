@@ -12,7 +12,7 @@ import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { parse } from 'yaml';
-import type { KubeCredentials, KubeTls } from './credentials.js';
+import type { KubeCredentials, KubeTls } from './kube-credentials.js';
 
 interface Named<T> {
   value: T;
