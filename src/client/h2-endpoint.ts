@@ -19,6 +19,7 @@ import { MeshError } from '../core/errors.js';
 import type { CallContext } from '../core/service.js';
 import { translateEndpointError } from './endpoint-errors.js';
 import type { MeshRequest } from '../http/http-types.js';
+import { headerRecord } from '../http/header-shapes.js';
 import { StreamedResponse, type BodySource, type HeaderRecord } from '../http/mesh-response.js';
 
 export interface H2EndpointOptions {
@@ -191,27 +192,18 @@ export class H2Endpoint {
 
 function requestHeaders(req: MeshRequest, key: string, scheme: 'http' | 'https'): OutgoingHttpHeaders {
   const out: OutgoingHttpHeaders = { ':method': req.method, ':path': req.path, ':scheme': scheme };
-  let authority: string | undefined;
-  const headers = req.headers;
-  const add = (rawName: string, value: string | string[] | number | undefined) => {
-    if (value === undefined) return;
-    const name = rawName.toLowerCase();
-    if (name === 'host') authority ??= String(value);
-    if (CONNECTION_SPECIFIC.has(name) || name.charCodeAt(0) === 58) return;
+  const headers = headerRecord(req.headers) ?? {};
+  for (const name in headers) {
+    if (CONNECTION_SPECIFIC.has(name) || name.charCodeAt(0) === 58) continue;
+    const value = headers[name]!;
     if (name === 'te') {
       if (/\btrailers\b/i.test(String(value))) out.te = 'trailers';
-      return;
+      continue;
     }
     out[name] = value;
-  };
-  if (Array.isArray(headers)) {
-    for (let i = 0; i < headers.length; i += 2) add(String(headers[i]), headers[i + 1] as string);
-  } else if (headers != null && typeof (headers as Iterable<unknown>)[Symbol.iterator] === 'function') {
-    for (const [name, value] of headers as Iterable<[string, string]>) add(name, value);
-  } else if (headers != null) {
-    for (const [name, value] of Object.entries(headers as Record<string, string | string[] | undefined>)) add(name, value);
   }
-  out[':authority'] = authority ?? key;
+  const host = headers.host;
+  out[':authority'] = (Array.isArray(host) ? host[0] : host) ?? key;
   return out;
 }
 

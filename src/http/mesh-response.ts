@@ -19,7 +19,9 @@
 import type { Duplex } from 'node:stream';
 import { ResponseBody } from './response-body.js';
 
-export type HeaderRecord = Record<string, string | string[]>;
+export type { HeaderRecord } from './header-shapes.js';
+export { flattenHeaders, parseRawHeaders } from './header-shapes.js';
+import { flattenHeaders, parseRawHeaders, type HeaderRecord } from './header-shapes.js';
 
 /** Where a body's chunks go. `onData` returning false pauses the source until `resume()`. */
 export interface ResponseBodySink {
@@ -261,31 +263,6 @@ export function bufferedResponse(statusCode: number, statusText: string, headers
   if (body.length > 0) response.push(body);
   response.end(null);
   return response;
-}
-
-/** undici's flat [name, value, ...] list as an object: lower-case names, repeats as arrays. */
-export function parseRawHeaders(raw: readonly (string | Buffer)[]): HeaderRecord {
-  const headers: HeaderRecord = {};
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]!.toString().toLowerCase();
-    const value = raw[i + 1]!.toString('latin1' as never);
-    const prior = headers[name];
-    if (prior === undefined) headers[name] = value;
-    else if (Array.isArray(prior)) prior.push(value);
-    else headers[name] = [prior, value];
-  }
-  return headers;
-}
-
-export function flattenHeaders(headers: Record<string, string | string[] | undefined>): string[] {
-  const raw: string[] = [];
-  for (const name in headers) {
-    const value = headers[name];
-    if (value === undefined) continue;
-    if (Array.isArray(value)) for (const item of value) raw.push(name, item);
-    else raw.push(name, value);
-  }
-  return raw;
 }
 
 /** A header's value from the flat list, matching the lower-case `name` case-insensitively, with no copies. */

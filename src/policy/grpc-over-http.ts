@@ -5,7 +5,7 @@
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import type { HttpHeaders } from '../http/http-types.js';
-import { headerValue } from '../http/header-value.js';
+import { headerValue } from '../http/header-shapes.js';
 
 /** Whether request headers (in any of undici's shapes) carry a gRPC content type. */
 export function isGrpcMessage(headers: HttpHeaders | IncomingHttpHeaders | Record<string, unknown>): boolean {

@@ -6,7 +6,7 @@
 import { MeshError } from '../core/errors.js';
 import type { RequestMatch } from '../core/policy.js';
 import type { MeshRequest } from '../http/http-types.js';
-import { headerValue } from '../http/header-value.js';
+import { headerValue } from '../http/header-shapes.js';
 
 export type RequestPredicate = (req: MeshRequest) => boolean;
 

@@ -8,6 +8,7 @@ import { type Context, propagation, type TextMapGetter, type TextMapPropagator, 
 import { CompositePropagator, W3CTraceContextPropagator } from '@opentelemetry/core';
 import { B3InjectEncoding, B3Propagator } from '@opentelemetry/propagator-b3';
 import type { HttpHeaders } from '../http/http-types.js';
+import { headerRecord } from '../http/header-shapes.js';
 
 // Extraction runs in order and the last propagator that finds a parent wins: W3C over B3.
 const meshDefault: TextMapPropagator = new CompositePropagator({
@@ -71,22 +72,4 @@ export function injectTraceContext(ctx: Context, headers: HttpHeaders): HeaderRe
   const out: HeaderRecord = { ...headerRecord(headers) };
   activePropagator().inject(ctx, out, setter);
   return out;
-}
-
-/** Headers in any form undici accepts, as a lower-case record; undefined when there are none. */
-function headerRecord(headers: HttpHeaders): HeaderRecord | undefined {
-  if (headers === undefined || headers === null) return undefined;
-  if (Array.isArray(headers)) {
-    const record: HeaderRecord = {};
-    for (let i = 0; i + 1 < headers.length; i += 2) record[String(headers[i]).toLowerCase()] = String(headers[i + 1]);
-    return record;
-  }
-  if (typeof (headers as Iterable<unknown>)[Symbol.iterator] === 'function') {
-    const record: HeaderRecord = {};
-    for (const [name, value] of headers as Iterable<[string, string | string[] | undefined]>) record[name.toLowerCase()] = value;
-    return record;
-  }
-  const record: HeaderRecord = {};
-  for (const [name, value] of Object.entries(headers as HeaderRecord)) record[name.toLowerCase()] = value;
-  return record;
 }
