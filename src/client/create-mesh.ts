@@ -30,6 +30,7 @@ import { ServiceRetryBudgets } from '../policy/service-retry-budgets.js';
 import { splitClientOptions, type ClientCodeOptions, type MeshClientOptions } from './client-options.js';
 import { buildClient, checkServiceName, type ClientEnvironment, type MeshClient } from './mesh-client.js';
 import { MeshDispatcher } from './mesh-dispatcher.js';
+import { serviceForAuthority } from '../http/authority.js';
 import { startMeshAdmin, type MeshAdmin, type MeshAdminOptions } from '../admin/mesh-admin.js';
 import { meshTracerProvider } from './mesh-tracer-provider.js';
 import type { AdminSection } from '../config/admin-schema.js';
@@ -144,11 +145,8 @@ export function createMesh(options: MeshOptions): Mesh {
   const env: ClientEnvironment = {
     retryBudgetFor: (service, policy) => retryBudgets.budgetFor(service, policy),
     serviceFor: (authority) => {
-      if (applied.services[authority]) return authority;
-      const host = authority.replace(/:\d+$/, '');
-      if (applied.services[host]) return host;
-      const label = host.split('.')[0]!;
-      return applied.services[label] ? label : undefined;
+      const found = serviceForAuthority(authority, (name) => handles.has(name));
+      return found === undefined ? undefined : handles.get(found)!.name;
     },
     discoveryOf: (service) => {
       const settings = applied.services[service];
@@ -175,7 +173,11 @@ export function createMesh(options: MeshOptions): Mesh {
   let configError: Error | undefined;
   const fallback = options.fallback ?? getGlobalDispatcher();
   // Asked per request, so a reload that changes unknownHosts takes effect at once.
-  const dispatcher = new MeshDispatcher((hostname) => handles.get(hostname), {
+  // The same rule as the sidecar's: `reviews.default.svc.cluster.local` reaches the service `reviews`.
+  const dispatcher = new MeshDispatcher((hostname) => {
+    const name = mesh.serviceFor(hostname);
+    return name === undefined ? undefined : handles.get(name.toLowerCase());
+  }, {
     fallback: () => (applied.unknownHosts === 'passthrough' ? fallback : undefined),
   });
 
@@ -281,8 +283,7 @@ export function createMesh(options: MeshOptions): Mesh {
       // Asked per request by the sidecar: remembered per config, since a reload can change the answer.
       let found = authorities.get(authority);
       if (found === undefined) {
-        const name = env.serviceFor!(authority.toLowerCase());
-        found = (name === undefined ? undefined : handles.get(name.toLowerCase())?.name) ?? null;
+        found = env.serviceFor!(authority) ?? null;
         if (authorities.size >= 1024) authorities.clear();
         authorities.set(authority, found);
       }

@@ -6,6 +6,7 @@
  * profile is the source of truth for the routes it describes.
  */
 import { z } from 'zod';
+import { serviceForAuthority } from '../http/authority.js';
 import { durationSchema, routeSchema, splitWeightSchema } from './service-schema.js';
 
 export const serviceProfileSchema = z
@@ -65,7 +66,7 @@ function toRouteInput(route: z.output<typeof routeSchema>): Record<string, unkno
 
 /** The mesh service a profile is for: exact name, else the first DNS label. */
 export function serviceForProfile(profileName: string, services: readonly string[]): string | undefined {
-  if (services.includes(profileName)) return profileName;
-  const label = profileName.split('.')[0]!;
-  return services.find((s) => s === label);
+  const byLowerCase = new Map(services.map((s) => [s.toLowerCase(), s]));
+  const found = serviceForAuthority(profileName, (name) => byLowerCase.has(name));
+  return found === undefined ? undefined : byLowerCase.get(found);
 }

@@ -233,3 +233,18 @@ describe('discovery through the client', () => {
     }
   });
 });
+
+test('one rule names the service an authority means, for fetch through the mesh as for the sidecar', async () => {
+  const mesh = createMesh({ services: { reviews: { endpoints: [backends[0]!.address] } }, unknownHosts: 'refuse' });
+  try {
+    assert.equal(mesh.serviceFor('reviews.default.svc.cluster.local'), 'reviews');
+    assert.equal(mesh.serviceFor('Reviews:9080'), 'reviews');
+    assert.equal(mesh.serviceFor('ratings.default.svc'), undefined);
+    const { fetch } = await import('undici');
+    const res = await fetch('http://reviews.default.svc.cluster.local/kube-name', { dispatcher: mesh.dispatcher });
+    assert.equal(res.status, 200);
+    assert.equal(((await res.json()) as { path: string }).path, '/kube-name');
+  } finally {
+    await mesh.close();
+  }
+});
