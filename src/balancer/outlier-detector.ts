@@ -10,6 +10,7 @@
  * partially broken service reachable, where failing closed would turn it into a full outage.
  */
 import type { Clock } from '../core/clock.js';
+import { ENDPOINT_DEFAULTS } from '../core/policy.js';
 
 export interface OutlierDetectionOptions {
   /** Failures in a row that eject an endpoint. Default 5 (Envoy's consecutive_5xx). 0 disables. */
@@ -41,10 +42,11 @@ export class OutlierDetector {
   readonly #clock: Clock;
 
   constructor(options: OutlierDetectionOptions, clock: Clock) {
-    this.#threshold = options.consecutiveFailures ?? 5;
-    this.#baseMs = options.baseEjectionMs ?? 30_000;
-    this.#maxMs = options.maxEjectionMs ?? 300_000;
-    this.#maxPercent = options.maxEjectedPercent ?? 50;
+    const defaults = ENDPOINT_DEFAULTS.outlierDetection;
+    this.#threshold = options.consecutiveFailures ?? defaults.consecutiveFailures;
+    this.#baseMs = options.baseEjectionMs ?? defaults.baseEjectionMs;
+    this.#maxMs = options.maxEjectionMs ?? defaults.maxEjectionMs;
+    this.#maxPercent = options.maxEjectedPercent ?? defaults.maxEjectedPercent;
     this.#clock = clock;
   }
 

@@ -11,6 +11,7 @@
  * pick (cost 0) nor get starved; Linkerd uses a default RTT the same way.
  */
 import type { EndpointLoad } from './endpoint-load.js';
+import { ENDPOINT_DEFAULTS } from '../core/policy.js';
 
 export interface PeakEwmaOptions {
   /** Time constant of the decay, ms. Default 10 000 (Finagle, Linkerd). */
@@ -29,8 +30,8 @@ export class PeakEwmaLoad implements EndpointLoad {
   #updatedAt: number;
 
   constructor(now: number, options: PeakEwmaOptions = {}) {
-    this.#decayMs = options.decayMs ?? 10_000;
-    this.#estimateMs = options.initialRttMs ?? 30;
+    this.#decayMs = options.decayMs ?? ENDPOINT_DEFAULTS.ewma.decayMs;
+    this.#estimateMs = options.initialRttMs ?? ENDPOINT_DEFAULTS.ewma.initialRttMs;
     this.#updatedAt = now;
   }
 

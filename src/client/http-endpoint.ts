@@ -9,6 +9,7 @@
  */
 import type { ConnectionOptions } from 'node:tls';
 import { Pool, type buildConnector, type Dispatcher } from 'undici';
+import { ENDPOINT_DEFAULTS } from '../core/policy.js';
 import type { CallContext, Service } from '../core/service.js';
 import { endpointKey, type EndpointAddress } from '../discovery/endpoint-address.js';
 import { H2Endpoint } from './h2-endpoint.js';
@@ -17,7 +18,7 @@ import type { MeshRequest } from '../http/http-types.js';
 import type { MeshResponse, StreamedResponse } from '../http/mesh-response.js';
 
 export interface HttpEndpointOptions {
-  /** Most HTTP/1.1 connections to this endpoint at once. Default 64. */
+  /** Most HTTP/1.1 connections to this endpoint at once. Defaults: ENDPOINT_DEFAULTS.connection. */
   connections?: number;
   /** How long an idle keep-alive connection is kept, ms. Default 4 000 (undici's default). */
   keepAliveTimeoutMs?: number;
@@ -33,12 +34,13 @@ export interface HttpEndpointOptions {
 
 export function httpEndpoint(address: EndpointAddress, options: HttpEndpointOptions = {}): Service<MeshRequest, MeshResponse> {
   const key = endpointKey(address);
-  const connectTimeoutMs = options.connectTimeoutMs ?? 10_000;
-  const headersTimeoutMs = options.headersTimeoutMs ?? 300_000;
-  const bodyTimeoutMs = options.bodyTimeoutMs ?? 300_000;
+  const defaults = ENDPOINT_DEFAULTS.connection;
+  const connectTimeoutMs = options.connectTimeoutMs ?? defaults.connectTimeoutMs;
+  const headersTimeoutMs = options.headersTimeoutMs ?? defaults.headersTimeoutMs;
+  const bodyTimeoutMs = options.bodyTimeoutMs ?? defaults.bodyTimeoutMs;
   const poolOptions: Pool.Options = {
-    connections: options.connections ?? 64,
-    keepAliveTimeout: options.keepAliveTimeoutMs ?? 4_000,
+    connections: options.connections ?? defaults.connections,
+    keepAliveTimeout: options.keepAliveTimeoutMs ?? defaults.keepAliveTimeoutMs,
     connect: { timeout: connectTimeoutMs },
     headersTimeout: headersTimeoutMs,
     bodyTimeout: bodyTimeoutMs,

@@ -7,7 +7,7 @@
  */
 import { z } from 'zod';
 import { MeshError, type MeshErrorCode } from '../core/errors.js';
-import type { RequestMatch, ResponseMatch, ServicePolicy } from '../core/policy.js';
+import { ENDPOINT_DEFAULTS, type RequestMatch, type ResponseMatch, type ServicePolicy } from '../core/policy.js';
 import { parseByteSize } from './byte-size.js';
 import { parseDuration } from '../core/duration.js';
 import { parseQuantity } from './quantity.js';
@@ -386,25 +386,25 @@ function normalize(c: Parsed): ServiceSettings {
     ...(c.endpoints ? { endpoints: c.endpoints } : {}),
     ...(c.discovery ? { discovery: c.discovery } : {}),
     ...(c.tls ? { tls: { identities: Array.isArray(c.tls.identity) ? c.tls.identity : [c.tls.identity] } } : {}),
-    balancer: c.balancer ?? 'p2c-ewma',
-    ewma: { decayMs: c.ewma?.decay ?? 10_000, initialRttMs: c.ewma?.initialRtt ?? 30 },
+    balancer: c.balancer ?? ENDPOINT_DEFAULTS.balancer,
+    ewma: { decayMs: c.ewma?.decay ?? ENDPOINT_DEFAULTS.ewma.decayMs, initialRttMs: c.ewma?.initialRtt ?? ENDPOINT_DEFAULTS.ewma.initialRttMs },
     outlierDetection:
       o === false
         ? false
         : {
-            consecutiveFailures: o?.consecutiveFailures ?? 5,
-            baseEjectionMs: o?.baseEjectionTime ?? 30_000,
-            maxEjectionMs: o?.maxEjectionTime ?? 300_000,
-            maxEjectedPercent: o?.maxEjectedPercent ?? 50,
+            consecutiveFailures: o?.consecutiveFailures ?? ENDPOINT_DEFAULTS.outlierDetection.consecutiveFailures,
+            baseEjectionMs: o?.baseEjectionTime ?? ENDPOINT_DEFAULTS.outlierDetection.baseEjectionMs,
+            maxEjectionMs: o?.maxEjectionTime ?? ENDPOINT_DEFAULTS.outlierDetection.maxEjectionMs,
+            maxEjectedPercent: o?.maxEjectedPercent ?? ENDPOINT_DEFAULTS.outlierDetection.maxEjectedPercent,
           },
     connection: {
-      connections: conn.connections ?? 64,
-      keepAliveTimeoutMs: conn.keepAliveTimeout ?? 4_000,
-      connectTimeoutMs: conn.connectTimeout ?? 10_000,
-      headersTimeoutMs: conn.headersTimeout ?? 300_000,
-      bodyTimeoutMs: conn.bodyTimeout ?? 300_000,
+      connections: conn.connections ?? ENDPOINT_DEFAULTS.connection.connections,
+      keepAliveTimeoutMs: conn.keepAliveTimeout ?? ENDPOINT_DEFAULTS.connection.keepAliveTimeoutMs,
+      connectTimeoutMs: conn.connectTimeout ?? ENDPOINT_DEFAULTS.connection.connectTimeoutMs,
+      headersTimeoutMs: conn.headersTimeout ?? ENDPOINT_DEFAULTS.connection.headersTimeoutMs,
+      bodyTimeoutMs: conn.bodyTimeout ?? ENDPOINT_DEFAULTS.connection.bodyTimeoutMs,
     },
-    discoveryTimeoutMs: c.discoveryTimeout ?? 5_000,
+    discoveryTimeoutMs: c.discoveryTimeout ?? ENDPOINT_DEFAULTS.discoveryTimeoutMs,
     policy,
   };
 }

@@ -146,3 +146,17 @@ export interface ServicePolicy {
   split?: SplitDestination[];
   limits?: LimitsPolicy;
 }
+
+/**
+ * The defaults of a service's endpoint settings, in one table: the schema fills them in, and the
+ * balancer parts that can be built on their own (in tests, or by a library user) fall back to them.
+ * EWMA: Finagle's and Linkerd's decay and a 30 ms first guess; outlier ejection: Envoy's; the
+ * connection pool: undici's, with 64 connections per endpoint.
+ */
+export const ENDPOINT_DEFAULTS = {
+  balancer: 'p2c-ewma' as const,
+  ewma: { decayMs: 10_000, initialRttMs: 30 },
+  outlierDetection: { consecutiveFailures: 5, baseEjectionMs: 30_000, maxEjectionMs: 300_000, maxEjectedPercent: 50 },
+  connection: { connections: 64, keepAliveTimeoutMs: 4_000, connectTimeoutMs: 10_000, headersTimeoutMs: 300_000, bodyTimeoutMs: 300_000 },
+  discoveryTimeoutMs: 5_000,
+} as const;
