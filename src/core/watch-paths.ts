@@ -14,9 +14,12 @@ export interface WatchPathsOptions {
   debounceMs: number;
   /** Fallback poll, ms. */
   pollIntervalMs: number;
+  /** Check once right away, rather than at the first event or poll. */
+  immediate?: boolean;
 }
 
-export function watchPaths(paths: string[], check: () => Promise<void>, options: WatchPathsOptions): { close(): void } {
+/** `close()` stops watching and resolves once a check that was running has finished. */
+export function watchPaths(paths: string[], check: () => Promise<void>, options: WatchPathsOptions): { close(): Promise<void> } {
   const { clock, debounceMs, pollIntervalMs } = options;
   let closed = false;
   let timer: TimerHandle | undefined;
@@ -27,7 +30,7 @@ export function watchPaths(paths: string[], check: () => Promise<void>, options:
     if (closed) return;
     timer?.cancel();
     timer = clock.setTimer(() => {
-      running = running.then(check).finally(() => {
+      running = running.then(check).catch(() => undefined).finally(() => {
         poll?.cancel();
         if (!closed) poll = clock.setTimer(() => schedule(0), pollIntervalMs);
       });
@@ -53,13 +56,15 @@ export function watchPaths(paths: string[], check: () => Promise<void>, options:
       // Without events the poll alone notices changes.
     }
   }
-  poll = clock.setTimer(() => schedule(0), pollIntervalMs);
+  if (options.immediate) schedule(0);
+  else poll = clock.setTimer(() => schedule(0), pollIntervalMs);
   return {
     close() {
       closed = true;
       for (const watcher of watchers) watcher.close();
       timer?.cancel();
       poll?.cancel();
+      return running.then(() => undefined, () => undefined);
     },
   };
 }

@@ -1,17 +1,16 @@
 /**
  * Endpoints from a JSON or YAML file that something else keeps up to date (a deploy script, a
- * config-management agent, a Kubernetes ConfigMap mounted as a volume). The directory is watched,
- * not the file, because editors and ConfigMap updates replace the file by renaming over it, which
- * ends a watch on the old inode; a slow poll covers filesystems where fs.watch says nothing.
+ * config-management agent, a Kubernetes ConfigMap mounted as a volume), watched as the config and
+ * identity files are (core/watch-paths.ts: the directory, and a slow poll).
  *
  * A bad file (unreadable, bad YAML, bad entry, missing) is reported and ignored: the last good set
  * stays in use, because a half-written file must never empty a service's endpoint set.
  */
-import { watch, type FSWatcher } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { basename, dirname, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { parse, YAMLParseError } from 'yaml';
-import { systemClock, type Clock, type TimerHandle } from '../core/clock.js';
+import { systemClock, type Clock } from '../core/clock.js';
+import { watchPaths } from '../core/watch-paths.js';
 import type { EndpointAddress } from './endpoint-address.js';
 import { readEndpointList, sameEndpointSet } from './endpoint-list.js';
 import type { Resolver, ResolverListener } from './resolver.js';
@@ -32,12 +31,9 @@ export class FileResolver implements Resolver {
   readonly #pollMs: number;
   readonly #debounceMs: number;
   #listener: ResolverListener | undefined;
-  #watcher: FSWatcher | undefined;
-  #poll: TimerHandle | undefined;
-  #debounce: TimerHandle | undefined;
+  #watch: { close(): Promise<void> } | undefined;
   #last: readonly EndpointAddress[] | undefined;
   #lastError: string | undefined;
-  #reading: Promise<void> = Promise.resolve();
   #closed = false;
 
   constructor(options: FileResolverOptions) {
@@ -50,37 +46,17 @@ export class FileResolver implements Resolver {
 
   start(listener: ResolverListener): void {
     this.#listener = listener;
-    const name = basename(this.#path);
-    try {
-      this.#watcher = watch(dirname(this.#path), { persistent: false }, (_event, file) => {
-        if (file === null || file === name) this.#schedule(this.#debounceMs);
-      });
-      this.#watcher.on('error', () => this.#watcher?.close());
-    } catch {
-      // The directory may not exist yet; the poll below notices when it does.
-    }
-    this.#schedule(0);
+    // The directory may not exist yet; the poll notices when it does.
+    this.#watch = watchPaths([this.#path], () => this.#read(), { clock: this.#clock, debounceMs: this.#debounceMs, pollIntervalMs: this.#pollMs, immediate: true });
   }
 
   async close(): Promise<void> {
     this.#closed = true;
-    this.#watcher?.close();
-    this.#poll?.cancel();
-    this.#debounce?.cancel();
-    await this.#reading;
-  }
-
-  #schedule(delayMs: number): void {
-    if (this.#closed) return;
-    this.#debounce?.cancel();
-    this.#debounce = this.#clock.setTimer(() => {
-      this.#reading = this.#reading.then(() => this.#read());
-    }, delayMs);
+    await this.#watch?.close();
   }
 
   async #read(): Promise<void> {
     if (this.#closed) return;
-    this.#poll?.cancel();
     try {
       const set = await this.#load();
       if (this.#closed) return;
@@ -97,7 +73,6 @@ export class FileResolver implements Resolver {
         this.#listener?.onError(err as Error);
       }
     }
-    if (!this.#closed) this.#poll = this.#clock.setTimer(() => this.#schedule(0), this.#pollMs);
   }
 
   async #load(): Promise<EndpointAddress[]> {
