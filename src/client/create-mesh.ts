@@ -24,7 +24,7 @@ import type { ConfigSource } from '../config/config-source.js';
 import { watchConfigFile, type ConfigRejection } from '../config/config-watcher.js';
 import { ConfigReloadMetrics } from '../config/config-reload-metrics.js';
 import { parseMeshConfig, type MeshConfig } from '../config/mesh-config.js';
-import { validateServiceConfig, type ServiceSettings } from '../config/service-schema.js';
+import { validateServiceConfig, type ServiceSettings } from '../config/service-settings.js';
 import type { DiscoverySpec } from '../discovery/parse-discovery.js';
 import { ServiceRetryBudgets } from '../policy/service-retry-budgets.js';
 import { splitClientOptions, type ClientCodeOptions, type MeshClientOptions } from './client-options.js';

@@ -15,7 +15,7 @@ import { roundRobinPicker } from '../balancer/round-robin-picker.js';
 import { endpointKey, type EndpointAddress } from '../discovery/endpoint-address.js';
 import { resolverFromSpec, type DiscoverySpec } from '../discovery/parse-discovery.js';
 import { isFailureResponse } from '../policy/response-classifier.js';
-import type { ServiceSettings } from '../config/service-schema.js';
+import { type ServiceSettings } from '../config/service-settings.js';
 import { httpEndpoint } from './http-endpoint.js';
 import type { ConnectionOptions } from 'node:tls';
 import type { buildConnector } from 'undici';

@@ -12,7 +12,7 @@ import { MeshError } from '../core/errors.js';
 import { silentLogger } from '../core/logger.js';
 import { Params } from '../core/params.js';
 import { newCallContext } from '../core/service.js';
-import { validateServiceConfig, type ServiceSettings } from '../config/service-schema.js';
+import { validateServiceConfig, type ServiceSettings } from '../config/service-settings.js';
 import type { RetryBudgetPolicy } from '../core/policy.js';
 import type { DiscoverySpec } from '../discovery/parse-discovery.js';
 import { OnBreakerBuiltParam, type BreakerState, type CircuitBreakerService } from '../filters/circuit-breaker.js';

@@ -9,7 +9,9 @@
  * have is kept quietly (a namespace holds profiles for many services) and applies if one appears.
  */
 import type { MeshConfig } from './mesh-config.js';
-import { checkServiceConfig, formatPath, schemaProblems, type SchemaProblem, type ServiceSettings } from './service-schema.js';
+import { checkServiceConfig, type ServiceSettings } from './service-settings.js';
+import { formatPath } from '../core/field-path.js';
+import { schemaProblems, type SchemaProblem } from './schema-problems.js';
 import { mergeProfileInto, serviceForProfile, serviceProfileSchema, type ServiceProfile } from './service-profile.js';
 
 interface Seen {

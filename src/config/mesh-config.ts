@@ -7,7 +7,10 @@
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { MeshError } from '../core/errors.js';
-import { checkServiceConfig, durationSchema, formatPath, schemaProblems, type SchemaProblem, type ServiceSettings } from './service-schema.js';
+import { durationSchema } from './service-schema.js';
+import { checkServiceConfig, type ServiceSettings } from './service-settings.js';
+import { formatPath } from '../core/field-path.js';
+import { schemaProblems, type SchemaProblem } from './schema-problems.js';
 import { sidecarSchema, type SidecarSection } from './sidecar-schema.js';
 import { adminSchema, type AdminSection } from './admin-schema.js';
 import { tracingSchema, type TracingSection } from './tracing-schema.js';

@@ -5,7 +5,7 @@ import { parseByteSize } from '../../src/config/byte-size.js';
 import { parseDuration } from '../../src/core/duration.js';
 import { loadMeshConfig, parseMeshConfig } from '../../src/config/mesh-config.js';
 import { parseQuantity } from '../../src/config/quantity.js';
-import { validateServiceConfig } from '../../src/config/service-schema.js';
+import { validateServiceConfig } from '../../src/config/service-settings.js';
 import { readEndpointList } from '../../src/discovery/endpoint-list.js';
 
 test('durations: units, Go compound forms, bare milliseconds; nonsense is undefined', () => {

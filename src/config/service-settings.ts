@@ -1,0 +1,139 @@
+/**
+ * What a service runs with: its options checked against the schema (service-schema.ts), then
+ * normalised, with every default filled in from the tables in core/policy.ts, durations in ms, and
+ * the policy in the shape the stack's modules read.
+ */
+import { MeshError, type MeshErrorCode } from '../core/errors.js';
+import { formatPath } from '../core/field-path.js';
+import { ENDPOINT_DEFAULTS, type ServicePolicy } from '../core/policy.js';
+import { schemaProblems, type SchemaProblem } from './schema-problems.js';
+import { serviceConfigSchema, type ParsedServiceConfig as Parsed } from './service-schema.js';
+
+/** What a service runs with: defaults filled, durations in ms. */
+export interface ServiceSettings {
+  endpoints?: Parsed['endpoints'];
+  discovery?: Parsed['discovery'];
+  balancer: 'p2c-ewma' | 'p2c-least-request' | 'round-robin';
+  ewma: { decayMs: number; initialRttMs: number };
+  outlierDetection: false | { consecutiveFailures: number; baseEjectionMs: number; maxEjectionMs: number; maxEjectedPercent: number };
+  connection: { connections: number; keepAliveTimeoutMs: number; connectTimeoutMs: number; headersTimeoutMs: number; bodyTimeoutMs: number };
+  discoveryTimeoutMs: number;
+  /** mTLS to the endpoints, proving these identities; undefined for plaintext. */
+  tls?: { identities: string[] };
+  policy: ServicePolicy;
+}
+
+/** Validates; returns settings or the list of problems (field path and what was expected). */
+export function checkServiceConfig(input: unknown): { settings: ServiceSettings } | { problems: SchemaProblem[] } {
+  const parsed = serviceConfigSchema.safeParse(input);
+  if (!parsed.success) return { problems: schemaProblems(serviceConfigSchema, parsed.error.issues, input) };
+  const c = parsed.data;
+  if ((c.endpoints === undefined) === (c.discovery === undefined)) {
+    return {
+      problems: [
+        {
+          path: [],
+          message:
+            c.endpoints === undefined
+              ? "no endpoints: give endpoints: ['127.0.0.1:8080'] or discovery: 'file:./eps.json' | 'dns:host:port' | 'dns+srv:_name._tcp.domain'"
+              : 'give either "endpoints" or "discovery", not both',
+        },
+      ],
+    };
+  }
+  return { settings: normalize(c) };
+}
+
+/** Validates a service's options and throws one MeshError that lists every problem. */
+export function validateServiceConfig(name: string, input: unknown, where: string, code: MeshErrorCode = 'INVALID_OPTIONS'): ServiceSettings {
+  const result = checkServiceConfig(input ?? {});
+  if ('settings' in result) return result.settings;
+  const lines = result.problems.map((p) => `${formatPath(p.key ? p.path.slice(0, -1) : p.path)}: ${p.message}`);
+  throw new MeshError(code, `${where}: invalid options:\n  - ${lines.join('\n  - ')}`, { service: name });
+}
+
+function normalize(c: Parsed): ServiceSettings {
+  const policy: ServicePolicy = {};
+  if (c.routes) {
+    policy.routes = c.routes.map((r) => ({
+      name: r.name,
+      condition: r.condition,
+      ...(r.isRetryable === undefined ? {} : { isRetryable: r.isRetryable }),
+      ...(r.timeout === undefined ? {} : { timeoutMs: r.timeout }),
+      ...(r.responseClasses ? { responseClasses: r.responseClasses.map((rc) => ({ condition: rc.condition, isFailure: rc.isFailure ?? false })) } : {}),
+    }));
+  }
+  if (c.timeout !== undefined || c.perTryTimeout !== undefined) {
+    policy.timeouts = { ...(c.timeout === undefined ? {} : { totalMs: c.timeout }), ...(c.perTryTimeout === undefined ? {} : { perTryMs: c.perTryTimeout }) };
+  }
+  if (c.retries !== undefined) {
+    const r = c.retries;
+    policy.retries =
+      r === false
+        ? false
+        : dropUndefined({
+            budget: r.budget && dropUndefined({ retryRatio: r.budget.retryRatio, minRetriesPerSecond: r.budget.minRetriesPerSecond, ttlMs: r.budget.ttl }),
+            backoff: r.backoff && dropUndefined({ baseMs: r.backoff.base, maxMs: r.backoff.max }),
+            maxBodyBytes: r.maxBodyBytes,
+            maxAttempts: r.maxAttempts,
+            retryNonRouted: r.retryNonRouted,
+            grpcStatusCodes: r.grpcStatusCodes,
+          });
+  }
+  if (c.circuitBreaker !== undefined) {
+    const b = c.circuitBreaker;
+    policy.circuitBreaker =
+      b === false
+        ? false
+        : dropUndefined({ errorThresholdPercentage: b.errorThresholdPercentage, volumeThreshold: b.volumeThreshold, resetTimeoutMs: b.resetTimeout, rollingWindowMs: b.rollingWindow });
+  }
+  if (c.faults) {
+    policy.faults = c.faults.map((f) =>
+      dropUndefined({
+        match: f.match,
+        delay: f.delay && { percent: f.delay.percent, fixedDelayMs: f.delay.fixedDelay },
+        abort: f.abort && { percent: f.abort.percent, httpStatus: f.abort.httpStatus, ...(f.abort.grpcStatus === undefined ? {} : { grpcStatus: f.abort.grpcStatus }) },
+      }),
+    );
+  }
+  if (c.split) policy.split = c.split.map((d) => ({ service: d.service, weight: d.weight }));
+  if (c.limits) policy.limits = dropUndefined({ maxConcurrency: c.limits.maxConcurrency, rateLimit: c.limits.rateLimit && dropUndefined({ requestsPerSecond: c.limits.rateLimit.requestsPerSecond, burst: c.limits.rateLimit.burst }) });
+
+  const o = c.outlierDetection;
+  const conn = c.connection ?? {};
+  return {
+    ...(c.endpoints ? { endpoints: c.endpoints } : {}),
+    ...(c.discovery ? { discovery: c.discovery } : {}),
+    ...(c.tls ? { tls: { identities: Array.isArray(c.tls.identity) ? c.tls.identity : [c.tls.identity] } } : {}),
+    balancer: c.balancer ?? ENDPOINT_DEFAULTS.balancer,
+    ewma: { decayMs: c.ewma?.decay ?? ENDPOINT_DEFAULTS.ewma.decayMs, initialRttMs: c.ewma?.initialRtt ?? ENDPOINT_DEFAULTS.ewma.initialRttMs },
+    outlierDetection:
+      o === false
+        ? false
+        : {
+            consecutiveFailures: o?.consecutiveFailures ?? ENDPOINT_DEFAULTS.outlierDetection.consecutiveFailures,
+            baseEjectionMs: o?.baseEjectionTime ?? ENDPOINT_DEFAULTS.outlierDetection.baseEjectionMs,
+            maxEjectionMs: o?.maxEjectionTime ?? ENDPOINT_DEFAULTS.outlierDetection.maxEjectionMs,
+            maxEjectedPercent: o?.maxEjectedPercent ?? ENDPOINT_DEFAULTS.outlierDetection.maxEjectedPercent,
+          },
+    connection: {
+      connections: conn.connections ?? ENDPOINT_DEFAULTS.connection.connections,
+      keepAliveTimeoutMs: conn.keepAliveTimeout ?? ENDPOINT_DEFAULTS.connection.keepAliveTimeoutMs,
+      connectTimeoutMs: conn.connectTimeout ?? ENDPOINT_DEFAULTS.connection.connectTimeoutMs,
+      headersTimeoutMs: conn.headersTimeout ?? ENDPOINT_DEFAULTS.connection.headersTimeoutMs,
+      bodyTimeoutMs: conn.bodyTimeout ?? ENDPOINT_DEFAULTS.connection.bodyTimeoutMs,
+    },
+    discoveryTimeoutMs: c.discoveryTimeout ?? ENDPOINT_DEFAULTS.discoveryTimeoutMs,
+    policy,
+  };
+}
+
+function dropUndefined<T extends object>(o: T): { [K in keyof T]: Exclude<T[K], undefined> } {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as { [K in keyof T]: Exclude<T[K], undefined> };
+}
+
+/**
+ * Plain words for a zod issue. Every message names what was expected and quotes what was given (the
+ * value at the issue's path in `input`), unless it is an unknown field (the name is what is wrong)
+ * or a missing one (nothing was given).
+ */
