@@ -1,0 +1,112 @@
+/**
+ * The outbound side: where the app's request is going (a proxy request's absolute URI, else Host or
+ * :authority), and to whom it goes: the mesh service the authority names, through its whole stack;
+ * a host the mesh does not know, through a plain agent (or refused, with `unknownHosts: refuse`),
+ * never back to this sidecar itself.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { Dispatcher } from 'undici';
+import type { Mesh } from '../client/create-mesh.js';
+import { Http1Exchange } from '../client/http1-exchange.js';
+import type { Logger } from '../core/logger.js';
+import { newCallContext } from '../core/service.js';
+import { formatHostPort, isLoopbackHost, parseHostPort, type HostPort } from '../config/listen-address.js';
+import type { SidecarSettings } from '../config/sidecar-schema.js';
+import type { MeshRequest, MeshResponse } from '../http/http-types.js';
+import { forward, isHttp2, respondWithFailure, type ForwardTarget, type ProxyRequest, type ProxyResponse } from './forward.js';
+import { rawHeader } from './proxy-headers.js';
+import { endWithStatus } from './raw-response.js';
+import { forwardUpgrade } from './upgrade-tunnel.js';
+interface OutboundTarget {
+  authority: string;
+  path: string;
+}
+
+/** Where an outbound request is going: a proxy request's absolute URI, else Host / :authority. */
+function outboundTarget(req: ProxyRequest): OutboundTarget | { problem: string } {
+  const url = req.url ?? '';
+  if (!isHttp2(req) && /^[a-z][a-z0-9+.-]*:\/\//i.test(url)) {
+    let parsed: URL;
+    try {
+      parsed = new URL(url);
+    } catch {
+      return { problem: `the request target ${JSON.stringify(url)} is not a valid URL` };
+    }
+    if (parsed.protocol !== 'http:') return { problem: `only http:// targets can be proxied, got ${parsed.protocol}//` };
+    return { authority: parsed.host, path: `${parsed.pathname}${parsed.search}` };
+  }
+  const authority = authorityOf(req);
+  if (!authority) return { problem: 'the request has no Host header (or :authority) naming the service to call' };
+  if (!url.startsWith('/')) return { problem: `the request target ${JSON.stringify(url)} is not a path` };
+  return { authority, path: url };
+}
+
+export function authorityOf(req: ProxyRequest | IncomingMessage): string | undefined {
+  // HTTP/1.1 from the raw list: Node builds its header object only if something asks for it.
+  const value = req.httpVersionMajor === 2 ? (req.headers[':authority'] as string | undefined) ?? req.headers.host : rawHeader(req.rawHeaders, 'host');
+  if (!value) return undefined;
+  // Host names are almost always sent in lower case already; lower-casing copies the string.
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c >= 65 && c <= 90) return value.toLowerCase();
+  }
+  return value;
+}
+
+export function hostOnly(authority: string): string {
+  return authority.startsWith('[') ? authority.slice(0, authority.indexOf(']') + 1) : authority.replace(/:\d+$/, '');
+}
+
+export function routeOutbound(req: ProxyRequest, res: ProxyResponse, mesh: Mesh, passthrough: Dispatcher, own: HostPort, settings: SidecarSettings, logger: Logger): void {
+  const target = outboundTarget(req);
+  if ('problem' in target) {
+    respondWithFailure(res, 400, 'INVALID_REQUEST', target.problem);
+    return;
+  }
+  const forwardOptions = { direction: 'outbound' as const, authority: target.authority, path: target.path, logger, accessLog: settings.accessLog };
+  const service = mesh.serviceFor(target.authority);
+  if (service !== undefined) {
+    forward(req, res, mesh.client(service), { ...forwardOptions, label: service });
+    return;
+  }
+  if (mesh.unknownHosts === 'refuse') {
+    respondWithFailure(res, 502, 'UNKNOWN_SERVICE', `no mesh service is named "${target.authority}" and unknownHosts is refuse`);
+    return;
+  }
+  const parsed = parseHostPort(target.authority.includes(':') ? target.authority : `${target.authority}:80`);
+  if (parsed === null || 'problem' in parsed) {
+    respondWithFailure(res, 400, 'INVALID_REQUEST', `"${target.authority}" is not a host to pass through to`);
+    return;
+  }
+  // Sending a request for ourselves to ourselves would loop until sockets run out.
+  if (parsed.port === own.port && (isLoopbackHost(parsed.host) || parsed.host === own.host)) {
+    respondWithFailure(res, 508, 'LOOP_DETECTED', `${target.authority} is this sidecar's own outbound address; name a service instead`);
+    return;
+  }
+  forward(req, res, passthroughTarget(passthrough, `http://${formatHostPort(parsed)}`), forwardOptions);
+}
+
+/** A host the mesh does not know, reached through a plain keep-alive agent (no stack, no retries). */
+function passthroughTarget(agent: Dispatcher, origin: string): ForwardTarget {
+  return {
+    request: (req: MeshRequest) =>
+      new Promise<MeshResponse>((resolve, reject) => {
+        agent.dispatch(
+          { origin, method: req.method, path: req.path, headers: req.headers ?? null, body: req.body ?? null },
+          new Http1Exchange(resolve, reject, newCallContext(origin, req.signal), origin),
+        );
+      }),
+  };
+}
+
+/** An upgrade (WebSocket) goes through the service's client like any request; see upgrade-tunnel.ts. */
+export function upgradeOutbound(req: IncomingMessage, socket: Duplex, head: Buffer, mesh: Mesh, settings: SidecarSettings, logger: Logger): void {
+  const target = outboundTarget(req);
+  const refuse = (status: number, code: string, message: string) => endWithStatus(socket, status, message, code);
+  if ('problem' in target) return refuse(400, 'INVALID_REQUEST', target.problem);
+  const service = mesh.serviceFor(target.authority);
+  if (service === undefined) return refuse(502, 'UNKNOWN_SERVICE', `no mesh service is named "${target.authority}"`);
+  forwardUpgrade(req, socket, head, mesh.client(service), { direction: 'outbound', authority: target.authority, label: service, path: target.path, logger, accessLog: settings.accessLog });
+}
+
