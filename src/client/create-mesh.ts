@@ -15,7 +15,7 @@ import { isDeepStrictEqual } from 'node:util';
 import type { Registry } from 'prom-client';
 import { getGlobalDispatcher, type Dispatcher } from 'undici';
 import { MeshMetrics } from '../telemetry/mesh-metrics.js';
-import { IdentitySource } from '../tls/identity-source.js';
+import type { IdentitySource } from '../tls/identity-source.js';
 import { systemClock } from '../core/clock.js';
 import { MeshError } from '../core/errors.js';
 import { silentLogger } from '../core/logger.js';
@@ -28,9 +28,10 @@ import { validateServiceConfig, type ServiceSettings } from '../config/service-s
 import type { DiscoverySpec } from '../discovery/parse-discovery.js';
 import { ServiceRetryBudgets } from '../policy/service-retry-budgets.js';
 import { splitClientOptions, type ClientCodeOptions, type MeshClientOptions } from './client-options.js';
-import { buildClient, checkServiceName, type ClientEnvironment, type MeshClient } from './mesh-client.js';
+import { checkServiceName, type MeshClient } from './mesh-client.js';
+import { loadMeshIdentity } from './mesh-identity.js';
+import { MeshServices, type AppliedConfig } from './mesh-services.js';
 import { MeshDispatcher } from './mesh-dispatcher.js';
-import { serviceForAuthority } from '../http/authority.js';
 import { startMeshAdmin, type MeshAdmin, type MeshAdminOptions } from '../admin/mesh-admin.js';
 import { meshTracerProvider } from './mesh-tracer-provider.js';
 import type { AdminSection } from '../config/admin-schema.js';
@@ -92,11 +93,6 @@ export interface Mesh {
   close(): Promise<void>;
 }
 
-interface Applied {
-  unknownHosts: 'passthrough' | 'refuse';
-  services: Record<string, ServiceSettings>;
-  admin?: AdminSection;
-}
 
 export function createMesh(options: MeshOptions): Mesh {
   if (options === null || typeof options !== 'object' || [options.config, options.configSource, options.services].filter((o) => o !== undefined).length !== 1) {
@@ -116,22 +112,7 @@ export function createMesh(options: MeshOptions): Mesh {
   const firstText = configPath ? readFileSync(configPath, 'utf8') : undefined;
   const firstConfig = configPath ? parseMeshConfig(firstText!, configPath) : source ? parseMeshConfig(source.text, source.name) : undefined;
   // An identity from the config file is the mesh's to load and close; one given in code is the caller's.
-  const ownIdentity =
-    !code.identity && firstConfig?.identity
-      ? IdentitySource.loadSync(
-          {
-            certFile: resolve(configDir!, firstConfig.identity.certFile),
-            keyFile: resolve(configDir!, firstConfig.identity.keyFile),
-            trustAnchorsFile: resolve(configDir!, firstConfig.identity.trustAnchorsFile),
-          },
-          {
-            ...(given.logger ? { logger: given.logger } : {}),
-            ...(given.clock ? { clock: given.clock } : {}),
-            ...(meshMetrics ? { registry: meshMetrics.registry } : {}),
-            ...(firstConfig.identity.expiryWarning ? { warnBeforeMs: firstConfig.identity.expiryWarning } : {}),
-          },
-        )
-      : undefined;
+  const ownIdentity = !code.identity && firstConfig ? loadMeshIdentity(firstConfig, configDir!, { ...(given.logger ? { logger: given.logger } : {}), ...(given.clock ? { clock: given.clock } : {}), ...(meshMetrics ? { registry: meshMetrics.registry } : {}) }) : undefined;
   if (ownIdentity) code.identity = ownIdentity;
   const logger = code.logger ?? silentLogger;
   // spec.tracing gives the mesh a tracer provider of its own (exporting over OTLP), unless code gave one.
@@ -142,18 +123,6 @@ export function createMesh(options: MeshOptions): Mesh {
   if (ownTracing) code.tracerProvider = ownTracing;
   // Outside the clients, so that a service's HTTP and gRPC retries, reloads included, draw on one budget.
   const retryBudgets = new ServiceRetryBudgets(code.clock ?? systemClock);
-  const env: ClientEnvironment = {
-    retryBudgetFor: (service, policy) => retryBudgets.budgetFor(service, policy),
-    serviceFor: (authority) => {
-      const found = serviceForAuthority(authority, (name) => handles.has(name));
-      return found === undefined ? undefined : handles.get(found)!.name;
-    },
-    discoveryOf: (service) => {
-      const settings = applied.services[service];
-      return settings ? ((settings.endpoints ?? settings.discovery) as DiscoverySpec) : undefined;
-    },
-  };
-  if (configDir) env.baseDir = configDir;
 
   // ServiceProfiles from the cluster (spec.kubernetes), merged after the file's own.
   let fileConfig = firstConfig;
@@ -161,66 +130,28 @@ export function createMesh(options: MeshOptions): Mesh {
     logger,
     ...(code.clock ? { clock: code.clock } : {}),
     ...(code.random ? { random: code.random } : {}),
-    ...(env.baseDir ? { baseDir: env.baseDir } : {}),
+    ...(configDir ? { baseDir: configDir } : {}),
     onChange: () => applyClusterProfiles(),
   });
   if (firstConfig) clusterProfiles.configure(firstConfig);
-  let applied: Applied = firstConfig ? fromConfig(clusterProfiles.merge(firstConfig), options) : fromCode(options);
-  const handles = new Map<string, ServiceHandle>();
-  for (const [name, settings] of Object.entries(applied.services)) handles.set(name.toLowerCase(), new ServiceHandle(buildClient(name, settings, code, env)));
+  const services = new MeshServices(
+    firstConfig ? fromConfig(clusterProfiles.merge(firstConfig), options) : fromCode(options),
+    code,
+    { retryBudgetFor: (service, policy) => retryBudgets.budgetFor(service, policy), ...(configDir ? { baseDir: configDir } : {}) },
+    logger,
+  );
 
-  let generation = 1;
   let configError: Error | undefined;
   const fallback = options.fallback ?? getGlobalDispatcher();
-  // Asked per request, so a reload that changes unknownHosts takes effect at once.
-  // The same rule as the sidecar's: `reviews.default.svc.cluster.local` reaches the service `reviews`.
-  const dispatcher = new MeshDispatcher((hostname) => {
-    const name = mesh.serviceFor(hostname);
-    return name === undefined ? undefined : handles.get(name.toLowerCase());
-  }, {
-    fallback: () => (applied.unknownHosts === 'passthrough' ? fallback : undefined),
-  });
-
-  const closeQuietly = (client: MeshClient, why: string) =>
-    client.close().catch((err: unknown) => logger.warn('closing a replaced client failed', { service: client.name, why, error: (err as Error).message }));
-
-  const authorities = new Map<string, string | null>();
-  const apply = (next: Applied) => {
-    authorities.clear();
-    // Build every changed service first: if one fails, nothing is swapped and the old config runs on.
-    const built = new Map<string, MeshClient>();
-    try {
-      for (const [name, settings] of Object.entries(next.services)) {
-        const handle = handles.get(name.toLowerCase());
-        if (handle && isDeepStrictEqual(applied.services[handle.current.name], settings)) continue;
-        built.set(name, buildClient(name, settings, code, env));
-      }
-    } catch (err) {
-      for (const client of built.values()) void closeQuietly(client, 'reload failed');
-      throw err;
-    }
-    applied = next;
-    for (const [name, client] of built) {
-      const key = name.toLowerCase();
-      const handle = handles.get(key);
-      if (!handle) {
-        handles.set(key, new ServiceHandle(client));
-        continue;
-      }
-      const old = handle.current;
-      handle.current = client;
-      // In-flight requests hold the old client's stack; close() lets them finish.
-      void closeQuietly(old, 'replaced by a reload');
-    }
-    for (const [key, handle] of handles) {
-      if (Object.keys(next.services).some((n) => n.toLowerCase() === key)) continue;
-      handles.delete(key);
-      void closeQuietly(handle.current, 'removed by a reload');
-    }
-    generation++;
-    configError = undefined;
-    logger.info('config reloaded', { file: configName, generation, services: Object.keys(next.services) });
-  };
+  // The same rule as the sidecar's (`reviews.default.svc.cluster.local` reaches `reviews`); asked
+  // per request, so a reload that changes unknownHosts takes effect at once.
+  const dispatcher = new MeshDispatcher(
+    (hostname) => {
+      const name = services.serviceFor(hostname);
+      return name === undefined ? undefined : services.handle(name.toLowerCase());
+    },
+    { fallback: () => (services.applied.unknownHosts === 'passthrough' ? fallback : undefined) },
+  );
 
   const registry = (meshMetrics ?? new MeshMetrics()).registry;
   const watching = options.watch !== false && (configPath !== undefined || source !== undefined);
@@ -231,7 +162,8 @@ export function createMesh(options: MeshOptions): Mesh {
         const commit = options.prepareReload?.(config);
         clusterProfiles.configure(config);
         fileConfig = config;
-        apply(fromConfig(clusterProfiles.merge(config), options));
+        services.apply(fromConfig(clusterProfiles.merge(config), options), configName);
+        configError = undefined;
         commit?.();
         reloads?.applied();
       } catch (err) {
@@ -255,14 +187,12 @@ export function createMesh(options: MeshOptions): Mesh {
 
   function applyClusterProfiles(): void {
     if (!fileConfig) return;
-    const fileError = configError;
     try {
       const next = fromConfig(clusterProfiles.merge(fileConfig), options);
-      if (!isDeepStrictEqual(next, applied)) apply(next);
+      if (!isDeepStrictEqual(next, services.applied)) services.apply(next, 'ServiceProfiles from the cluster');
     } catch (err) {
       logger.error('ServiceProfiles from the cluster could not be applied; keeping the last good config', { error: (err as Error).message });
     }
-    configError = fileError;
   }
 
   const admins = new Set<MeshAdmin>();
@@ -271,44 +201,26 @@ export function createMesh(options: MeshOptions): Mesh {
     identity: code.identity,
     metrics: registry,
     recorder: meshMetrics,
-    client(name) {
-      const handle = handles.get(name.toLowerCase());
-      if (!handle) {
-        throw new MeshError('UNKNOWN_SERVICE', `the mesh has no service "${name}"; it has: ${[...handles.keys()].join(', ') || '(none)'}`, { service: name });
-      }
-      return handle;
-    },
-    services: () => [...handles.keys()],
-    serviceFor(authority) {
-      // Asked per request by the sidecar: remembered per config, since a reload can change the answer.
-      let found = authorities.get(authority);
-      if (found === undefined) {
-        found = env.serviceFor!(authority) ?? null;
-        if (authorities.size >= 1024) authorities.clear();
-        authorities.set(authority, found);
-      }
-      return found ?? undefined;
-    },
+    client: (name) => services.client(name),
+    services: () => services.names(),
+    serviceFor: (authority) => services.serviceFor(authority),
     get unknownHosts() {
-      return applied.unknownHosts;
+      return services.applied.unknownHosts;
     },
-    discoveryOf: (service) => {
-      const name = env.serviceFor!(service.toLowerCase());
-      return name === undefined ? undefined : env.discoveryOf!(name);
-    },
-    baseDir: env.baseDir,
+    discoveryOf: (service) => services.discoveryOf(service),
+    baseDir: configDir,
     get configGeneration() {
-      return generation;
+      return services.generation;
     },
     get configError() {
       return configError ?? clusterProfiles.error;
     },
     get adminConfig() {
-      return applied.admin;
+      return services.applied.admin;
     },
     async admin(adminOptions) {
       const admin = await startMeshAdmin(
-        { source: mesh, metrics: meshMetrics, clock: code.clock ?? systemClock, logger, configured: () => applied.admin, identity: () => code.identity?.current().spiffeId },
+        { source: mesh, metrics: meshMetrics, clock: code.clock ?? systemClock, logger, configured: () => services.applied.admin, identity: () => code.identity?.current().spiffeId },
         adminOptions,
       );
       admins.add(admin);
@@ -316,11 +228,11 @@ export function createMesh(options: MeshOptions): Mesh {
     },
     async close() {
       await Promise.all([...admins].map((admin) => admin.close()));
-      watcher?.close();
+      void watcher?.close();
       await clusterProfiles.close();
       ownIdentity?.close();
       await dispatcher.close();
-      await Promise.all([...handles.values()].map((h) => h.current.close()));
+      await services.close();
       // Last, so the spans of the requests that just finished are sent.
       await ownTracing?.shutdown();
     },
@@ -328,7 +240,7 @@ export function createMesh(options: MeshOptions): Mesh {
   return mesh;
 }
 
-function fromCode(options: MeshOptions): Applied {
+function fromCode(options: MeshOptions): AppliedConfig {
   const services: Record<string, ServiceSettings> = {};
   for (const [name, serviceOptions] of Object.entries(options.services ?? {})) {
     checkServiceName(name);
@@ -338,51 +250,6 @@ function fromCode(options: MeshOptions): Applied {
   return { unknownHosts: options.unknownHosts ?? 'passthrough', services };
 }
 
-function fromConfig(config: MeshConfig, options: MeshOptions): Applied {
+function fromConfig(config: MeshConfig, options: MeshOptions): AppliedConfig {
   return { unknownHosts: options.unknownHosts ?? config.unknownHosts, services: config.services, ...(config.admin ? { admin: config.admin } : {}) };
-}
-
-/** A stable face for one service whose client a reload may replace underneath. */
-class ServiceHandle implements MeshClient {
-  current: MeshClient;
-  readonly dispatcher: Dispatcher;
-
-  constructor(client: MeshClient) {
-    this.current = client;
-    this.dispatcher = new MeshDispatcher(() => this);
-  }
-
-  get name() {
-    return this.current.name;
-  }
-  get stack() {
-    return this.current.stack;
-  }
-  get settings() {
-    return this.current.settings;
-  }
-  get metrics() {
-    return this.current.metrics;
-  }
-  request(req: Parameters<MeshClient['request']>[0]) {
-    return this.current.request(req);
-  }
-  fetch(path: string, init?: Parameters<MeshClient['fetch']>[1]) {
-    return this.current.fetch(path, init);
-  }
-  endpoints() {
-    return this.current.endpoints();
-  }
-  counters() {
-    return this.current.counters();
-  }
-  status() {
-    return this.current.status();
-  }
-  get retryBudget() {
-    return this.current.retryBudget;
-  }
-  close() {
-    return this.current.close();
-  }
 }

@@ -4,7 +4,10 @@
  * pairs (fetch's Headers) — read and written in one place. Names are case-insensitive; the names
  * given to these functions are lower case.
  */
-import type { HttpHeaders } from './http-types.js';
+import type { Dispatcher } from 'undici';
+
+/** Request headers in any shape undici takes. */
+export type HttpHeaders = Dispatcher.DispatchOptions['headers'];
 
 /**
  * One header's value; several values are joined with ", ", as RFC 9110 §5.3 allows. This runs

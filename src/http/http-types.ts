@@ -5,7 +5,8 @@
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 
-export type HttpHeaders = Dispatcher.DispatchOptions['headers'];
+export type { HttpHeaders } from './header-shapes.js';
+import type { HttpHeaders } from './header-shapes.js';
 
 export interface MeshRequest {
   method: Dispatcher.HttpMethod;
