@@ -20,7 +20,8 @@ export type { CompletedRequest, RequestListener } from './telemetry/request-obse
 export type { MeshAdmin, MeshAdminOptions } from './admin/mesh-admin.js';
 export type { MeshSummary, ServiceSummary, RouteSummary, EndpointSummary, EdgeSummary } from './admin/mesh-summary.js';
 export type { TapEvent, TapSkipped } from './admin/tap-bus.js';
-export { MetricsParam, DirectionParam } from './filters/metrics.js';
+export { MetricsParam } from './filters/metrics.js';
+export { DirectionParam } from './core/core-params.js';
 export type * from './core/policy.js';
 
 export { MeshError, isMeshError } from './core/errors.js';

@@ -6,7 +6,7 @@
 import type { Registry } from 'prom-client';
 import { fetch as undiciFetch, type Dispatcher, type RequestInit, type Response } from 'undici';
 import { systemClock, systemRandom } from '../core/clock.js';
-import { ClockParam, CountersParam, LoggerParam, RandomParam, ServiceName } from '../core/core-params.js';
+import { ClockParam, CountersParam, DirectionParam, LoggerParam, RandomParam, ServiceName } from '../core/core-params.js';
 import { Counters } from '../core/counters.js';
 import { MeshError } from '../core/errors.js';
 import { silentLogger } from '../core/logger.js';
@@ -16,7 +16,7 @@ import { validateServiceConfig, type ServiceSettings } from '../config/service-s
 import type { RetryBudgetPolicy } from '../core/policy.js';
 import type { DiscoverySpec } from '../discovery/parse-discovery.js';
 import { OnBreakerBuiltParam, type BreakerState, type CircuitBreakerService } from '../filters/circuit-breaker.js';
-import { DirectionParam, MetricsParam } from '../filters/metrics.js';
+import { MetricsParam } from '../filters/metrics.js';
 import { MeshMetrics } from '../telemetry/mesh-metrics.js';
 import { RetryBudgetParam } from '../filters/retry.js';
 import { RetryBudget } from '../policy/retry-budget.js';

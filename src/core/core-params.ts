@@ -1,6 +1,6 @@
 /**
- * The Params every stack module can read. Each filter declares its own policy Param next to itself;
- * these are the ones the client fills in for all of them.
+ * The Params every stack module can read, which the client fills in for all of them. The ones a
+ * service's policy sets live with the policy (policy/policy-params.ts).
  */
 import { systemClock, systemRandom, type Clock, type Random } from './clock.js';
 import { Counters } from './counters.js';
@@ -13,3 +13,7 @@ export const RandomParam = new Param<Random>('random', systemRandom);
 export const LoggerParam = new Param<Logger>('logger', silentLogger);
 /** Where filters count what they did (retries, budget exhaustion, ejections, ...). */
 export const CountersParam = new Param<Counters>('counters', new Counters());
+
+/** Which way a stack's requests go: out of this process to a service, or in from the mesh to the app. */
+export type Direction = 'inbound' | 'outbound';
+export const DirectionParam = new Param<Direction>('direction', 'outbound');

@@ -14,7 +14,7 @@ import type { HttpModule } from '../http/http-stack.js';
 import { sleep } from '../policy/backoff.js';
 import { grpcStatusForHttp, isGrpcMessage } from '../policy/grpc-over-http.js';
 import { compileRequestMatch, type RequestPredicate } from '../policy/request-match.js';
-import { FAULT_HEADER } from './retry.js';
+import { FAULT_HEADER } from '../policy/injected-fault.js';
 import { syntheticResponse } from '../policy/synthetic-response.js';
 import { FaultPolicyParam } from '../policy/policy-params.js';
 

@@ -11,20 +11,18 @@
  * Each finished request is also reported to the metrics' RequestObserver (the admin's stats windows
  * and tap), only while something listens there.
  */
-import { ClockParam } from '../core/core-params.js';
+import { ClockParam, DirectionParam } from '../core/core-params.js';
 import { isMeshError } from '../core/errors.js';
 import { Param } from '../core/params.js';
 import type { CallContext } from '../core/service.js';
 import type { HttpModule } from '../http/http-stack.js';
 import type { MeshRequest, MeshResponse } from '../http/http-types.js';
-import { type Classification, type Direction, MeshMetrics, type RouteMetrics } from '../telemetry/mesh-metrics.js';
+import { type Classification, MeshMetrics, type RouteMetrics } from '../telemetry/mesh-metrics.js';
 import { isGrpcContentType } from '../policy/grpc-over-http.js';
 import { isFailureResponse } from '../policy/response-classifier.js';
 
 /** Where a client records its metrics; without one, the filter is left out of the stack. */
 export const MetricsParam = new Param<MeshMetrics | undefined>('metrics', undefined);
-/** Which way the requests of this stack go, as the `direction` label says. */
-export const DirectionParam = new Param<Direction>('direction', 'outbound');
 
 export const metricsModule: HttpModule = {
   role: 'metrics',

@@ -24,7 +24,6 @@
  * stream is sent as it comes (the bytes already read, then the rest) and that request is not retried,
  * rather than buffering unbounded uploads in memory.
  */
-import { Readable } from 'node:stream';
 import type { Clock, Random } from '../core/clock.js';
 import { ClockParam, CountersParam, RandomParam } from '../core/core-params.js';
 import type { Counters } from '../core/counters.js';
@@ -37,6 +36,8 @@ import type { MeshRequest, MeshResponse } from '../http/http-types.js';
 import { ExponentialBackoff, sleep } from '../policy/backoff.js';
 import { isGrpcContentType } from '../policy/grpc-over-http.js';
 import { isFailureResponse } from '../policy/response-classifier.js';
+import { bufferBody } from '../policy/replayable-body.js';
+import { isInjectedFault } from '../policy/injected-fault.js';
 import { RetryBudget } from '../policy/retry-budget.js';
 import { RetryPolicyParam } from '../policy/policy-params.js';
 
@@ -53,9 +54,6 @@ export interface RetryFilterDeps {
 }
 
 const IDEMPOTENT_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
-
-/** The header the fault filter puts on the responses it makes up. */
-export const FAULT_HEADER = 'x-meshwork-fault';
 
 export const retryModule: HttpModule = {
   role: 'retry',
@@ -200,73 +198,3 @@ function isRetryableGrpcStatus(response: MeshResponse, statuses: ReadonlySet<str
   const status = response.header('grpc-status');
   return typeof status === 'string' && statuses.has(status) && isGrpcContentType(response.header('content-type'));
 }
-
-function isInjectedFault(response: MeshResponse): boolean {
-  const value = response.header(FAULT_HEADER);
-  return value === 'abort' || (Array.isArray(value) && value.includes('abort'));
-}
-
-type BufferedBody = { kind: 'buffered'; body: Buffer } | { kind: 'too-large'; body: Readable };
-
-async function bufferBody(stream: AsyncIterable<unknown>, limit: number, signal: AbortSignal | undefined): Promise<BufferedBody> {
-  const source = stream[Symbol.asyncIterator]();
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for (;;) {
-    const next = await abortable(source.next(), signal, source);
-    if (next.done === true) return { kind: 'buffered', body: Buffer.concat(chunks, size) };
-    const chunk = toBuffer(next.value);
-    chunks.push(chunk);
-    size += chunk.length;
-    if (size > limit) return { kind: 'too-large', body: Readable.from(concatStreams(chunks, source), { objectMode: false }) };
-  }
-}
-
-async function* concatStreams(head: Buffer[], rest: AsyncIterator<unknown>): AsyncGenerator<Buffer> {
-  let finished = false;
-  try {
-    yield* head;
-    for (;;) {
-      const next = await rest.next();
-      if (next.done === true) break;
-      yield toBuffer(next.value);
-    }
-    finished = true;
-  } finally {
-    // Destroys the caller's stream if the request gave up half way.
-    if (!finished) await rest.return?.();
-  }
-}
-
-function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined, source: AsyncIterator<unknown>): Promise<T> {
-  if (signal === undefined) return promise;
-  if (signal.aborted) {
-    void Promise.resolve(source.return?.()).catch(() => {});
-    return Promise.reject(signal.reason);
-  }
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => {
-      void Promise.resolve(source.return?.()).catch(() => {});
-      reject(signal.reason);
-    };
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (err: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(err);
-      },
-    );
-  });
-}
-
-function toBuffer(chunk: unknown): Buffer {
-  if (Buffer.isBuffer(chunk)) return chunk;
-  if (typeof chunk === 'string') return Buffer.from(chunk);
-  if (chunk instanceof Uint8Array) return Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-  throw new MeshError('INVALID_OPTIONS', `request body stream produced a ${typeof chunk}; a body stream must yield strings or bytes`);
-}
-

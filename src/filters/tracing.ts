@@ -16,7 +16,7 @@ import type { CallContext } from '../core/service.js';
 import type { HttpModule } from '../http/http-stack.js';
 import type { MeshRequest, MeshResponse } from '../http/http-types.js';
 import { carriesTraceContext, extractTraceContext, injectTraceContext } from '../telemetry/trace-propagation.js';
-import { DirectionParam } from './metrics.js';
+import { DirectionParam } from '../core/core-params.js';
 import { isFailureResponse } from '../policy/response-classifier.js';
 
 const VERSION = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
