@@ -55,8 +55,8 @@ await Promise.all(Array.from({ length: 8 }, worker));
 console.log('300 calls, 8 at a time, through meshwork/grpc:');
 for (const { name } of servers) console.log(`  ${name.padEnd(13)} answered ${String(served[name] ?? 0).padStart(3)}`);
 console.log(`  failed after retries: ${failed}`);
-const metrics = (await mesh.metrics.metrics()).split('\n').filter((line) => /^(response_total|meshwork_retries_total)\{.*greeter/.test(line));
-console.log('from mesh.metrics:');
+const metrics = (await mesh.registry.metrics()).split('\n').filter((line) => /^(response_total|meshwork_retries_total)\{.*greeter/.test(line));
+console.log('from mesh.registry:');
 for (const line of metrics) console.log(`  ${line}`);
 
 greeter.close();

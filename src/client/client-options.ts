@@ -23,8 +23,8 @@ export interface ClientCodeOptions {
   /** Edits the default stack before it is built, e.g. `(s) => s.insertBefore('retry', myModule)`. */
   stack?: (stack: Stack<MeshRequest, MeshResponse>) => Stack<MeshRequest, MeshResponse>;
   /**
-   * Where the golden metrics go. Default: a registry of the client's own (`client.metrics`), or
-   * the mesh's (`mesh.metrics`); `false` leaves the metrics filter out of the stack.
+   * Where the golden metrics go. Default: a MeshMetrics of the client's own (`client.metrics`, its
+   * Prometheus registry `client.registry`), or the mesh's; `false` leaves the metrics filter out.
    */
   metrics?: MeshMetrics | false;
   /** This process's certificate and trust anchors, for services with `tls` (mTLS). */

@@ -61,10 +61,10 @@ export interface Mesh {
   readonly dispatcher: Dispatcher;
   /** This process's identity (certificate, key, trust anchors) when one is configured, for mTLS. */
   readonly identity: IdentitySource | undefined;
-  /** The Prometheus registry with every service's golden metrics (`await mesh.metrics.metrics()`). */
-  readonly metrics: Registry;
-  /** What records into `metrics`, for integrations such as `meshwork/grpc`; undefined with `metrics: false`. */
-  readonly recorder: MeshMetrics | undefined;
+  /** What every service's golden metrics are recorded into; undefined with `metrics: false`. */
+  readonly metrics: MeshMetrics | undefined;
+  /** The Prometheus registry those metrics are in (`await mesh.registry.metrics()` is the exposition text). */
+  readonly registry: Registry;
   /** A handle on a service; it stays valid across config reloads. */
   client(name: string): MeshClient;
   services(): string[];
@@ -199,8 +199,8 @@ export function createMesh(options: MeshOptions): Mesh {
   const mesh: Mesh = {
     dispatcher,
     identity: code.identity,
-    metrics: registry,
-    recorder: meshMetrics,
+    metrics: meshMetrics,
+    registry,
     client: (name) => services.client(name),
     services: () => services.names(),
     serviceFor: (authority) => services.serviceFor(authority),

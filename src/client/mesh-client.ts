@@ -44,8 +44,10 @@ export interface MeshClient {
   readonly stack: HttpStack;
   /** The validated settings the client runs with. */
   readonly settings: ServiceSettings;
-  /** The Prometheus registry holding this client's golden metrics (shared with its mesh, if any). */
-  readonly metrics: Registry;
+  /** What this client's golden metrics are recorded into (its mesh's, if any); undefined with `metrics: false`. */
+  readonly metrics: MeshMetrics | undefined;
+  /** The Prometheus registry those metrics are in (an empty one with `metrics: false`). */
+  readonly registry: Registry;
   /** An undici Dispatcher that sends every request it is given to this service. */
   readonly dispatcher: Dispatcher;
   /** Sends a request through the stack; the response is undici's (statusCode, headers, body). */
@@ -144,7 +146,8 @@ export function buildClient(name: string, settings: ServiceSettings, code: Clien
     name,
     stack,
     settings,
-    metrics: (metrics ?? new MeshMetrics()).registry,
+    metrics,
+    registry: (metrics ?? new MeshMetrics()).registry,
     dispatcher: undefined as unknown as Dispatcher,
     request(req) {
       if (closed) return Promise.reject(new MeshError('CLIENT_CLOSED', `client for service "${name}" is closed; create a new one`, { service: name }));

@@ -28,6 +28,9 @@ export class ServiceHandle implements MeshClient {
   get metrics() {
     return this.current.metrics;
   }
+  get registry() {
+    return this.current.registry;
+  }
   request(req: Parameters<MeshClient['request']>[0]) {
     return this.current.request(req);
   }

@@ -36,6 +36,11 @@ function deepestUnionIssue(issue: z.ZodIssue): z.ZodIssue {
   return best ? deepestUnionIssue(best) : issue;
 }
 
+/**
+ * Plain words for a zod issue. Every message names what was expected and quotes what was given (the
+ * value at the issue's path in `input`), unless it is an unknown field (the name is what is wrong)
+ * or a missing one (nothing was given).
+ */
 function describeIssue(schema: z.ZodTypeAny, issue: z.ZodIssue, input: unknown): string {
   const value = valueAt(input, issue.path);
   const alreadySaid = (message: string) => value === undefined || message.includes(', got ') || message.startsWith('unknown field ');

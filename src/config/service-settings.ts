@@ -131,9 +131,3 @@ function normalize(c: Parsed): ServiceSettings {
 function dropUndefined<T extends object>(o: T): { [K in keyof T]: Exclude<T[K], undefined> } {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as { [K in keyof T]: Exclude<T[K], undefined> };
 }
-
-/**
- * Plain words for a zod issue. Every message names what was expected and quotes what was given (the
- * value at the issue's path in `input`), unless it is an unknown field (the name is what is wrong)
- * or a missing one (nothing was given).
- */

@@ -5,7 +5,7 @@
  * balancer (P2C peak-EWMA by default), retries UNAVAILABLE unary calls within the service's retry
  * budget (the one its HTTP client draws on), gives calls without a deadline the service's total
  * timeout, injects the service's faults as gRPC statuses, continues the caller's trace, and records
- * golden metrics with `grpc_status` in `mesh.metrics`.
+ * golden metrics with `grpc_status` in `mesh.metrics` (its registry: `mesh.registry`).
  */
 import { credentials, type ChannelCredentials, type Client, type ClientOptions } from '@grpc/grpc-js';
 import type { Mesh } from '../client/create-mesh.js';
@@ -44,7 +44,7 @@ export function grpcClient<T extends Client>(mesh: Mesh, Constructor: GrpcClient
   registerMeshBalancers();
   const settings = handle.settings;
   const retries = settings.policy.retries;
-  const metrics = mesh.recorder;
+  const metrics = mesh.metrics;
   const interceptors = [
     ...(options.channelOptions?.interceptors ?? []),
     // Each interceptor is a layer every call goes through: only the ones with work to do are added.

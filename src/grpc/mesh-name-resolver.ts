@@ -1,8 +1,7 @@
 /**
  * A grpc-js name resolver for `mesh:///<service>` targets, fed by meshwork's own discovery (static,
  * file, DNS A/SRV, and any resolver added later), so a grpc-js channel follows endpoint changes
- * live, as grpc-js-xds plugs xDS into grpc-js rather than wrapping it. This is the first piece of
- * gRPC support (issue 6); the load-balancing policy and interceptors build on it.
+ * live, as grpc-js-xds plugs xDS into grpc-js rather than wrapping it.
  *
  * grpc-js keeps one resolver class per scheme for the whole process, so the class is made here
  * around the lookup it should use: the last registration wins.

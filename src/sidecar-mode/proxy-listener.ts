@@ -126,7 +126,7 @@ export async function listenProxy(address: HostPort, options: ProxyListenerOptio
 
   // noDelay here, for every path: Node's HTTP/1.1 server sets it on its own sockets, but a socket
   // handed to the TLS server would keep Nagle's algorithm, which held small mTLS responses back for
-  // tens of milliseconds (half the throughput of plaintext until this line).
+  // tens of milliseconds (half the throughput of plaintext without it).
   const tcp = createTcpServer({ noDelay: true, keepAlive: true, keepAliveInitialDelay: 60_000 }, (socket) => {
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));

@@ -75,7 +75,7 @@ test('a ServiceProfile in the cluster applies exactly as the same profile in the
   // And requests follow it: the route's name labels the metrics.
   const res = await mesh.client('reviews').request({ method: 'GET', path: '/reviews/1' });
   await res.body.dump();
-  assert.match(await mesh.metrics.metrics(), /response_total\{[^}]*authority="reviews"[^}]*route="GET \/reviews\/\{id\}"/);
+  assert.match(await mesh.registry.metrics(), /response_total\{[^}]*authority="reviews"[^}]*route="GET \/reviews\/\{id\}"/);
 
   // A profile for a service this mesh does not have is no error.
   api.put('serviceprofiles', profile(ROUTES, 'details.default.svc.cluster.local'));

@@ -261,7 +261,7 @@ test('the API server down for 10 s: traffic keeps flowing to the last endpoints,
     }
   }
   assert.ok(failuresSeen() >= 4, `retried through the outage with a growing backoff (${failuresSeen()} failures)`);
-  const metrics = await reviews.metrics.metrics();
+  const metrics = await reviews.registry.metrics();
   const counted = Number(/meshwork_discovery_errors_total\{authority="reviews"\} (\d+)/.exec(metrics)?.[1]);
   assert.equal(counted, failuresSeen());
   assert.deepEqual(keys(reviews), podKeys([p0, p1]));

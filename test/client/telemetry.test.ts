@@ -38,14 +38,14 @@ test('mesh.metrics counts requests and responses per service and route, in Linke
       const res = await mesh.client('reviews').request({ method: 'GET', path });
       await res.body.dump();
     }
-    const text = await mesh.metrics.metrics();
+    const text = await mesh.registry.metrics();
     const route = 'GET /reviews/{id}';
     assert.equal(metricValue(text, 'request_total', { direction: 'outbound', authority: 'reviews', route }), 3);
     assert.equal(metricValue(text, 'request_total', { authority: 'reviews', route: 'default' }), 1);
     assert.equal(metricValue(text, 'response_total', { route, status_code: '200', classification: 'success' }), 2);
     assert.equal(metricValue(text, 'response_total', { route, status_code: '503', classification: 'failure' }), 1);
     assert.equal(metricValue(text, 'response_latency_ms_count', { authority: 'reviews' }), 4);
-    assert.equal(mesh.client('reviews').metrics, mesh.metrics);
+    assert.equal(mesh.client('reviews').registry, mesh.registry);
   } finally {
     backend.behaviour = {};
     await mesh.close();
@@ -57,7 +57,7 @@ test('a refused request is a failure with the error code, and stack events are c
   await dead.stop();
   await withClient(meshClient('ratings', { endpoints: [dead.address], retries: { maxAttempts: 2, backoff: { base: 1, max: 2 } } }), async (client) => {
     await assert.rejects(client.request({ path: '/' }), { code: 'CONNECT_FAILED' });
-    const text = await client.metrics.metrics();
+    const text = await client.registry.metrics();
     assert.equal(metricValue(text, 'response_total', { authority: 'ratings', classification: 'failure', error: 'CONNECT_FAILED' }), 1);
     assert.equal(metricValue(text, 'meshwork_retries_total', { authority: 'ratings' }), 1);
   });
@@ -67,7 +67,7 @@ test('metrics: false records nothing', async () => {
   await withClient(meshClient('reviews', { endpoints: [backend.address], metrics: false }), async (client) => {
     const res = await client.request({ path: '/' });
     await res.body.dump();
-    assert.equal(metricValue(await client.metrics.metrics(), 'request_total'), 0);
+    assert.equal(metricValue(await client.registry.metrics(), 'request_total'), 0);
   });
 });
 

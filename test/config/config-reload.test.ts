@@ -64,7 +64,7 @@ test('an empty, comments-only, whitespace-only or half-written file during hot r
   const logger = recordingLogger();
   const mesh = createMesh({ config: file, logger });
   const held = mesh.client('reviews');
-  const failures = async (reason?: string) => metricValue(await mesh.metrics.metrics(), 'meshwork_config_reload_failures_total', reason ? { reason } : {});
+  const failures = async (reason?: string) => metricValue(await mesh.registry.metrics(), 'meshwork_config_reload_failures_total', reason ? { reason } : {});
   try {
     const good = meshYaml('2s');
     const badFiles: [string, string, RegExp][] = [
@@ -98,7 +98,7 @@ test('an empty, comments-only, whitespace-only or half-written file during hot r
     await eventually('the good change', () => mesh.configGeneration === 2);
     assert.equal(mesh.configError, undefined);
     assert.equal(held.settings.policy.timeouts?.totalMs, 3000);
-    assert.equal(metricValue(await mesh.metrics.metrics(), 'meshwork_config_reloads_total'), 1);
+    assert.equal(metricValue(await mesh.registry.metrics(), 'meshwork_config_reloads_total'), 1);
     assert.equal(await failures(), 5, 'failures are not reset by a good reload');
   } finally {
     await mesh.close();
@@ -113,10 +113,10 @@ test('a file that goes missing is reported once, and the same good content comin
     await rm(file);
     await eventually('the missing file', () => mesh.configError !== undefined);
     assert.match(mesh.configError!.message, /vanishing\.yaml: cannot read the config file \(ENOENT\); keeping the last good config/);
-    assert.equal(metricValue(await mesh.metrics.metrics(), 'meshwork_config_reload_failures_total', { reason: 'unreadable' }), 1);
+    assert.equal(metricValue(await mesh.registry.metrics(), 'meshwork_config_reload_failures_total', { reason: 'unreadable' }), 1);
     await replaceFile(file, meshYaml('2s'));
     await eventually('the file back', () => mesh.configError === undefined);
-    assert.equal(metricValue(await mesh.metrics.metrics(), 'meshwork_config_reload_failures_total', { reason: 'unreadable' }), 1, 'reported once, not on every poll');
+    assert.equal(metricValue(await mesh.registry.metrics(), 'meshwork_config_reload_failures_total', { reason: 'unreadable' }), 1, 'reported once, not on every poll');
     const res = await mesh.client('reviews').request({ path: '/' });
     assert.equal(res.statusCode, 200);
     await res.body.dump();

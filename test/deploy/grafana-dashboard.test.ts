@@ -58,7 +58,7 @@ spec:
     const mesh = createMesh({ config });
     try {
       const names = new Set<string>();
-      for (const metric of await mesh.metrics.getMetricsAsJSON()) {
+      for (const metric of await mesh.registry.getMetricsAsJSON()) {
         names.add(metric.name);
         if (String(metric.type) === 'histogram') for (const suffix of ['_bucket', '_sum', '_count']) names.add(`${metric.name}${suffix}`);
       }

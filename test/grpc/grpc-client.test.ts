@@ -81,7 +81,7 @@ test('calls are spread over every endpoint the mesh knows, and counted with grpc
     const from = new Set<string>();
     for (let i = 0; i < 60; i++) from.add((await greet(client, 'ada')).split(' from ')[1]!);
     assert.deepEqual([...from].sort(), ['one', 'three', 'two']);
-    const text = await mesh.metrics.metrics();
+    const text = await mesh.registry.metrics();
     assert.equal(metricValue(text, 'request_total', { authority: 'greeter', route: '/demo.Greeter/Greet' }), 60);
     assert.equal(metricValue(text, 'response_total', { authority: 'greeter', grpc_status: '0', classification: 'success' }), 60);
   } finally {
@@ -92,10 +92,10 @@ test('calls are spread over every endpoint the mesh knows, and counted with grpc
 test('UNAVAILABLE is retried within the budget: the caller sees success, the metrics see the retries', async () => {
   const client = grpcClient(mesh, GreeterClient, 'greeter') as unknown as Greeter;
   try {
-    const before = metricValue(await mesh.metrics.metrics(), 'meshwork_retries_total', { authority: 'greeter' });
+    const before = metricValue(await mesh.registry.metrics(), 'meshwork_retries_total', { authority: 'greeter' });
     failNext.count = 2;
     assert.match(await greet(client, 'grace'), /^hello grace from /);
-    const after = metricValue(await mesh.metrics.metrics(), 'meshwork_retries_total', { authority: 'greeter' });
+    const after = metricValue(await mesh.registry.metrics(), 'meshwork_retries_total', { authority: 'greeter' });
     assert.equal(after - before, 2);
   } finally {
     client.close();
@@ -141,7 +141,7 @@ test('an injected abort fails the call with the configured gRPC status, never re
     assert.equal(err.code, grpc.status.RESOURCE_EXHAUSTED);
     assert.match(err.details, /fault injected/);
     assert.equal(served, before);
-    const text = await mesh.metrics.metrics();
+    const text = await mesh.registry.metrics();
     assert.equal(metricValue(text, 'meshwork_faults_aborted_total', { authority: 'greeter-chaos' }), 1);
     assert.equal(metricValue(text, 'meshwork_retries_total', { authority: 'greeter-chaos' }), 0);
   } finally {

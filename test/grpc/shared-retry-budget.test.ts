@@ -99,7 +99,7 @@ async function grpcAttempts(client: Books): Promise<number> {
   return hits.grpc - before;
 }
 
-const metric = async (mesh: Mesh, name: string, authority: string) => metricValue(await mesh.metrics.metrics(), name, { authority });
+const metric = async (mesh: Mesh, name: string, authority: string) => metricValue(await mesh.registry.metrics(), name, { authority });
 
 test('retries spent over HTTP leave none for gRPC, and retries spent over gRPC leave none for HTTP', async () => {
   const mesh = meshOf('http-first', 'grpc-first');
