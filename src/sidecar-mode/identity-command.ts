@@ -4,7 +4,7 @@
  */
 import { access } from 'node:fs/promises';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { parseDuration } from '../core/duration.js';
 import { isMeshError } from '../core/errors.js';
 import { certificateNotAfter, createAuthority, issueLeaf } from '../tls/certificate-authority.js';
@@ -58,9 +58,10 @@ Usage:
 class UsageError extends Error {}
 
 /** parseArgs' own messages ("Unknown option '--nmae'") are clear; they only need to become usage errors. */
-function parsed<R>(command: string, parse: () => R): R {
+/** A subcommand's flags (and -h/--help), strictly: an unknown flag is a usage error naming the subcommand. */
+function parsed(command: string, args: string[], options: NonNullable<ParseArgsConfig['options']>): { values: Record<string, string | boolean | (string | boolean)[] | undefined> } {
   try {
-    return parse();
+    return parseArgs({ args, strict: true, allowPositionals: false, options: { ...HELP_OPTION, ...options } });
   } catch (err) {
     throw new UsageError(`identity ${command}: ${(err as Error).message}`);
   }
@@ -84,14 +85,7 @@ async function exists(path: string): Promise<boolean> {
 }
 
 async function init(args: string[], io: IdentityIo): Promise<number> {
-  const { values } = parsed('init', () =>
-    parseArgs({
-      args,
-      strict: true,
-      allowPositionals: false,
-      options: { ...HELP_OPTION, dir: { type: 'string' }, 'trust-domain': { type: 'string' }, force: { type: 'boolean' } },
-    }),
-  );
+  const { values } = parsed('init', args, { dir: { type: 'string' }, 'trust-domain': { type: 'string' }, force: { type: 'boolean' } });
   if (values.help === true) {
     io.out(INIT_USAGE);
     return 0;
@@ -118,21 +112,13 @@ async function init(args: string[], io: IdentityIo): Promise<number> {
 }
 
 async function issue(args: string[], io: IdentityIo): Promise<number> {
-  const { values } = parsed('issue', () =>
-    parseArgs({
-      args,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        ...HELP_OPTION,
-        ca: { type: 'string' },
-        name: { type: 'string' },
-        out: { type: 'string' },
-        ttl: { type: 'string' },
-        dns: { type: 'string', multiple: true },
-      },
-    }),
-  );
+  const { values } = parsed('issue', args, {
+    ca: { type: 'string' },
+    name: { type: 'string' },
+    out: { type: 'string' },
+    ttl: { type: 'string' },
+    dns: { type: 'string', multiple: true },
+  });
   if (values.help === true) {
     io.out(ISSUE_USAGE);
     return 0;
@@ -140,7 +126,7 @@ async function issue(args: string[], io: IdentityIo): Promise<number> {
   const caDir = required('issue', values, 'ca');
   const name = required('issue', values, 'name');
   const outDir = required('issue', values, 'out');
-  const ttlText = values.ttl ?? DEFAULT_LEAF_TTL;
+  const ttlText = typeof values.ttl === 'string' ? values.ttl : DEFAULT_LEAF_TTL;
   const ttlMs = parseDuration(ttlText);
   // parseDuration reads a bare number as milliseconds; "--ttl 24" meaning 24 ms is never intended.
   if (ttlMs === undefined || ttlMs <= 0 || /^[\d.]+$/.test(ttlText.trim())) {
@@ -148,7 +134,7 @@ async function issue(args: string[], io: IdentityIo): Promise<number> {
   }
   const id = parseSpiffeId(name);
   const ca = await readAuthority(caDir, { trustDomain: id.trustDomain });
-  const dnsNames = values.dns ?? [];
+  const dnsNames = Array.isArray(values.dns) ? values.dns.map(String) : [];
   const now = new Date();
   const leaf = await issueLeaf(ca, id.toString(), { ttlMs, now, dnsNames });
   const files = await writeLeaf(outDir, leaf, ca.root.certPem);
