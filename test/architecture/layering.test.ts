@@ -39,3 +39,14 @@ test('the checks can fail: a cycle and an upward import are found', () => {
   assert.equal(cycles(graph).length, 1);
   assert.ok(LAYERS.indexOf('filters') > LAYERS.indexOf('core'));
 });
+
+test("ARCHITECTURE.md's layout names every folder of src/, in the order of the layers", async () => {
+  const { readFile } = await import('node:fs/promises');
+  const text = await readFile(new URL('../../ARCHITECTURE.md', import.meta.url), 'utf8');
+  const layout = text.slice(text.indexOf('## Layout'));
+  const positions = LAYERS.map((folder) => layout.indexOf(`src/${folder}/`));
+  LAYERS.forEach((folder, i) => assert.ok(positions[i]! >= 0, `ARCHITECTURE.md's layout does not mention src/${folder}/`));
+  assert.deepEqual([...positions].sort((a, b) => a - b), positions, 'the layout lists the folders in another order than the layers');
+  const folders = new Set([...importGraph().keys()].map(folderOf).filter((f) => f !== '.'));
+  assert.deepEqual([...folders].sort(), [...LAYERS].sort(), 'src/ has folders LAYERS does not list (or the other way round)');
+});
