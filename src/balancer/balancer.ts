@@ -138,6 +138,11 @@ export class Balancer<Req, Res> implements Service<Req, Res> {
       // Every endpoint ejected: fail open and use them all rather than refuse every request.
       if (healthy.length > 0) candidates = healthy;
     }
+    const avoid = ctx.avoidEndpoint;
+    if (avoid !== undefined) {
+      const others = candidates.filter((e) => e.key !== avoid);
+      if (others.length > 0) candidates = others;
+    }
     return this.#options.picker.pick(candidates, this.#costOf);
   }
 
