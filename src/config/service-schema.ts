@@ -6,7 +6,7 @@
  * waiting to happen, so it is an error, with a did-you-mean when a known field is close.
  */
 import { z } from 'zod';
-import type { RequestMatch, ResponseMatch } from '../core/policy.js';
+import { GRADIENT2_DEFAULTS, type RequestMatch, type ResponseMatch } from '../core/policy.js';
 import { parseByteSize } from './byte-size.js';
 import { parseDuration } from '../core/duration.js';
 import { parseQuantity } from './quantity.js';
@@ -137,6 +137,53 @@ export const routeSchema = z
   })
   .strict();
 
+/** A copy of the traffic to another destination (Istio's mirror, with mirrorPercentage as percent). */
+const mirrorSchema = z
+  .object({
+    service: z.string().min(1, 'expected the destination copies go to, a service or host:port'),
+    percent: percent.optional(),
+    maxInFlight: count(1).optional(),
+    timeout: durationSchema.optional(),
+  })
+  .strict();
+
+/** A Mesh document's routes: a ServiceProfile's, plus what meshwork adds to them. */
+const meshRouteSchema = routeSchema.extend({
+  isIdempotent: z.boolean().optional(),
+  mirror: z.union([z.literal(false), mirrorSchema]).optional(),
+});
+
+const hedgingSchema = z
+  .object({
+    percentile: z.number().gt(0, 'expected a percentile above 0 and below 100, e.g. 95').lt(100, 'expected a percentile above 0 and below 100, e.g. 95').optional(),
+    minDelay: durationSchema.optional(),
+    window: durationSchema.optional(),
+    minSamples: count(1).optional(),
+  })
+  .strict();
+
+const adaptiveLimitSchema = z.union([
+  z.literal(true),
+  z
+    .object({
+      initialLimit: count(1).optional(),
+      minLimit: count(1).optional(),
+      maxLimit: count(1).optional(),
+      smoothing: z.number().gt(0, 'expected a number above 0 and at most 1, e.g. 0.2').max(1, 'expected a number above 0 and at most 1, e.g. 0.2').optional(),
+      rttTolerance: z.number().min(1, 'expected a number >= 1, e.g. 1.5').optional(),
+      longWindow: count(1).optional(),
+      queueSize: z.number().min(0, 'expected a number >= 0').optional(),
+    })
+    .strict()
+    .superRefine((a, ctx) => {
+      // The bounds are checked with the defaults filled in: `maxLimit: 10` alone is below the default minLimit.
+      const min = a.minLimit ?? GRADIENT2_DEFAULTS.minLimit;
+      const max = a.maxLimit ?? GRADIENT2_DEFAULTS.maxLimit;
+      if (max < min) ctx.addIssue({ code: 'custom', path: [a.maxLimit === undefined ? 'minLimit' : 'maxLimit'], message: `maxLimit (${max}) must not be below minLimit (${min})` });
+      else if (a.initialLimit !== undefined && (a.initialLimit < min || a.initialLimit > max)) ctx.addIssue({ code: 'custom', path: ['initialLimit'], message: `expected an initial limit from minLimit to maxLimit (${min}..${max})` });
+    }),
+]);
+
 export const serviceConfigSchema = z
   .object({
     endpoints: z.array(endpoint).min(1, 'expected at least one endpoint').optional(),
@@ -224,7 +271,9 @@ export const serviceConfigSchema = z
           .refine((f) => f.delay !== undefined || f.abort !== undefined, 'a fault needs a delay, an abort, or both'),
       )
       .optional(),
-    routes: z.array(routeSchema).optional(),
+    routes: z.array(meshRouteSchema).optional(),
+    mirror: mirrorSchema.optional(),
+    hedging: hedgingSchema.optional(),
     split: z
       .array(z.object({ service: z.string().min(1), weight: splitWeightSchema }).strict())
       .min(1, 'expected at least one destination')
@@ -245,6 +294,7 @@ export const serviceConfigSchema = z
       .object({
         maxConcurrency: count(1).optional(),
         rateLimit: z.object({ requestsPerSecond: z.number().positive('expected a rate above 0'), burst: count(1).optional() }).strict().optional(),
+        adaptive: adaptiveLimitSchema.optional(),
       })
       .strict()
       .optional(),

@@ -5,7 +5,7 @@
  */
 import { MeshError, type MeshErrorCode } from '../core/errors.js';
 import { formatPath } from '../core/field-path.js';
-import { ENDPOINT_DEFAULTS, type ServicePolicy } from '../core/policy.js';
+import { ENDPOINT_DEFAULTS, type MirrorPolicy, type ServicePolicy } from '../core/policy.js';
 import { schemaProblems, type SchemaProblem } from './schema-problems.js';
 import { serviceConfigSchema, type ParsedServiceConfig as Parsed } from './service-schema.js';
 
@@ -61,6 +61,8 @@ function normalize(c: Parsed): ServiceSettings {
       ...(r.isRetryable === undefined ? {} : { isRetryable: r.isRetryable }),
       ...(r.timeout === undefined ? {} : { timeoutMs: r.timeout }),
       ...(r.responseClasses ? { responseClasses: r.responseClasses.map((rc) => ({ condition: rc.condition, isFailure: rc.isFailure ?? false })) } : {}),
+      ...(r.isIdempotent === undefined ? {} : { isIdempotent: r.isIdempotent }),
+      ...(r.mirror === undefined ? {} : { mirror: r.mirror === false ? false : mirrorPolicy(r.mirror) }),
     }));
   }
   if (c.timeout !== undefined || c.perTryTimeout !== undefined) {
@@ -97,7 +99,19 @@ function normalize(c: Parsed): ServiceSettings {
     );
   }
   if (c.split) policy.split = c.split.map((d) => ({ service: d.service, weight: d.weight }));
-  if (c.limits) policy.limits = dropUndefined({ maxConcurrency: c.limits.maxConcurrency, rateLimit: c.limits.rateLimit && dropUndefined({ requestsPerSecond: c.limits.rateLimit.requestsPerSecond, burst: c.limits.rateLimit.burst }) });
+  if (c.limits) {
+    const l = c.limits;
+    policy.limits = dropUndefined({
+      maxConcurrency: l.maxConcurrency,
+      rateLimit: l.rateLimit && dropUndefined({ requestsPerSecond: l.rateLimit.requestsPerSecond, burst: l.rateLimit.burst }),
+      adaptive: l.adaptive === true ? {} : l.adaptive && dropUndefined(l.adaptive),
+    });
+  }
+  if (c.mirror) policy.mirror = mirrorPolicy(c.mirror);
+  if (c.hedging) {
+    const h = c.hedging;
+    policy.hedging = dropUndefined({ percentile: h.percentile, minDelayMs: h.minDelay, windowMs: h.window, minSamples: h.minSamples });
+  }
 
   const o = c.outlierDetection;
   const conn = c.connection ?? {};
@@ -126,6 +140,10 @@ function normalize(c: Parsed): ServiceSettings {
     discoveryTimeoutMs: c.discoveryTimeout ?? ENDPOINT_DEFAULTS.discoveryTimeoutMs,
     policy,
   };
+}
+
+function mirrorPolicy(m: NonNullable<Parsed['mirror']>): MirrorPolicy {
+  return dropUndefined({ service: m.service, percent: m.percent, maxInFlight: m.maxInFlight, timeoutMs: m.timeout });
 }
 
 function dropUndefined<T extends object>(o: T): { [K in keyof T]: Exclude<T[K], undefined> } {
