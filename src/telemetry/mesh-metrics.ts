@@ -50,6 +50,12 @@ function peerLabels(peer: PeerLabels | undefined): { tls?: string; client_id?: s
   return peer.clientId ? { tls: String(peer.tls), client_id: peer.clientId } : { tls: String(peer.tls) };
 }
 
+/** The response series of one label set: a counter and a latency histogram. */
+interface ResponseSeries {
+  total: { value: number };
+  latency: HistogramSeries;
+}
+
 /**
  * The golden series of one (direction, authority, route, caller): found once per request by nested
  * map lookups (no key string is built on the request path), then bumped.
@@ -58,7 +64,7 @@ export class RouteMetrics {
   readonly #metrics: MeshMetrics;
   readonly #labels: Record<string, string>;
   readonly #requests: { value: number };
-  readonly #responses = new Map<number, { total: { value: number }; latency: HistogramSeries }>();
+  readonly #responses = new Map<number, ResponseSeries>();
 
   constructor(metrics: MeshMetrics, labels: Record<string, string>, requests: { value: number }) {
     this.#metrics = metrics;
@@ -88,17 +94,54 @@ export class RouteMetrics {
   }
 }
 
+/** The statuses gRPC defines (OK to UNAUTHENTICATED): their series are found by index. */
+const GRPC_STATUS_COUNT = 17;
+
+/**
+ * The golden series of gRPC calls to one (direction, authority, method): a call is counted when it
+ * starts, and its end is found by indexing an array with its `grpc_status`, so neither a key string
+ * nor a map lookup is made per call.
+ */
+export class GrpcRouteMetrics {
+  readonly #metrics: MeshMetrics;
+  readonly #labels: Record<string, string>;
+  readonly #requests: { value: number };
+  readonly #byStatus: (ResponseSeries | undefined)[] = new Array<ResponseSeries | undefined>(GRPC_STATUS_COUNT).fill(undefined);
+  // A status outside the defined ones (a misbehaving server may send any number).
+  readonly #otherStatuses = new Map<number, ResponseSeries>();
+
+  constructor(metrics: MeshMetrics, labels: Record<string, string>, requests: { value: number }) {
+    this.#metrics = metrics;
+    this.#labels = labels;
+    this.#requests = requests;
+  }
+
+  started(): void {
+    this.#requests.value++;
+  }
+
+  /** The call ended with `grpcStatus` (OK is a success, any other status a failure). */
+  ended(grpcStatus: number, latencyMs: number): void {
+    const known = grpcStatus >= 0 && grpcStatus < GRPC_STATUS_COUNT && Number.isInteger(grpcStatus);
+    let series = known ? this.#byStatus[grpcStatus] : this.#otherStatuses.get(grpcStatus);
+    if (series === undefined) {
+      series = this.#metrics.grpcResponseSeries(this.#labels, grpcStatus);
+      if (known) this.#byStatus[grpcStatus] = series;
+      else this.#otherStatuses.set(grpcStatus, series);
+    }
+    series.total.value++;
+    series.latency.observe(latencyMs);
+  }
+}
+
 export class MeshMetrics {
   readonly registry: Registry;
   readonly #requests: FastCounter;
   readonly #responses: FastCounter;
   readonly #latency: FastHistogram;
   readonly #stackEvents = new Map<string, Counter<'authority'>>();
-  // Handles by a joined key: an update is a Map lookup and a number bump.
-  readonly #requestSeries = new Map<string, { value: number }>();
-  readonly #responseSeries = new Map<string, { total: { value: number }; latency: HistogramSeries }>();
-
   readonly #routes = new Map<string, Map<string, Map<string, RouteMetrics>>>();
+  readonly #grpcRoutes = new Map<Direction, Map<string, Map<string, GrpcRouteMetrics>>>();
 
   constructor(registry: Registry = new Registry()) {
     this.registry = registry;
@@ -119,15 +162,34 @@ export class MeshMetrics {
     let metrics = byRoute.get(routeLabel);
     if (metrics === undefined) {
       const labels = { direction, authority, route: routeLabel, ...peerLabels(peer) };
-      const key = `${direction}\u0000${authority}\u0000${routeLabel}${peer ? `\u0000${peer.tls}\u0000${peer.clientId ?? ''}` : ''}`;
-      metrics = new RouteMetrics(this, labels, this.#requests.series(key, labels));
+      metrics = new RouteMetrics(this, labels, this.#requestSeries(direction, authority, routeLabel, peer, labels));
       byRoute.set(routeLabel, metrics);
     }
     return metrics;
   }
 
+  /** The series gRPC calls to `method` count in; keep it, as `route()`'s. */
+  grpcRoute(direction: Direction, authority: string, method: string): GrpcRouteMetrics {
+    let byAuthority = this.#grpcRoutes.get(direction);
+    if (byAuthority === undefined) this.#grpcRoutes.set(direction, (byAuthority = new Map()));
+    let byMethod = byAuthority.get(authority);
+    if (byMethod === undefined) byAuthority.set(authority, (byMethod = new Map()));
+    let metrics = byMethod.get(method);
+    if (metrics === undefined) {
+      const labels = { direction, authority, route: method };
+      metrics = new GrpcRouteMetrics(this, labels, this.#requestSeries(direction, authority, method, undefined, labels));
+      byMethod.set(method, metrics);
+    }
+    return metrics;
+  }
+
+  // HTTP requests and gRPC calls to the same route count in one request series.
+  #requestSeries(direction: Direction, authority: string, route: string, peer: PeerLabels | undefined, labels: Record<string, string>): { value: number } {
+    return this.#requests.series(`${direction}\u0000${authority}\u0000${route}${peer ? `\u0000${peer.tls}\u0000${peer.clientId ?? ''}` : ''}`, labels);
+  }
+
   /** @internal The response series for a full label set (RouteMetrics caches what this returns). */
-  responseSeries(labels: Record<string, string>): { total: { value: number }; latency: HistogramSeries } {
+  responseSeries(labels: Record<string, string>): ResponseSeries {
     const key = Object.values(labels).join('\u0000');
     return { total: this.#responses.series(key, labels), latency: this.#latency.series(key, labels) };
   }
@@ -137,28 +199,21 @@ export class MeshMetrics {
     return this.#responses.series(`failed\u0000${Object.values(labels).join('\u0000')}`, labels);
   }
 
-  requestStarted(direction: Direction, authority: string, route: string | undefined, peer?: PeerLabels): void {
-    const key = `${direction}\u0000${authority}\u0000${route ?? DEFAULT_ROUTE}${peer ? `\u0000${peer.tls}\u0000${peer.clientId ?? ''}` : ''}`;
-    let series = this.#requestSeries.get(key);
-    if (series === undefined) {
-      series = this.#requests.series(key, { direction, authority, route: route ?? DEFAULT_ROUTE, ...peerLabels(peer) });
-      this.#requestSeries.set(key, series);
-    }
-    series.value++;
+  /** @internal The response series of a gRPC route's status (GrpcRouteMetrics caches what this returns). */
+  grpcResponseSeries(routeLabels: Record<string, string>, grpcStatus: number): ResponseSeries {
+    const labels = { ...routeLabels, grpc_status: String(grpcStatus), classification: grpcStatus === 0 ? 'success' : 'failure' };
+    const key = `grpc\u0000${Object.values(labels).join('\u0000')}`;
+    return { total: this.#responses.series(key, labels), latency: this.#latency.series(key, labels) };
   }
 
-  /** A gRPC call ended: counted with its `grpc_status`, and its latency observed. */
+  /** Counts a request; code on the request path keeps `route(...)`'s series instead. */
+  requestStarted(direction: Direction, authority: string, route: string | undefined, peer?: PeerLabels): void {
+    this.route(direction, authority, route, peer).started();
+  }
+
+  /** A gRPC call ended: counted with its `grpc_status`, and its latency observed. Code on the call path keeps `grpcRoute(...)`'s series instead. */
   grpcResponded(direction: Direction, authority: string, route: string, grpcStatus: number, latencyMs: number): void {
-    const classification: Classification = grpcStatus === 0 ? 'success' : 'failure';
-    const key = `grpc\u0000${direction}\u0000${authority}\u0000${route}\u0000${grpcStatus}`;
-    let series = this.#responseSeries.get(key);
-    if (series === undefined) {
-      const labels = { direction, authority, route, grpc_status: String(grpcStatus), classification };
-      series = { total: this.#responses.series(key, labels), latency: this.#latency.series(key, labels) };
-      this.#responseSeries.set(key, series);
-    }
-    series.total.value++;
-    series.latency.observe(latencyMs);
+    this.grpcRoute(direction, authority, route).ended(grpcStatus, latencyMs);
   }
 
   /** Counts one stack event (`retries_total`, ...) as `meshwork_<event>{authority}`. */
