@@ -15,7 +15,7 @@ import { Metadata, status as Status, type InterceptingListener, type Interceptor
 import type { Span } from '@opentelemetry/api';
 import type { Clock, TimerHandle } from '../core/clock.js';
 import type { RetryBudget } from '../filters/retry-budget.js';
-import type { GrpcRouteMetrics } from '../telemetry/mesh-metrics.js';
+import type { RouteMetrics } from '../telemetry/mesh-metrics.js';
 import type { GrpcCallPipeline } from './grpc-call-step.js';
 
 type NextLayer = ReturnType<NextCall>;
@@ -42,7 +42,7 @@ export class PolicyCall {
 
   // What the steps remember about the call.
   span: Span | undefined = undefined;
-  routeMetrics: GrpcRouteMetrics | undefined = undefined;
+  routeMetrics: RouteMetrics | undefined = undefined;
   startedAt = 0;
   retryBudget: RetryBudget | undefined = undefined;
 

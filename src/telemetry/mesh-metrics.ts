@@ -56,15 +56,20 @@ interface ResponseSeries {
   latency: HistogramSeries;
 }
 
+/** The statuses gRPC defines (OK to UNAUTHENTICATED): their series are found by index. */
+const GRPC_STATUS_COUNT = 17;
+
 /**
  * The golden series of one (direction, authority, route, caller): found once per request by nested
- * map lookups (no key string is built on the request path), then bumped.
+ * map lookups (no key string is built on the request path), then bumped. gRPC calls count in the
+ * series of their method, with the response series of each `grpc_status` found by index.
  */
 export class RouteMetrics {
   readonly #metrics: MeshMetrics;
   readonly #labels: Record<string, string>;
   readonly #requests: { value: number };
   readonly #responses = new Map<number, ResponseSeries>();
+  #byGrpcStatus: (ResponseSeries | undefined)[] | undefined = undefined;
 
   constructor(metrics: MeshMetrics, labels: Record<string, string>, requests: { value: number }) {
     this.#metrics = metrics;
@@ -88,49 +93,22 @@ export class RouteMetrics {
     series.latency.observe(latencyMs);
   }
 
-  /** The request failed without a response: `error` says why. */
-  failed(error: string): void {
-    this.#metrics.failedSeries({ ...this.#labels, classification: 'failure', error }).value++;
-  }
-}
-
-/** The statuses gRPC defines (OK to UNAUTHENTICATED): their series are found by index. */
-const GRPC_STATUS_COUNT = 17;
-
-/**
- * The golden series of gRPC calls to one (direction, authority, method): a call is counted when it
- * starts, and its end is found by indexing an array with its `grpc_status`, so neither a key string
- * nor a map lookup is made per call.
- */
-export class GrpcRouteMetrics {
-  readonly #metrics: MeshMetrics;
-  readonly #labels: Record<string, string>;
-  readonly #requests: { value: number };
-  readonly #byStatus: (ResponseSeries | undefined)[] = new Array<ResponseSeries | undefined>(GRPC_STATUS_COUNT).fill(undefined);
-  // A status outside the defined ones (a misbehaving server may send any number).
-  readonly #otherStatuses = new Map<number, ResponseSeries>();
-
-  constructor(metrics: MeshMetrics, labels: Record<string, string>, requests: { value: number }) {
-    this.#metrics = metrics;
-    this.#labels = labels;
-    this.#requests = requests;
-  }
-
-  started(): void {
-    this.#requests.value++;
-  }
-
-  /** The call ended with `grpcStatus` (OK is a success, any other status a failure). */
-  ended(grpcStatus: number, latencyMs: number): void {
+  /** A gRPC call ended with `grpcStatus` (OK is a success, any other status a failure). */
+  grpcEnded(grpcStatus: number, latencyMs: number): void {
     const known = grpcStatus >= 0 && grpcStatus < GRPC_STATUS_COUNT && Number.isInteger(grpcStatus);
-    let series = known ? this.#byStatus[grpcStatus] : this.#otherStatuses.get(grpcStatus);
+    // A status gRPC does not define (a misbehaving server may send any number) is looked up by key each time.
+    let series = known ? this.#byGrpcStatus?.[grpcStatus] : undefined;
     if (series === undefined) {
       series = this.#metrics.grpcResponseSeries(this.#labels, grpcStatus);
-      if (known) this.#byStatus[grpcStatus] = series;
-      else this.#otherStatuses.set(grpcStatus, series);
+      if (known) (this.#byGrpcStatus ??= new Array<ResponseSeries | undefined>(GRPC_STATUS_COUNT).fill(undefined))[grpcStatus] = series;
     }
     series.total.value++;
     series.latency.observe(latencyMs);
+  }
+
+  /** The request failed without a response: `error` says why. */
+  failed(error: string): void {
+    this.#metrics.failedSeries({ ...this.#labels, classification: 'failure', error }).value++;
   }
 }
 
@@ -141,7 +119,6 @@ export class MeshMetrics {
   readonly #latency: FastHistogram;
   readonly #stackEvents = new Map<string, Counter<'authority'>>();
   readonly #routes = new Map<string, Map<string, Map<string, RouteMetrics>>>();
-  readonly #grpcRoutes = new Map<Direction, Map<string, Map<string, GrpcRouteMetrics>>>();
 
   constructor(registry: Registry = new Registry()) {
     this.registry = registry;
@@ -162,30 +139,11 @@ export class MeshMetrics {
     let metrics = byRoute.get(routeLabel);
     if (metrics === undefined) {
       const labels = { direction, authority, route: routeLabel, ...peerLabels(peer) };
-      metrics = new RouteMetrics(this, labels, this.#requestSeries(direction, authority, routeLabel, peer, labels));
+      const key = `${direction}\u0000${authority}\u0000${routeLabel}${peer ? `\u0000${peer.tls}\u0000${peer.clientId ?? ''}` : ''}`;
+      metrics = new RouteMetrics(this, labels, this.#requests.series(key, labels));
       byRoute.set(routeLabel, metrics);
     }
     return metrics;
-  }
-
-  /** The series gRPC calls to `method` count in; keep it, as `route()`'s. */
-  grpcRoute(direction: Direction, authority: string, method: string): GrpcRouteMetrics {
-    let byAuthority = this.#grpcRoutes.get(direction);
-    if (byAuthority === undefined) this.#grpcRoutes.set(direction, (byAuthority = new Map()));
-    let byMethod = byAuthority.get(authority);
-    if (byMethod === undefined) byAuthority.set(authority, (byMethod = new Map()));
-    let metrics = byMethod.get(method);
-    if (metrics === undefined) {
-      const labels = { direction, authority, route: method };
-      metrics = new GrpcRouteMetrics(this, labels, this.#requestSeries(direction, authority, method, undefined, labels));
-      byMethod.set(method, metrics);
-    }
-    return metrics;
-  }
-
-  // HTTP requests and gRPC calls to the same route count in one request series.
-  #requestSeries(direction: Direction, authority: string, route: string, peer: PeerLabels | undefined, labels: Record<string, string>): { value: number } {
-    return this.#requests.series(`${direction}\u0000${authority}\u0000${route}${peer ? `\u0000${peer.tls}\u0000${peer.clientId ?? ''}` : ''}`, labels);
   }
 
   /** @internal The response series for a full label set (RouteMetrics caches what this returns). */
@@ -199,7 +157,7 @@ export class MeshMetrics {
     return this.#responses.series(`failed\u0000${Object.values(labels).join('\u0000')}`, labels);
   }
 
-  /** @internal The response series of a gRPC route's status (GrpcRouteMetrics caches what this returns). */
+  /** @internal The response series of a gRPC route's status (RouteMetrics caches what this returns). */
   grpcResponseSeries(routeLabels: Record<string, string>, grpcStatus: number): ResponseSeries {
     const labels = { ...routeLabels, grpc_status: String(grpcStatus), classification: grpcStatus === 0 ? 'success' : 'failure' };
     const key = `grpc\u0000${Object.values(labels).join('\u0000')}`;
@@ -211,9 +169,9 @@ export class MeshMetrics {
     this.route(direction, authority, route, peer).started();
   }
 
-  /** A gRPC call ended: counted with its `grpc_status`, and its latency observed. Code on the call path keeps `grpcRoute(...)`'s series instead. */
+  /** A gRPC call ended: counted with its `grpc_status`, and its latency observed. Code on the call path keeps `route(...)`'s series instead. */
   grpcResponded(direction: Direction, authority: string, route: string, grpcStatus: number, latencyMs: number): void {
-    this.grpcRoute(direction, authority, route).ended(grpcStatus, latencyMs);
+    this.route(direction, authority, route).grpcEnded(grpcStatus, latencyMs);
   }
 
   /** Counts one stack event (`retries_total`, ...) as `meshwork_<event>{authority}`. */

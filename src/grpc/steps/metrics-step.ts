@@ -6,18 +6,18 @@
  */
 import type { StatusObject } from '@grpc/grpc-js';
 import { systemClock, type Clock } from '../../core/clock.js';
-import type { GrpcRouteMetrics, MeshMetrics } from '../../telemetry/mesh-metrics.js';
+import type { MeshMetrics, RouteMetrics } from '../../telemetry/mesh-metrics.js';
 import type { GrpcCallStep } from '../grpc-call-step.js';
 import type { PolicyCall } from '../policy-call.js';
 
 export function metricsStep(metrics: MeshMetrics, authority: string, clock: Clock = systemClock): GrpcCallStep {
-  const byMethod = new Map<string, GrpcRouteMetrics>();
+  const byMethod = new Map<string, RouteMetrics>();
   return {
     role: 'metrics',
     started(call: PolicyCall): boolean {
       let series = byMethod.get(call.method);
       if (series === undefined) {
-        series = metrics.grpcRoute('outbound', authority, call.method);
+        series = metrics.route('outbound', authority, call.method);
         byMethod.set(call.method, series);
       }
       call.routeMetrics = series;
@@ -26,7 +26,7 @@ export function metricsStep(metrics: MeshMetrics, authority: string, clock: Cloc
       return true;
     },
     ended(call: PolicyCall, status: StatusObject): void {
-      call.routeMetrics?.ended(status.code, clock.now() - call.startedAt);
+      call.routeMetrics?.grpcEnded(status.code, clock.now() - call.startedAt);
     },
   };
 }
