@@ -129,8 +129,13 @@ export class PolicyCall {
       this.#endStatus = status;
       return;
     }
-    if (this.#replyMetadata !== undefined) listener.onReceiveMetadata(this.#replyMetadata);
-    if (this.#reply !== NONE) listener.onReceiveMessage(this.#reply);
+    const replyMetadata = this.#replyMetadata;
+    const reply = this.#reply;
+    // The caller may keep its call object long after the end: it need not keep the messages alive.
+    this.#request = this.#reply = NONE;
+    this.#replyMetadata = undefined;
+    if (replyMetadata !== undefined) listener.onReceiveMetadata(replyMetadata);
+    if (reply !== NONE) listener.onReceiveMessage(reply);
     listener.onReceiveStatus(status);
   }
 
