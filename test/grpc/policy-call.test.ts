@@ -14,14 +14,18 @@ import { grpcFaultInterceptor, grpcRetryInterceptor, type GrpcRetryOptions } fro
 import { stepsInterceptor } from '../../src/grpc/policy-interceptor.js';
 import { retryStep } from '../../src/grpc/steps/retry-step.js';
 import { EventQueue } from '../helpers/event-queue.js';
+import { streamingHandlers, streamingMethods } from '../helpers/grpc-streaming.js';
 
 const identity = (b: Buffer) => b;
 const service: grpc.ServiceDefinition = {
   echo: { path: '/test.Flaky/Echo', requestStream: false, responseStream: false, requestSerialize: identity, requestDeserialize: identity, responseSerialize: identity, responseDeserialize: identity },
+  ...streamingMethods('test.Flaky'),
 };
 const Client = grpc.makeGenericClientConstructor(service, 'Flaky');
 type Stub = grpc.Client & {
   echo(req: Buffer, metadata: grpc.Metadata, options: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res?: Buffer) => void): grpc.ClientUnaryCall;
+  count(req: Buffer): grpc.ClientReadableStream<Buffer>;
+  sum(cb: (err: grpc.ServiceError | null, res?: Buffer) => void): grpc.ClientWritableStream<Buffer>;
 };
 
 let server: grpc.Server;
@@ -44,6 +48,7 @@ before(async () => {
       if (code === grpc.status.OK) callback(null, Buffer.from(`ok ${call.request.toString()}`));
       else callback({ code, details: `scripted ${grpc.status[code]}` });
     },
+    ...streamingHandlers,
   });
   port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))));
 });
@@ -220,6 +225,31 @@ test('an injected delay holds the call back, then the call goes on and succeeds'
     assert.equal(arrivals.all.length, 0, 'held while the delay runs');
     clock.advance(500);
     assert.equal((await call.done).res, 'ok delayed');
+  } finally {
+    client.close();
+  }
+});
+
+test('an injected delay holds streaming calls too: what the caller wrote or asked to read meanwhile goes through, in order, once it is over', async () => {
+  const clock = new ManualClock();
+  const client = stub(grpcFaultInterceptor([{ delay: { percent: 100, fixedDelayMs: 500 } }], { clock, random: () => 0 }));
+  try {
+    const total = new Promise<string>((resolve, reject) => {
+      const call = client.sum((err, res) => (err ? reject(err) : resolve(res!.toString())));
+      for (const n of [1, 2, 3, 4]) call.write(Buffer.from(String(n)));
+      call.end();
+    });
+    const counted = new Promise<string[]>((resolve, reject) => {
+      const got: string[] = [];
+      const call = client.count(Buffer.from('3'));
+      call.on('data', (m: Buffer) => got.push(m.toString()));
+      call.on('error', reject);
+      call.on('end', () => resolve(got));
+    });
+    await turn();
+    clock.advance(500);
+    assert.equal(await total, '10');
+    assert.deepEqual(await counted, ['1', '2', '3']);
   } finally {
     client.close();
   }
