@@ -67,7 +67,9 @@ before(async () => {
   const endpoints = ports.map((p) => `127.0.0.1:${p}`);
   mesh = createMesh({
     services: {
-      greeter: { endpoints, retries: { backoff: { base: 1, max: 2 } }, timeout: '300ms' },
+      // No timeout: a test's first call also waits for its new channel to connect, which a loaded machine can make slow.
+      greeter: { endpoints, retries: { backoff: { base: 1, max: 2 } } },
+      'greeter-timed': { endpoints, retries: { backoff: { base: 1, max: 2 } }, timeout: '300ms' },
       'greeter-codes': { endpoints, retries: { backoff: { base: 1, max: 2 }, grpcStatusCodes: ['RESOURCE_EXHAUSTED'] } },
       'greeter-chaos': { endpoints, faults: [{ abort: { percent: 100, httpStatus: 503, grpcStatus: 'RESOURCE_EXHAUSTED' } }] },
     },
@@ -128,7 +130,7 @@ test('a call counts once in the golden metrics, with the status its caller got, 
 });
 
 test('the service\'s timeout is the deadline of the whole call: every retry runs within it', async () => {
-  const client = grpcClient(mesh, GreeterClient, 'greeter') as unknown as Greeter;
+  const client = grpcClient(mesh, GreeterClient, 'greeter-timed') as unknown as Greeter;
   try {
     stumbles = 0;
     // Each attempt fails after 120 ms and 4 are allowed: with a deadline per attempt the caller would get UNAVAILABLE after 480 ms.
@@ -141,7 +143,7 @@ test('the service\'s timeout is the deadline of the whole call: every retry runs
 });
 
 test('a call without a deadline gets the service\'s timeout and ends as DEADLINE_EXCEEDED', async () => {
-  const client = grpcClient(mesh, GreeterClient, 'greeter') as unknown as Greeter;
+  const client = grpcClient(mesh, GreeterClient, 'greeter-timed') as unknown as Greeter;
   try {
     const started = Date.now();
     const err = await new Promise<grpc.ServiceError>((resolve) => client.ponder(Buffer.from(''), (e) => resolve(e!)));
