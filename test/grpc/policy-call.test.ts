@@ -54,9 +54,18 @@ before(async () => {
 });
 after(() => server.forceShutdown());
 
-function stub(interceptor: grpc.Interceptor): Stub {
-  return new Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), { interceptors: [interceptor] }) as unknown as Stub;
+/** Runs `body` with a client whose calls go through `interceptor`, and closes the client after. */
+async function withStub(interceptor: grpc.Interceptor, body: (client: Stub) => Promise<void>): Promise<void> {
+  const client = new Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), { interceptors: [interceptor] }) as unknown as Stub;
+  try {
+    await body(client);
+  } finally {
+    client.close();
+  }
 }
+
+/** Every call delayed by `ms` on `clock`. */
+const delayAll = (clock: ManualClock, ms: number) => grpcFaultInterceptor([{ delay: { percent: 100, fixedDelayMs: ms } }], { clock, random: () => 0 });
 
 interface Outcome {
   err: grpc.ServiceError | null;
@@ -109,8 +118,7 @@ test('the steps run in order: started top-down, attempting per attempt, attemptE
     ended: (_call, status) => void seen.push(`${name}.ended:${status.code}`),
   });
   const events = new EventQueue<string>();
-  const client = stub(stepsInterceptor([recorder('outer'), retryStep(retryOptions(clock, events)), recorder('inner')]));
-  try {
+  await withStub(stepsInterceptor([recorder('outer'), retryStep(retryOptions(clock, events)), recorder('inner')]), async (client) => {
     reset([grpc.status.UNAVAILABLE]);
     const call = start(client, 'order');
     await events.next('a retry');
@@ -130,9 +138,7 @@ test('the steps run in order: started top-down, attempting per attempt, attemptE
       'inner.ended:0',
       'outer.ended:0',
     ]);
-  } finally {
-    client.close();
-  }
+  });
 });
 
 test('a step that refuses an attempt ends the call with its status; nothing reaches the server', async () => {
@@ -143,23 +149,19 @@ test('a step that refuses an attempt ends the call with its status; nothing reac
       return false;
     },
   };
-  const client = stub(stepsInterceptor([refusing]));
-  try {
+  await withStub(stepsInterceptor([refusing]), async (client) => {
     reset([]);
     const { err } = await start(client, 'x').done;
     assert.equal(err?.code, grpc.status.UNAVAILABLE);
     assert.match(err!.details, /refused by a test step/);
     assert.equal(arrivals.all.length, 0);
-  } finally {
-    client.close();
-  }
+  });
 });
 
 test('a cancel while a retry waits ends the call at once as CANCELLED, and the retry is never sent', async () => {
   const clock = new ManualClock();
   const events = new EventQueue<string>();
-  const client = stub(grpcRetryInterceptor(retryOptions(clock, events)));
-  try {
+  await withStub(grpcRetryInterceptor(retryOptions(clock, events)), async (client) => {
     reset([grpc.status.UNAVAILABLE]);
     const call = start(client, 'cancel me');
     assert.equal(await events.next('a retry'), 'retries_total');
@@ -169,20 +171,18 @@ test('a cancel while a retry waits ends the call at once as CANCELLED, and the r
     clock.advance(1_000);
     await turn();
     assert.equal(arrivals.all.length, 1, 'no attempt after the cancel');
-  } finally {
-    client.close();
-  }
+  });
 });
 
 test('a retry whose backoff ends past the deadline is not sent and spends no budget; the caller gets DEADLINE_EXCEEDED at the deadline', async () => {
-  const clock = new ManualClock();
+  // The manual clock's wall time runs 10 s ahead of the real one, so the deadline is 50 ms away for
+  // meshwork's waits and 10 s away for grpc-js's own deadline timer: only the manual clock decides.
+  const clock = new ManualClock(0, Date.now() + 10_000 - 50);
   const events = new EventQueue<string>();
   const budget = new RetryBudget({ retryRatio: 0, minRetriesPerSecond: 10 }, clock);
-  const client = stub(grpcRetryInterceptor(retryOptions(clock, events, { budget })));
-  try {
+  await withStub(grpcRetryInterceptor(retryOptions(clock, events, { budget })), async (client) => {
     reset([grpc.status.UNAVAILABLE]);
     const available = budget.available();
-    // The deadline is wall-clock time: 50 ms on the manual clock's wall, which only moves when told.
     const call = start(client, 'late', { deadline: clock.wallNow() + 50 });
     assert.equal(await events.next('the retry decision'), 'retry_skipped_deadline_total');
     assert.equal(budget.available(), available, 'no budget spent on a retry that cannot be sent in time');
@@ -193,15 +193,12 @@ test('a retry whose backoff ends past the deadline is not sent and spends no bud
     assert.equal(call.outcome()?.err?.code, grpc.status.DEADLINE_EXCEEDED);
     assert.deepEqual(events.all, ['retry_skipped_deadline_total']);
     assert.equal(arrivals.all.length, 1);
-  } finally {
-    client.close();
-  }
+  });
 });
 
 test('an injected delay that outlasts the deadline ends the call with DEADLINE_EXCEEDED at the deadline, before any attempt', async () => {
   const clock = new ManualClock();
-  const client = stub(grpcFaultInterceptor([{ delay: { percent: 100, fixedDelayMs: 10_000 } }], { clock, random: () => 0 }));
-  try {
+  await withStub(delayAll(clock, 10_000), async (client) => {
     reset([]);
     const call = start(client, 'slow', { deadline: clock.wallNow() + 200 });
     await turn();
@@ -210,30 +207,24 @@ test('an injected delay that outlasts the deadline ends the call with DEADLINE_E
     clock.advance(1);
     assert.equal(call.outcome()?.err?.code, grpc.status.DEADLINE_EXCEEDED);
     assert.equal(arrivals.all.length, 0);
-  } finally {
-    client.close();
-  }
+  });
 });
 
 test('an injected delay holds the call back, then the call goes on and succeeds', async () => {
   const clock = new ManualClock();
-  const client = stub(grpcFaultInterceptor([{ delay: { percent: 100, fixedDelayMs: 500 } }], { clock, random: () => 0 }));
-  try {
+  await withStub(delayAll(clock, 500), async (client) => {
     reset([]);
     const call = start(client, 'delayed');
     await turn();
     assert.equal(arrivals.all.length, 0, 'held while the delay runs');
     clock.advance(500);
     assert.equal((await call.done).res, 'ok delayed');
-  } finally {
-    client.close();
-  }
+  });
 });
 
 test('an injected delay holds streaming calls too: what the caller wrote or asked to read meanwhile goes through, in order, once it is over', async () => {
   const clock = new ManualClock();
-  const client = stub(grpcFaultInterceptor([{ delay: { percent: 100, fixedDelayMs: 500 } }], { clock, random: () => 0 }));
-  try {
+  await withStub(delayAll(clock, 500), async (client) => {
     const total = new Promise<string>((resolve, reject) => {
       const call = client.sum((err, res) => (err ? reject(err) : resolve(res!.toString())));
       for (const n of [1, 2, 3, 4]) call.write(Buffer.from(String(n)));
@@ -250,23 +241,18 @@ test('an injected delay holds streaming calls too: what the caller wrote or aske
     clock.advance(500);
     assert.equal(await total, '10');
     assert.deepEqual(await counted, ['1', '2', '3']);
-  } finally {
-    client.close();
-  }
+  });
 });
 
 test('a retried call shows the caller the response headers of the attempt that answered, not of the failed one', async () => {
   const clock = new ManualClock();
   const events = new EventQueue<string>();
-  const client = stub(grpcRetryInterceptor(retryOptions(clock, events)));
-  try {
+  await withStub(grpcRetryInterceptor(retryOptions(clock, events)), async (client) => {
     reset([grpc.status.UNAVAILABLE]);
     const call = start(client, 'headers');
     await events.next('a retry');
     clock.advance(100);
     assert.equal((await call.done).res, 'ok headers');
     assert.deepEqual(call.headers, ['2']);
-  } finally {
-    client.close();
-  }
+  });
 });
