@@ -16,7 +16,7 @@ import type { Span } from '@opentelemetry/api';
 import type { Clock, TimerHandle } from '../core/clock.js';
 import type { RetryBudget } from '../filters/retry-budget.js';
 import type { RouteMetrics } from '../telemetry/mesh-metrics.js';
-import type { GrpcCallPipeline } from './grpc-call-step.js';
+import type { GrpcCall, GrpcCallPipeline } from './grpc-call-step.js';
 
 type NextLayer = ReturnType<NextCall>;
 type MessageContext = Parameters<NextLayer['sendMessageWithContext']>[0];
@@ -28,19 +28,13 @@ const NONE: unique symbol = Symbol('none');
 /** A call waiting on a timer (a backoff, an injected delay) keeps the process alive, as its socket would. */
 const KEEP_ALIVE = { keepAlive: true } as const;
 
-export class PolicyCall {
-  /** The call's options; the deadline step replaces them with a copy that carries the deadline. */
+export class PolicyCall implements GrpcCall {
   options: InterceptorOptions;
-  /** What every attempt sends as metadata (set by `start`); the trace step replaces it with a copy carrying the trace context. */
+  /** Set by `start`. */
   metadata!: Metadata;
-  /** The method's path, `/package.Service/Method`. */
   readonly method: string;
-  /** One request message, one response message: the only kind of call that can be retried. */
   readonly unary: boolean;
-  /** Attempts made so far (the one in flight included). */
   attempts = 0;
-
-  // What the steps remember about the call.
   span: Span | undefined = undefined;
   routeMetrics: RouteMetrics | undefined = undefined;
   startedAt = 0;
@@ -75,14 +69,12 @@ export class PolicyCall {
     this.#holdsReply = this.unary && pipeline.attemptEnded.length > 0;
   }
 
-  // --- What the steps call.
+  // --- GrpcCall: what the steps call.
 
-  /** Goes on with the steps after the one that held the call in `started`. */
   resume(): void {
     if (!this.#ended) this.#runStartedSteps();
   }
 
-  /** Makes another attempt (a unary call's request is sent again). */
   retry(): void {
     if (this.#ended) return;
     this.#reply = NONE;
@@ -90,18 +82,13 @@ export class PolicyCall {
     this.#makeAttempt();
   }
 
-  /** Milliseconds until the call's deadline on `clock`'s wall time; Infinity without one. */
   remainingMs(clock: Clock): number {
     const deadline = this.options.deadline;
     if (deadline === undefined) return Infinity;
     return (typeof deadline === 'number' ? deadline : deadline.getTime()) - clock.wallNow();
   }
 
-  /**
-   * Runs `then` after `ms`, unless the deadline comes first: then the call ends with
-   * DEADLINE_EXCEEDED at the deadline, as grpc-js ends a call whose deadline passes in its own
-   * retry backoff. A caller's cancel ends the wait too.
-   */
+  // At the deadline a waiting call ends as grpc-js ends one whose deadline passes in its own retry backoff.
   wait(clock: Clock, ms: number, then: () => void): void {
     const remaining = this.remainingMs(clock);
     this.#timer =
@@ -113,7 +100,6 @@ export class PolicyCall {
           }, ms, KEEP_ALIVE);
   }
 
-  /** Ends the call with `status` (an attempt still in flight is cancelled). */
   end(status: StatusObject): void {
     if (this.#ended) return;
     this.#ended = true;

@@ -5,13 +5,12 @@
  * does, and grpc-js sends what is left of it on as `grpc-timeout`, so it propagates.
  */
 import { systemClock, type Clock } from '../../core/clock.js';
-import type { GrpcCallStep } from '../grpc-call-step.js';
-import type { PolicyCall } from '../policy-call.js';
+import type { GrpcCall, GrpcCallStep } from '../grpc-call-step.js';
 
 export function deadlineStep(totalTimeoutMs: number, clock: Clock = systemClock): GrpcCallStep {
   return {
     role: 'deadline',
-    started(call: PolicyCall): boolean {
+    started(call: GrpcCall): boolean {
       // A gRPC deadline is a wall-clock instant (epoch ms: grpc-js takes a number as well as a Date).
       if (call.options.deadline === undefined) call.options = { ...call.options, deadline: clock.wallNow() + totalTimeoutMs };
       return true;

@@ -12,8 +12,7 @@ import type { FaultPolicy } from '../../core/policy.js';
 import type { MeshRequest } from '../../client/http-types.js';
 import { grpcStatusForHttp } from '../../filters/grpc-over-http.js';
 import { compileRequestMatch } from '../../filters/request-match.js';
-import type { GrpcCallStep } from '../grpc-call-step.js';
-import type { PolicyCall } from '../policy-call.js';
+import type { GrpcCall, GrpcCallStep } from '../grpc-call-step.js';
 
 export interface GrpcFaultOptions {
   clock?: Clock;
@@ -28,14 +27,14 @@ export function faultStep(faults: FaultPolicy[], options: GrpcFaultOptions = {})
     if (!f.delay && !f.abort) throw new MeshError('INVALID_OPTIONS', `faults[${i}]: give a delay, an abort, or both`);
     return { delay: f.delay, abort: f.abort, matches: f.match ? compileRequestMatch(f.match, `faults[${i}].match`) : undefined };
   });
-  const abortWith = (call: PolicyCall, abort: NonNullable<FaultPolicy['abort']>) => {
+  const abortWith = (call: GrpcCall, abort: NonNullable<FaultPolicy['abort']>) => {
     options.onEvent?.('faults_aborted_total');
     const status: StatusObject = { code: abort.grpcStatus ?? grpcStatusForHttp(abort.httpStatus), details: 'fault injected by meshwork', metadata: new Metadata() };
     call.end(status);
   };
   return {
     role: 'fault',
-    started(call: PolicyCall): boolean {
+    started(call: GrpcCall): boolean {
       // The request a match sees is only built when some fault has a match to test.
       let request: MeshRequest | undefined;
       const fault = compiled.find((f) => f.matches === undefined || f.matches((request ??= { method: 'POST', path: call.method, headers: call.metadata.getMap() } as unknown as MeshRequest)));

@@ -7,14 +7,13 @@
 import type { StatusObject } from '@grpc/grpc-js';
 import { systemClock, type Clock } from '../../core/clock.js';
 import type { MeshMetrics, RouteMetrics } from '../../telemetry/mesh-metrics.js';
-import type { GrpcCallStep } from '../grpc-call-step.js';
-import type { PolicyCall } from '../policy-call.js';
+import type { GrpcCall, GrpcCallStep } from '../grpc-call-step.js';
 
 export function metricsStep(metrics: MeshMetrics, authority: string, clock: Clock = systemClock): GrpcCallStep {
   const byMethod = new Map<string, RouteMetrics>();
   return {
     role: 'metrics',
-    started(call: PolicyCall): boolean {
+    started(call: GrpcCall): boolean {
       let series = byMethod.get(call.method);
       if (series === undefined) {
         series = metrics.route('outbound', authority, call.method);
@@ -25,7 +24,7 @@ export function metricsStep(metrics: MeshMetrics, authority: string, clock: Cloc
       series.started();
       return true;
     },
-    ended(call: PolicyCall, status: StatusObject): void {
+    ended(call: GrpcCall, status: StatusObject): void {
       call.routeMetrics?.grpcEnded(status.code, clock.now() - call.startedAt);
     },
   };

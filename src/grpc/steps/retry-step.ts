@@ -12,8 +12,7 @@ import { systemClock, systemRandom, type Clock, type Random } from '../../core/c
 import { RETRY_DEFAULTS, type BackoffPolicy, type RetryBudgetPolicy } from '../../core/policy.js';
 import { ExponentialBackoff } from '../../filters/backoff.js';
 import { RetryBudget } from '../../filters/retry-budget.js';
-import type { GrpcCallStep } from '../grpc-call-step.js';
-import type { PolicyCall } from '../policy-call.js';
+import type { GrpcCall, GrpcCallStep } from '../grpc-call-step.js';
 
 export interface GrpcRetryOptions {
   /**
@@ -42,7 +41,7 @@ export function retryStep(options: GrpcRetryOptions = {}): GrpcCallStep {
   const onEvent = options.onEvent;
   return {
     role: 'retry',
-    started(call: PolicyCall): boolean {
+    started(call: GrpcCall): boolean {
       if (!call.unary) return true;
       const budget = budgetOf();
       if (budget === undefined) return true;
@@ -50,7 +49,7 @@ export function retryStep(options: GrpcRetryOptions = {}): GrpcCallStep {
       call.retryBudget = budget;
       return true;
     },
-    attemptEnded(call: PolicyCall, status: StatusObject): boolean {
+    attemptEnded(call: GrpcCall, status: StatusObject): boolean {
       const budget = call.retryBudget;
       if (budget === undefined || status.code === Status.OK || !retryable.has(status.code) || call.attempts >= maxAttempts) return false;
       const delay = backoff.delayFor(call.attempts);

@@ -8,13 +8,12 @@
 import { context, isSpanContextValid, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import type { StatusObject } from '@grpc/grpc-js';
 import { injectTraceContext } from '../../telemetry/trace-propagation.js';
-import type { GrpcCallStep } from '../grpc-call-step.js';
-import type { PolicyCall } from '../policy-call.js';
+import type { GrpcCall, GrpcCallStep } from '../grpc-call-step.js';
 
 export function traceStep(service: string): GrpcCallStep {
   return {
     role: 'trace',
-    started(call: PolicyCall): boolean {
+    started(call: GrpcCall): boolean {
       const active = context.active();
       if (trace.getSpan(active) === undefined) return true;
       const span = trace.getTracer('meshwork').startSpan(`grpc ${call.method}`, { kind: SpanKind.CLIENT, attributes: { 'rpc.system': 'grpc', 'rpc.method': call.method, 'meshwork.service': service } }, active);
@@ -28,7 +27,7 @@ export function traceStep(service: string): GrpcCallStep {
       }
       return true;
     },
-    ended(call: PolicyCall, status: StatusObject): void {
+    ended(call: GrpcCall, status: StatusObject): void {
       const span = call.span;
       if (span === undefined) return;
       span.setAttribute('rpc.grpc.status_code', status.code);
