@@ -86,8 +86,4 @@ export class GrpcCallPipeline {
     this.attemptEnded = steps.filter((s) => s.attemptEnded !== undefined).reverse();
     this.ended = steps.filter((s) => s.ended !== undefined).reverse();
   }
-
-  roles(): string[] {
-    return this.steps.map((s) => s.role);
-  }
 }
