@@ -4,10 +4,12 @@
  * histogram of latencies). Observations land in a rolling window of 10 slices on the injected clock
  * (./rolling-window.ts) of log-linear histograms about 6% wide (./latency-histogram.ts).
  *
- * Reading the percentile sums every slice, a few thousand additions, so it is recomputed at most
- * once per slice (a tenth of the window) and requests in between read the cached figure. Until the
- * window holds `minSamples` observations there is no figure at all: a percentile of three requests
- * is noise, and hedging on it would double the load of a route just starting.
+ * Reading the percentile sums every slice, a few thousand additions, so it is recomputed once per
+ * slice (a tenth of the window) and requests in between read the cached figure; sooner only when
+ * the observations have doubled since the last count, so that the first figure, taken over a
+ * route's first few requests (new connections among them), is not kept for a whole slice. Until
+ * the window holds `minSamples` observations there is no figure at all: a percentile of three
+ * requests is noise, and hedging on it would double the load of a route just starting.
  */
 import type { Clock } from '../core/clock.js';
 import { LatencyHistogram } from './latency-histogram.js';
@@ -41,6 +43,8 @@ export class LatencyPercentileTracker {
   #refreshAt = -Infinity;
   /** Observations in the window at the last computation plus those since: never fewer than are there now. */
   #atMost = 0;
+  /** Observations in the window at the last computation. */
+  #counted = 0;
 
   constructor(options: LatencyPercentileOptions, clock: Clock) {
     const { percentile, windowMs, minSamples } = options;
@@ -62,13 +66,13 @@ export class LatencyPercentileTracker {
   /** The percentile of the window's latencies, ms; undefined while it holds fewer than `minSamples`. */
   current(): number | undefined {
     const now = this.#clock.now();
-    if (now < this.#refreshAt) return this.#cached;
+    if (now < this.#refreshAt && this.#atMost < 2 * this.#counted) return this.#cached;
     // Not enough observations can have arrived since the last count: no need to count again.
     if (this.#cached === undefined && this.#atMost < this.#minSamples) return undefined;
     const sum = this.#sum;
     sum.clear();
     this.#window.sum(sum);
-    this.#atMost = sum.total;
+    this.#atMost = this.#counted = sum.total;
     this.#cached = sum.total >= this.#minSamples ? sum.quantile(this.#quantile) : undefined;
     this.#refreshAt = this.#cached === undefined ? -Infinity : now + this.#refreshMs;
     return this.#cached;

@@ -27,11 +27,23 @@ test('the figure is cached for a slice of the window, then follows the new laten
   const tracker = new LatencyPercentileTracker(options, clock);
   for (let i = 0; i < 100; i++) tracker.record(10);
   near(tracker.current(), 10);
-  for (let i = 0; i < 1_000; i++) tracker.record(200);
+  for (let i = 0; i < 99; i++) tracker.record(200);
   clock.advance(999);
   near(tracker.current(), 10);
   clock.advance(1);
   near(tracker.current(), 200);
+});
+
+test('the first figure, over a few requests, is counted again as soon as the observations double', () => {
+  const clock = new ManualClock();
+  const tracker = new LatencyPercentileTracker(options, clock);
+  // A route's first requests open connections: slow.
+  for (let i = 0; i < 20; i++) tracker.record(100);
+  near(tracker.current(), 100);
+  for (let i = 0; i < 19; i++) tracker.record(2);
+  near(tracker.current(), 100);
+  for (let i = 0; i < 400; i++) tracker.record(2);
+  near(tracker.current(), 2);
 });
 
 test('observations older than the window are forgotten, and with too few left there is no figure', () => {
