@@ -173,6 +173,8 @@ const adaptiveLimitSchema = z.union([
       rttTolerance: z.number().min(1, 'expected a number >= 1, e.g. 1.5').optional(),
       longWindow: count(1).optional(),
       queueSize: z.number().min(0, 'expected a number >= 0').optional(),
+      sampleWindow: durationSchema.optional(),
+      minWindowSamples: count(1).optional(),
     })
     .strict()
     .superRefine((a, ctx) => {

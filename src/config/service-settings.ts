@@ -5,7 +5,7 @@
  */
 import { MeshError, type MeshErrorCode } from '../core/errors.js';
 import { formatPath } from '../core/field-path.js';
-import { ENDPOINT_DEFAULTS, type MirrorPolicy, type ServicePolicy } from '../core/policy.js';
+import { ENDPOINT_DEFAULTS, type AdaptiveConcurrencyPolicy, type MirrorPolicy, type ServicePolicy } from '../core/policy.js';
 import { schemaProblems, type SchemaProblem } from './schema-problems.js';
 import { serviceConfigSchema, type ParsedServiceConfig as Parsed } from './service-schema.js';
 
@@ -104,7 +104,7 @@ function normalize(c: Parsed): ServiceSettings {
     policy.limits = dropUndefined({
       maxConcurrency: l.maxConcurrency,
       rateLimit: l.rateLimit && dropUndefined({ requestsPerSecond: l.rateLimit.requestsPerSecond, burst: l.rateLimit.burst }),
-      adaptive: l.adaptive === true ? {} : l.adaptive && dropUndefined(l.adaptive),
+      adaptive: l.adaptive === true ? {} : l.adaptive && adaptivePolicy(l.adaptive),
     });
   }
   if (c.mirror) policy.mirror = mirrorPolicy(c.mirror);
@@ -144,6 +144,10 @@ function normalize(c: Parsed): ServiceSettings {
 
 function mirrorPolicy(m: NonNullable<Parsed['mirror']>): MirrorPolicy {
   return dropUndefined({ service: m.service, percent: m.percent, maxInFlight: m.maxInFlight, timeoutMs: m.timeout });
+}
+
+function adaptivePolicy({ sampleWindow, ...limit }: Exclude<NonNullable<NonNullable<Parsed['limits']>['adaptive']>, true>): AdaptiveConcurrencyPolicy {
+  return dropUndefined({ ...limit, sampleWindowMs: sampleWindow });
 }
 
 function dropUndefined<T extends object>(o: T): { [K in keyof T]: Exclude<T[K], undefined> } {

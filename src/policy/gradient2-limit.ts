@@ -1,11 +1,11 @@
 /**
  * Gradient2, the adaptive concurrency limit of Netflix's concurrency-limits library
  * (com.netflix.concurrency.limits.limit.Gradient2Limit), as a pure state machine fed one sample
- * per finished request. The idea is TCP Vegas': a queue forming anywhere downstream shows as
+ * per window of finished requests (./rtt-sample-window.ts, as Netflix's WindowedLimit feeds it). The idea is TCP Vegas': a queue forming anywhere downstream shows as
  * round-trip time rising above its usual level, before anything fails, so the limit on requests in
  * flight follows the ratio of the two.
  *
- * Each sample (the request's RTT, and the requests in flight when it started):
+ * Each sample (an RTT, and the most requests in flight while it was measured):
  * - the long-term RTT is an exponential average over `longWindow` samples (a plain mean for the
  *   first 10); when it is more than twice the sample it is pulled down 5% at once, so that after a
  *   long overload the baseline recovers without waiting for the average to forget;

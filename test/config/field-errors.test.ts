@@ -108,6 +108,8 @@ const SERVICE_ROWS: Row[] = [
   ['limits.adaptive.longWindow', 0],
   ['limits.adaptive.maxLimit', 5, { limits: { adaptive: { minLimit: 10 } } }],
   ['limits.adaptive.initialLimit', 300],
+  ['limits.adaptive.sampleWindow', 'soon'],
+  ['limits.adaptive.minWindowSamples', 0],
   ['mirror', 'reviews-next'],
   ['mirror.service', '', { mirror: {} }],
   ['mirror.percent', 101, MIRROR],

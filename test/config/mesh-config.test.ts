@@ -50,7 +50,7 @@ test('examples/mesh.yaml uses every feature and loads', async () => {
   assert.deepEqual(config.services.productpage!.policy.limits, {
     maxConcurrency: 200,
     rateLimit: { requestsPerSecond: 500, burst: 100 },
-    adaptive: { initialLimit: 20, minLimit: 20, maxLimit: 200, smoothing: 0.2, rttTolerance: 1.5, longWindow: 600, queueSize: 4 },
+    adaptive: { initialLimit: 20, minLimit: 20, maxLimit: 200, smoothing: 0.2, rttTolerance: 1.5, longWindow: 600, queueSize: 4, sampleWindowMs: 100, minWindowSamples: 10 },
   });
   assert.equal(reviews.policy.routes?.[0]?.isIdempotent, true);
   assert.deepEqual(reviews.policy.hedging, { percentile: 95, minDelayMs: 1, windowMs: 30_000, minSamples: 20 });

@@ -66,12 +66,14 @@ test('requests over the limit are refused at once with CONCURRENCY_LIMITED, neve
 test('the limit follows latency: it shrinks when the RTT rises well above its baseline, sheds the excess, and grows back when the RTT recovers', async () => {
   // queueSize is the headroom added to every estimate, so it also sets how low a sustained overload
   // can push the limit (the estimate settles where limit = limit / 2 + queueSize): 1 lets it reach 2.
-  await withLimitedClient({ initialLimit: 8, minLimit: 2, maxLimit: 32, smoothing: 0.5, queueSize: 1 }, async (client, clock) => {
-    for (let i = 0; i < 5; i++) await round(client, clock, (await scrapedLimit(client))!, 10);
+  // One sample window per round: each round lets 10 ms pass.
+  await withLimitedClient({ initialLimit: 8, minLimit: 2, maxLimit: 32, smoothing: 0.5, queueSize: 1, sampleWindow: 10, minWindowSamples: 1 }, async (client, clock) => {
+    // More windows than Gradient2's warm-up (its first 10 samples are a plain mean), so the baseline is set.
+    for (let i = 0; i < 12; i++) await round(client, clock, (await scrapedLimit(client))!, 10);
     const atBaseline = (await scrapedLimit(client))!;
     assert.ok(atBaseline > 8, `at a steady 10 ms the limit probes upwards (now ${atBaseline})`);
 
-    for (let i = 0; i < 5; i++) await round(client, clock, (await scrapedLimit(client))!, 100);
+    for (let i = 0; i < 10; i++) await round(client, clock, (await scrapedLimit(client))!, 100);
     const overloaded = (await scrapedLimit(client))!;
     assert.ok(overloaded <= 3, `ten times the baseline drives it down near minLimit (now ${overloaded})`);
     const admitted = Array.from({ length: overloaded }, (_, i) => client.request({ path: `/admitted-${i}` }));
