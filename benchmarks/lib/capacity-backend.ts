@@ -10,9 +10,8 @@
  */
 import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { spawn } from 'node:child_process';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { startChildServer } from './child-server.js';
 
 export interface CapacityBackend {
   port: number;
@@ -20,14 +19,8 @@ export interface CapacityBackend {
 }
 
 export async function startCapacityBackend(workers: number, serviceMs: number): Promise<CapacityBackend> {
-  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), String(workers), String(serviceMs)], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const line = await new Promise<string>((resolve, reject) => {
-    const rl = createInterface({ input: child.stdout! });
-    rl.once('line', resolve);
-    child.once('exit', (code) => reject(new Error(`capacity backend exited (${code})`)));
-  });
-  const { port } = JSON.parse(line) as { port: number };
-  return { port, stop: () => child.kill('SIGTERM') };
+  const { info, stop } = await startChildServer<{ port: number }>(import.meta.url, [workers, serviceMs], 'capacity backend');
+  return { port: info.port, stop };
 }
 
 function runBackend(workers: number, serviceMs: number): void {

@@ -11,9 +11,8 @@
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { spawn } from 'node:child_process';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { startChildServer } from './child-server.js';
 
 export interface BackendFleet {
   ports: number[];
@@ -28,13 +27,8 @@ export interface BackendFleet {
 }
 
 export async function startFleet(count: number, baseMs: number): Promise<BackendFleet> {
-  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), String(count), String(baseMs)], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const line = await new Promise<string>((resolve, reject) => {
-    const rl = createInterface({ input: child.stdout! });
-    rl.once('line', resolve);
-    child.once('exit', (code) => reject(new Error(`backend fleet exited (${code})`)));
-  });
-  const { ports, control } = JSON.parse(line) as { ports: number[]; control: number };
+  const { info, stop } = await startChildServer<{ ports: number[]; control: number }>(import.meta.url, [count, baseMs], 'backend fleet');
+  const { ports, control } = info;
   const call = async (path: string) => {
     const res = await fetch(`http://127.0.0.1:${control}${path}`, { method: 'POST' });
     return res.json() as Promise<unknown>;
@@ -48,7 +42,7 @@ export async function startFleet(count: number, baseMs: number): Promise<Backend
     resetHits: async () => {
       await call('/reset');
     },
-    stop: () => child.kill('SIGTERM'),
+    stop,
   };
 }
 
