@@ -147,8 +147,8 @@ function describe(label: string, outcomes: Outcome[], starts: number[], phases: 
   const overload = inPhase(1);
   const share = (kind: Kind) => `${((100 * overload.filter((o) => o.kind === kind).length) / overload.length).toFixed(0)}%`;
   const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
-  const firstRefusal = overload.find((o) => o.kind === 'refused');
-  const shed = firstRefusal === undefined ? 'never' : seconds(firstRefusal.startedAt - starts[1]!);
+  const refusedAt = overload.filter((o) => o.kind === 'refused').map((o) => o.startedAt);
+  const shed = refusedAt.length === 0 ? 'never' : seconds(Math.min(...refusedAt) - starts[1]!);
   // The end of the last bucket after the step down in which a tenth or more of the requests were
   // refused or timed out: an isolated refusal (a pause of the shared machine) is not a failure to recover.
   const after = buckets(starts[2]!, ends[2]!);
