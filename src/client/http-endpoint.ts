@@ -8,7 +8,8 @@
  * (./endpoint-errors.ts).
  */
 import type { ConnectionOptions } from 'node:tls';
-import { Pool, type buildConnector, type Dispatcher } from 'undici';
+import { Pool, type buildConnector } from 'undici';
+import { MeshError } from '../core/errors.js';
 import { ENDPOINT_DEFAULTS } from '../core/policy.js';
 import type { CallContext, Service } from '../core/service.js';
 import { endpointKey, type EndpointAddress } from '../discovery/endpoint-address.js';
@@ -28,6 +29,13 @@ export interface HttpEndpointOptions {
   headersTimeoutMs?: number;
   /** Longest silence while reading a response body, ms. Default 300 000 (undici's default). */
   bodyTimeoutMs?: number;
+  /** Requests one connection carries before it is replaced (undici's maxRequestsPerClient). Default: unbounded. */
+  maxRequestsPerConnection?: number;
+  /**
+   * Requests that may wait for a free connection; beyond them a request is refused at once with
+   * CONCURRENCY_LIMITED rather than queued (Envoy's pending-requests breaker). Default: unbounded.
+   */
+  maxPendingRequests?: number;
   /** mTLS (src/tls/mtls-connector.ts): the HTTP/1.1 connector and the HTTP/2 TLS options; plaintext without. */
   tls?: { connector: buildConnector.connector; h2Options(): ConnectionOptions };
 }
@@ -44,9 +52,11 @@ export function httpEndpoint(address: EndpointAddress, options: HttpEndpointOpti
     connect: { timeout: connectTimeoutMs },
     headersTimeout: headersTimeoutMs,
     bodyTimeout: bodyTimeoutMs,
+    ...(options.maxRequestsPerConnection === undefined ? {} : { maxRequestsPerClient: options.maxRequestsPerConnection }),
   };
+  const maxPending = options.maxPendingRequests;
   const tls = options.tls;
-  const pool: Dispatcher = tls ? new Pool(`https://${key}`, { ...poolOptions, connect: tls.connector }) : new Pool(`http://${key}`, poolOptions);
+  const pool: Pool = tls ? new Pool(`https://${key}`, { ...poolOptions, connect: tls.connector }) : new Pool(`http://${key}`, poolOptions);
   // Made on the first HTTP/2 request only: most endpoints never see one.
   let h2: H2Endpoint | undefined;
   const h2Endpoint = () =>
@@ -55,6 +65,7 @@ export function httpEndpoint(address: EndpointAddress, options: HttpEndpointOpti
   return {
     call(req: MeshRequest, ctx: CallContext): Promise<MeshResponse> {
       if (req.protocol === 'h2c') return h2Endpoint().call(req, ctx);
+      if (maxPending !== undefined && pool.stats.queued >= maxPending) return Promise.reject(pendingLimitError(key, maxPending, ctx));
       return new Promise<StreamedResponse>((resolve, reject) => {
         pool.dispatch(
           { method: req.method, path: req.path, headers: req.headers ?? null, body: req.body ?? null, upgrade: req.upgrade ?? null },
@@ -64,4 +75,12 @@ export function httpEndpoint(address: EndpointAddress, options: HttpEndpointOpti
     },
     close: () => Promise.all([pool.close(), h2?.close()]).then(() => undefined),
   };
+}
+
+function pendingLimitError(endpoint: string, limit: number, ctx: CallContext): MeshError {
+  return new MeshError('CONCURRENCY_LIMITED', `service "${ctx.service}": ${limit} request(s) already wait for a connection to ${endpoint} (connection.maxPendingRequests); refused rather than queued`, {
+    service: ctx.service,
+    route: ctx.route,
+    endpoint,
+  });
 }

@@ -15,6 +15,8 @@ import { grpcFaultInterceptor } from './fault-interceptor.js';
 import { grpcMetricsInterceptor } from './metrics-interceptor.js';
 import { P2C_EWMA, P2C_LEAST_REQUEST, registerMeshBalancers } from './p2c-load-balancer.js';
 import { grpcRetryInterceptor } from './retry-interceptor.js';
+import { MeshError } from '../core/errors.js';
+import type { BalancerKind } from '../config/service-settings.js';
 
 export { registerMeshResolver, MESH_SCHEME } from './mesh-name-resolver.js';
 export { registerMeshBalancers, P2C_EWMA, P2C_LEAST_REQUEST } from './p2c-load-balancer.js';
@@ -24,7 +26,14 @@ export { grpcMetricsInterceptor } from './metrics-interceptor.js';
 export { grpcFaultInterceptor } from './fault-interceptor.js';
 export { grpcDeadlineInterceptor, grpcTracingInterceptor } from './deadline-tracing-interceptor.js';
 
-const POLICY = { 'p2c-ewma': P2C_EWMA, 'p2c-least-request': P2C_LEAST_REQUEST, 'round-robin': 'round_robin' } as const;
+const POLICY: Partial<Record<BalancerKind, string>> = { 'p2c-ewma': P2C_EWMA, 'p2c-least-request': P2C_LEAST_REQUEST, 'round-robin': 'round_robin' };
+
+/** The grpc-js policy for a service's balancer; the others balance HTTP requests only, and say so rather than balance otherwise. */
+function grpcPolicyFor(service: string, balancer: BalancerKind): string {
+  const policy = POLICY[balancer];
+  if (policy === undefined) throw new MeshError('INVALID_OPTIONS', `grpcClient("${service}"): balancer ${balancer} is not available to gRPC channels; use p2c-ewma, p2c-least-request or round-robin for a service called over gRPC`, { service });
+  return policy;
+}
 
 type GrpcClientConstructor<T extends Client> = new (address: string, credentials: ChannelCredentials, options?: ClientOptions) => T;
 
@@ -43,6 +52,7 @@ export function grpcClient<T extends Client>(mesh: Mesh, Constructor: GrpcClient
   registerMeshResolver({ discoveryOf: (name) => mesh.discoveryOf(name), ...(mesh.baseDir ? { baseDir: mesh.baseDir } : {}) });
   registerMeshBalancers();
   const settings = handle.settings;
+  const policyName = grpcPolicyFor(handle.name, settings.balancer);
   const retries = settings.policy.retries;
   const metrics = mesh.metrics;
   const interceptors = [
@@ -58,7 +68,7 @@ export function grpcClient<T extends Client>(mesh: Mesh, Constructor: GrpcClient
   ];
   return new Constructor(`${MESH_SCHEME}:///${handle.name}`, options.credentials ?? credentials.createInsecure(), {
     ...options.channelOptions,
-    'grpc.service_config': JSON.stringify({ loadBalancingConfig: [{ [POLICY[settings.balancer]]: {} }] }),
+    'grpc.service_config': JSON.stringify({ loadBalancingConfig: [{ [policyName]: {} }] }),
     interceptors,
   });
 }
