@@ -180,7 +180,7 @@ export function buildClient(name: string, settings: ServiceSettings, code: Clien
 }
 
 /**
- * Every subset a split (the service's or a route's) or a mirror names must be one of its
+ * Every subset a split (the service's or a route's) names must be one of its
  * destination's subsets: a request must never find out that its destination has no such subset.
  */
 function checkSubsetReferences(name: string, settings: ServiceSettings, subsetsOf: (destination: string) => Record<string, unknown> | undefined): void {
@@ -189,7 +189,6 @@ function checkSubsetReferences(name: string, settings: ServiceSettings, subsetsO
   policy.split?.forEach((d, i) => d.subset !== undefined && references.push({ where: `split[${i}]`, service: d.service, subset: d.subset }));
   policy.routes?.forEach((route, r) => {
     route.split?.forEach((d, i) => d.subset !== undefined && references.push({ where: `routes[${r}] ("${route.name}").split[${i}]`, service: d.service, subset: d.subset }));
-    if (route.mirror?.subset !== undefined) references.push({ where: `routes[${r}] ("${route.name}").mirror`, service: route.mirror.service, subset: route.mirror.subset });
   });
   for (const { where, service, subset } of references) {
     const known = subsetsOf(service);

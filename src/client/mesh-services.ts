@@ -137,7 +137,6 @@ export class MeshServices {
     for (const d of settings.policy.split ?? []) if (d.subset !== undefined) targets.add(d.service);
     for (const route of settings.policy.routes ?? []) {
       for (const d of route.split ?? []) if (d.subset !== undefined) targets.add(d.service);
-      if (route.mirror?.subset !== undefined) targets.add(route.mirror.service);
     }
     for (const target of targets) {
       const name = this.#lookup(target) ?? target;

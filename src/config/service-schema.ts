@@ -174,7 +174,8 @@ export const routeSchema = z
     retries: z.object({ maxAttempts: count(1), retryOn: z.array(retryCondition).min(1, 'expected at least one retry condition') }).strict().optional(),
     split: splitSchema.optional(),
     faults: faultsSchema.optional(),
-    mirror: z.object({ service: z.string().min(1), subset: subsetName.optional(), percent }).strict().optional(),
+    // Shadow copies of a share of the route's requests (core/policy.ts MirrorPolicy).
+    mirror: z.object({ service: z.string().min(1), percent: percent.optional() }).strict().optional(),
   })
   .strict();
 

@@ -111,7 +111,7 @@ function normalize(c: Parsed): ServiceSettings {
       ...(r.retries ? { retry: { maxAttempts: r.retries.maxAttempts, retryOn: r.retries.retryOn } } : {}),
       ...(r.split ? { split: r.split.map(splitDestination) } : {}),
       ...(r.faults ? { faults: r.faults.map(faultPolicy) } : {}),
-      ...(r.mirror ? { mirror: dropUndefined({ service: r.mirror.service, subset: r.mirror.subset, percent: r.mirror.percent }) } : {}),
+      ...(r.mirror ? { mirror: dropUndefined({ service: r.mirror.service, percent: r.mirror.percent }) } : {}),
     }));
   }
   if (c.timeout !== undefined || c.perTryTimeout !== undefined) {

@@ -42,8 +42,6 @@ export interface RoutePolicy {
   timeoutMs?: number;
   /** One attempt's time on this route. Overrides the service's perTryTimeout. */
   perTryTimeoutMs?: number;
-  /** First match wins; no match: 5xx is a failure, anything else a success (Linkerd's default). */
-  responseClasses?: ResponseClass[];
   /**
    * Envoy's retry conditions for this route (Istio `retries`): when present they, not
    * `isRetryable`, decide which failures are retried, whatever the method.
@@ -53,8 +51,12 @@ export interface RoutePolicy {
   split?: SplitDestination[];
   /** Faults for this route's requests (Istio `fault`); overrides the service's faults. */
   faults?: FaultPolicy[];
-  /** A copy of a share of this route's requests goes to another destination (Istio `mirror`). */
-  mirror?: MirrorPolicy;
+  /** First match wins; no match: 5xx is a failure, anything else a success (Linkerd's default). */
+  responseClasses?: ResponseClass[];
+  /** The request may be sent twice at once with no harm: the service's `hedging` applies to it. Default false. */
+  isIdempotent?: boolean;
+  /** Mirroring for this route, replacing the service's; `false`: none on this route. */
+  mirror?: MirrorPolicy | false;
 }
 
 /**
@@ -67,19 +69,6 @@ export interface RouteRetryPolicy {
   /** Attempts, the first included (Istio's `attempts` + 1); 1 turns retries off on the route. */
   maxAttempts: number;
   retryOn: (string | number)[];
-}
-
-/**
- * Shadowing: a share of requests is also sent to another destination, fire and forget, its response
- * dropped (Istio `mirror` with `mirrorPercentage`).
- */
-export interface MirrorPolicy {
-  /** A mesh service, or an authority resolved by DNS. */
-  service: string;
-  /** A subset of that service's endpoints, by name. */
-  subset?: string;
-  /** The share of requests mirrored, 0 to 100. */
-  percent: number;
 }
 
 export interface RetryBudgetPolicy {
@@ -170,11 +159,81 @@ export interface SplitDestination {
   weight: number;
 }
 
+/**
+ * Shadow traffic (Istio's `mirror` with `mirrorPercentage`, Envoy's request mirror policy): a copy of
+ * a share of the requests goes to another destination, fire and forget. The caller never waits for
+ * the copy nor sees its outcome.
+ */
+export interface MirrorPolicy {
+  /** Where the copies go: a destination as in `split` (a mesh service, or an authority `host:port` resolved by DNS). */
+  service: string;
+  /** Share of requests copied, 0 to 100. Default 100 (Istio's, when `mirrorPercentage` is absent). */
+  percent?: number;
+  /** Copies in flight at once; a copy beyond it is dropped and counted. Default 100. */
+  maxInFlight?: number;
+  /** How long a copy may take. Default: the request's own deadline, else 10 000 ms. */
+  timeoutMs?: number;
+}
+
+export const MIRROR_DEFAULTS = { percent: 100, maxInFlight: 100, timeoutMs: 10_000 } as const;
+
+/**
+ * Hedged requests (Finagle's backup requests, "The Tail at Scale"): on a route marked
+ * `isIdempotent`, when an attempt has not answered by the route's observed latency percentile, a
+ * second one is sent, paid from the retry budget; the first response wins and the other is cancelled.
+ */
+export interface HedgingPolicy {
+  /** The observed latency percentile after which the backup goes, above 0 and below 100. Default 95. */
+  percentile?: number;
+  /** The backup never goes sooner than this after the first attempt. Default 1 ms. */
+  minDelayMs?: number;
+  /** The latencies the percentile is taken over: those of this recent window. Default 30 000 ms (Finagle's). */
+  windowMs?: number;
+  /** Latencies observed on a route before it is hedged at all. Default 20. */
+  minSamples?: number;
+}
+
+export const HEDGING_DEFAULTS = { percentile: 95, minDelayMs: 1, windowMs: 30_000, minSamples: 20 } as const;
+
+/**
+ * An adaptive concurrency limit, Netflix concurrency-limits' Gradient2: the limit grows while the
+ * measured round-trip time stays near its long-term average and shrinks as it rises above it (a
+ * queue is building somewhere). Requests over the limit are refused at once with CONCURRENCY_LIMITED.
+ */
+export interface AdaptiveConcurrencyPolicy {
+  /** The limit at start. Default 20. */
+  initialLimit?: number;
+  /** The limit never falls below this. Default 20. */
+  minLimit?: number;
+  /** The limit never rises above this. Default 200. */
+  maxLimit?: number;
+  /** How far one sample moves the limit towards its new estimate, 0 to 1. Default 0.2. */
+  smoothing?: number;
+  /** How much longer than the long-term RTT a sample may be before the limit shrinks. Default 1.5. */
+  rttTolerance?: number;
+  /** Samples the long-term RTT average spans (an exponential average). Default 600. */
+  longWindow?: number;
+  /** Headroom added to each new estimate, so the limit can probe upwards. Default 4. */
+  queueSize?: number;
+}
+
+export const GRADIENT2_DEFAULTS = {
+  initialLimit: 20,
+  minLimit: 20,
+  maxLimit: 200,
+  smoothing: 0.2,
+  rttTolerance: 1.5,
+  longWindow: 600,
+  queueSize: 4,
+} as const;
+
 export interface LimitsPolicy {
   /** Most requests in flight for the service; more get CONCURRENCY_LIMITED at once. */
   maxConcurrency?: number;
   /** Token bucket: sustained requests per second and burst size. */
   rateLimit?: { requestsPerSecond: number; burst?: number };
+  /** A limit on requests in flight that follows the measured latency (Gradient2). */
+  adaptive?: AdaptiveConcurrencyPolicy;
 }
 
 export interface ServicePolicy {
@@ -185,6 +244,10 @@ export interface ServicePolicy {
   faults?: FaultPolicy[];
   split?: SplitDestination[];
   limits?: LimitsPolicy;
+  /** Copies of the requests (routes may override it). */
+  mirror?: MirrorPolicy;
+  /** Backup requests on routes marked `isIdempotent`. */
+  hedging?: HedgingPolicy;
 }
 
 /**

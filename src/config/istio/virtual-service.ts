@@ -74,6 +74,9 @@ const destination = z
   })
   .strict();
 
+// MirrorPolicy names a whole service: a copy cannot be kept to some of its endpoints.
+const mirrorDestination = destination.extend({ subset: unsupported('mirroring to a subset (mirror to the whole host)') }).strict();
+
 const retryOn = z.string().superRefine((text, ctx) => {
   for (const condition of text.split(',').map((c) => c.trim()).filter(Boolean)) {
     const problem = retryConditionProblem(condition);
@@ -127,7 +130,7 @@ const httpRoute = z
       .strict()
       .refine((f) => f.delay !== undefined || f.abort !== undefined, 'a fault needs a delay, an abort, or both')
       .optional(),
-    mirror: destination.optional(),
+    mirror: mirrorDestination.optional(),
     mirrorPercentage: percentage.optional(),
     mirrorPercent: legacyPercent.optional(),
     mirror_percent: unsupported('mirror_percent (write mirrorPercentage)'),
@@ -192,11 +195,8 @@ export function virtualServiceRoutes(vs: VirtualService, nameDestination: Destin
     if (route.retries?.perTryTimeout !== undefined) input.perTryTimeout = route.retries.perTryTimeout;
     if (route.fault) input.faults = [routeFault(route.fault)];
     if (route.mirror) {
-      input.mirror = {
-        service: nameDestination(route.mirror.host, route.mirror.port?.number),
-        ...(route.mirror.subset === undefined ? {} : { subset: route.mirror.subset }),
-        percent: route.mirrorPercentage?.value ?? route.mirrorPercent ?? 100,
-      };
+      const percent = route.mirrorPercentage?.value ?? route.mirrorPercent;
+      input.mirror = { service: nameDestination(route.mirror.host, route.mirror.port?.number), ...(percent === undefined ? {} : { percent }) };
     }
     return input;
   });
