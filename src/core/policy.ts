@@ -33,6 +33,18 @@ export interface ResponseClass {
   isFailure: boolean;
 }
 
+/**
+ * A route's retries in Envoy's terms (Istio's `HTTPRetry`). `retryOn` lists Envoy's condition names
+ * (`5xx`, `gateway-error`, `reset`, `connect-failure`, `refused-stream`, `retriable-4xx`,
+ * `retriable-status-codes`, the gRPC `cancelled`, `deadline-exceeded`, `internal`,
+ * `resource-exhausted`, `unavailable`) and HTTP status codes; src/policy/retry-conditions.ts reads them.
+ */
+export interface RouteRetryPolicy {
+  /** Attempts, the first included (Istio's `attempts` + 1); 1 turns retries off on the route. */
+  maxAttempts: number;
+  retryOn: (string | number)[];
+}
+
 export interface RoutePolicy {
   name: string;
   condition: RequestMatch;
@@ -57,18 +69,6 @@ export interface RoutePolicy {
   isIdempotent?: boolean;
   /** Mirroring for this route, replacing the service's; `false`: none on this route. */
   mirror?: MirrorPolicy | false;
-}
-
-/**
- * A route's retries in Envoy's terms (Istio's `HTTPRetry`). `retryOn` lists Envoy's condition names
- * (`5xx`, `gateway-error`, `reset`, `connect-failure`, `refused-stream`, `retriable-4xx`,
- * `retriable-status-codes`, the gRPC `cancelled`, `deadline-exceeded`, `internal`,
- * `resource-exhausted`, `unavailable`) and HTTP status codes; src/policy/retry-conditions.ts reads them.
- */
-export interface RouteRetryPolicy {
-  /** Attempts, the first included (Istio's `attempts` + 1); 1 turns retries off on the route. */
-  maxAttempts: number;
-  retryOn: (string | number)[];
 }
 
 export interface RetryBudgetPolicy {
