@@ -64,7 +64,10 @@ export function applyIstioDocuments(
       if (service === undefined) report(doc, label, ['spec', 'hosts', i], notAService(host));
       else if (routed.has(service)) report(doc, label, ['spec', 'hosts', i], `service "${service}" already has a VirtualService (${routed.get(service)}); give its routes in one`);
       else if (profileRoutes.has(service)) report(doc, label, ['spec', 'hosts', i], `service "${service}" has routes from a ServiceProfile (${profileRoutes.get(service)}); give its routes in one of the two`);
-      else targets.push(service);
+      else {
+        targets.push(service);
+        routed.set(service, doc.locate(['metadata', 'name']));
+      }
     });
     const problems: [(string | number)[], string][] = [];
     const destinationName = (host: string, port: number | undefined, subset: string | undefined, path: (string | number)[]): string => {
@@ -99,7 +102,6 @@ export function applyIstioDocuments(
     if (problems.length > 0 || targets.length === 0) continue;
     const routes = virtualServiceRoutes(value, (host, port) => destinationName(host, port, undefined, []));
     for (const service of targets) {
-      routed.set(service, doc.locate(['metadata', 'name']));
       const target = services.get(service)!;
       target.input.routes = routes;
       target.sources.push(doc.locate(['metadata', 'name']));
