@@ -88,3 +88,17 @@ spec:
   );
   assert.deepEqual(config.services.reviews!.policy.retries, { budget: { retryRatio: 0.1, minRetriesPerSecond: 5, ttlMs: 60_000 }, maxAttempts: 2 });
 });
+
+test('a ServiceProfile route keeps to Linkerd\'s fields: a split, faults or Envoy retries there are refused', () => {
+  const text = `apiVersion: meshwork.dev/v1alpha1
+kind: Mesh
+spec: { services: { reviews: { endpoints: ["127.0.0.1:1"] } } }
+---
+apiVersion: linkerd.io/v1alpha2
+kind: ServiceProfile
+metadata: { name: reviews }
+spec:
+  routes: [{ name: a, condition: { pathRegex: /.* }, split: [{ service: x, weight: 1 }] }]
+`;
+  assert.throws(() => parseMeshConfig(text, 'f.yaml'), /f\.yaml:9:54: ServiceProfile "reviews" spec\.routes\[0\]: unknown field "split"/);
+});
