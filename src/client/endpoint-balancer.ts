@@ -54,7 +54,8 @@ export interface BalancerDeps {
  */
 export function endpointBalancer(name: string, discovery: DiscoverySpec, settings: ServiceSettings, deps: BalancerDeps, subsets = settings.subsets): EndpointBalancer {
   const { clock, random, logger } = deps;
-  const resolver = resolverFromSpec(discovery, { clock, random, logger, service: name, ...(deps.baseDir ? { baseDir: deps.baseDir } : {}) });
+  const endpointLabels = subsets !== undefined && Object.keys(subsets).length > 0;
+  const resolver = resolverFromSpec(discovery, { clock, random, logger, service: name, ...(deps.baseDir ? { baseDir: deps.baseDir } : {}), ...(endpointLabels ? { endpointLabels } : {}) });
   const endpoints = new Watchable<readonly EndpointAddress[] | undefined>(undefined);
   resolver.start({
     onEndpoints: (set) => {
