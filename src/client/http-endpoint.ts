@@ -8,7 +8,7 @@
  * (./endpoint-errors.ts).
  */
 import type { ConnectionOptions } from 'node:tls';
-import { Pool, type buildConnector } from 'undici';
+import { Pool, type buildConnector, type Dispatcher } from 'undici';
 import { MeshError } from '../core/errors.js';
 import { ENDPOINT_DEFAULTS } from '../core/policy.js';
 import type { CallContext, Service } from '../core/service.js';
@@ -46,14 +46,18 @@ export function httpEndpoint(address: EndpointAddress, options: HttpEndpointOpti
   const connectTimeoutMs = options.connectTimeoutMs ?? defaults.connectTimeoutMs;
   const headersTimeoutMs = options.headersTimeoutMs ?? defaults.headersTimeoutMs;
   const bodyTimeoutMs = options.bodyTimeoutMs ?? defaults.bodyTimeoutMs;
+  const perConnection = options.maxRequestsPerConnection;
   const poolOptions: Pool.Options = {
     connections: options.connections ?? defaults.connections,
     keepAliveTimeout: options.keepAliveTimeoutMs ?? defaults.keepAliveTimeoutMs,
     connect: { timeout: connectTimeoutMs },
     headersTimeout: headersTimeoutMs,
     bodyTimeout: bodyTimeoutMs,
-    ...(options.maxRequestsPerConnection === undefined ? {} : { maxRequestsPerClient: options.maxRequestsPerConnection }),
+    // undici lets a connection carry maxRequestsPerClient + 1 requests and reads 0 as unbounded, so
+    // N is asked for as N - 1, and one request per connection as requests that close it.
+    ...(perConnection !== undefined && perConnection > 1 ? { maxRequestsPerClient: perConnection - 1 } : {}),
   };
+  const closeAfterEach = perConnection === 1;
   const maxPending = options.maxPendingRequests;
   const tls = options.tls;
   const pool: Pool = tls ? new Pool(`https://${key}`, { ...poolOptions, connect: tls.connector }) : new Pool(`http://${key}`, poolOptions);
@@ -67,10 +71,9 @@ export function httpEndpoint(address: EndpointAddress, options: HttpEndpointOpti
       if (req.protocol === 'h2c') return h2Endpoint().call(req, ctx);
       if (maxPending !== undefined && pool.stats.queued >= maxPending) return Promise.reject(pendingLimitError(key, maxPending, ctx));
       return new Promise<StreamedResponse>((resolve, reject) => {
-        pool.dispatch(
-          { method: req.method, path: req.path, headers: req.headers ?? null, body: req.body ?? null, upgrade: req.upgrade ?? null },
-          new Http1Exchange(resolve, reject, ctx, key),
-        );
+        const dispatch: Dispatcher.DispatchOptions = { method: req.method, path: req.path, headers: req.headers ?? null, body: req.body ?? null, upgrade: req.upgrade ?? null };
+        if (closeAfterEach) dispatch.reset = true;
+        pool.dispatch(dispatch, new Http1Exchange(resolve, reject, ctx, key));
       });
     },
     close: () => Promise.all([pool.close(), h2?.close()]).then(() => undefined),
