@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { createMesh } from '../../src/client/create-mesh.js';
 import { parseMeshConfig } from '../../src/config/mesh-config.js';
-import { seededRandom } from '../../src/core/clock.js';
+import { ManualClock, seededRandom } from '../../src/core/clock.js';
 import { startBackend, startBackends, type TestBackend } from '../helpers/http-backend.js';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -343,3 +343,69 @@ spec:
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('a route\'s perTryTimeout ends one attempt on the mesh clock, and retryOn reset sends the next', async () => {
+  const holding = new Set<import('node:http').ServerResponse>();
+  let arrivals = 0;
+  const server = (await import('node:http')).createServer((_req, res) => {
+    arrivals++;
+    // The first attempt is never answered; the retry is.
+    if (arrivals === 1) holding.add(res);
+    else res.end('second');
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as import('node:net').AddressInfo).port;
+  const clock = new ManualClock();
+  const mesh = createMesh({
+    clock,
+    config: await writeConfig(`apiVersion: meshwork.dev/v1alpha1
+kind: Mesh
+metadata: { name: shop }
+spec:
+  services:
+    reviews: { endpoints: ["127.0.0.1:${port}"], outlierDetection: false, circuitBreaker: false }
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: reviews }
+spec:
+  hosts: [reviews]
+  http:
+  - route: [{ destination: { host: reviews } }]
+    retries: { attempts: 1, perTryTimeout: 500ms, retryOn: reset }
+`),
+  });
+  try {
+    let answer: string | undefined;
+    const request = mesh
+      .client('reviews')
+      .request({ path: '/slow' })
+      .then((res) => res.body.text())
+      .then((text) => (answer = text));
+    while (arrivals === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+    clock.advance(499);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.equal(arrivals, 1, 'no second attempt before the per-try timeout');
+    clock.advance(1);
+    // The retry waits a jittered backoff on the same clock; step it until the second attempt is answered.
+    for (let step = 0; answer === undefined && step < 200; step++) {
+      clock.advance(25);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    assert.equal(answer, 'second');
+    assert.equal(await request, 'second');
+    assert.equal(arrivals, 2);
+  } finally {
+    for (const res of holding) res.destroy();
+    await mesh.close();
+    server.closeAllConnections();
+    server.close();
+  }
+});
+
+async function writeConfig(text: string): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'meshwork-istio-'));
+  const file = join(dir, 'mesh.yaml');
+  await writeFile(file, text);
+  return file;
+}
