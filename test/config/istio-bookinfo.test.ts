@@ -5,7 +5,7 @@
  * destination-rule-all's subsets select by.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -132,6 +132,26 @@ test('ratings abort for jason: 500 from the mesh, never sent nor retried; others
     assert.equal(backends.get('ratings-v1')!.hits + backends.get('ratings-v2')!.hits, 0, 'no aborted request reached ratings');
     assert.equal(await servedBy(mesh, 'ratings', { 'end-user': 'bob' }), 'ratings-v1');
     assert.equal(mesh.client('ratings').counters().faults_aborted_total, 10);
+  } finally {
+    await mesh.close();
+  }
+});
+
+test('a changed VirtualService is applied on reload: jason moves from reviews v2 to v3 without a restart', async () => {
+  const file = await bookinfoConfig('virtual-service-reviews-test-v2.yaml');
+  const mesh = createMesh({ config: file });
+  try {
+    assert.equal(await servedBy(mesh, 'reviews', { 'end-user': 'jason' }), 'reviews-v2');
+    const text = await readFile(file, 'utf8');
+    const changed = text.replace(/(exact: jason\n\s+route:\n\s+- destination:\n\s+host: reviews\n\s+subset: )v2/, '$1v3');
+    assert.notEqual(changed, text);
+    await writeFile(`${file}.tmp`, changed);
+    await rename(`${file}.tmp`, file);
+    const deadline = Date.now() + 10_000;
+    while (mesh.configGeneration === 1 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 25));
+    assert.equal(mesh.configGeneration, 2, String(mesh.configError ?? 'no reload'));
+    assert.equal(await servedBy(mesh, 'reviews', { 'end-user': 'jason' }), 'reviews-v3');
+    assert.equal(await servedBy(mesh, 'reviews'), 'reviews-v1');
   } finally {
     await mesh.close();
   }
