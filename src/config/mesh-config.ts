@@ -52,6 +52,8 @@ export interface MeshConfig {
   inputs: Record<string, Record<string, unknown>>;
   /** The `spec.kubernetes` section: what to read from the cluster's API server. */
   kubernetes?: KubernetesSection;
+  /** Services whose routes a VirtualService of the file gives, and where it is. */
+  virtualServiceRoutes?: Record<string, string>;
 }
 
 const meshDocumentSchema = z
@@ -200,7 +202,7 @@ export function parseMeshConfig(text: string, fileName: string): MeshConfig {
     entry.sources.push(doc.locate(['metadata', 'name']));
     if (value.spec.routes) profileRoutes.set(target, doc.locate(['metadata', 'name']));
   }
-  applyIstioDocuments(destinationRules, virtualServices, services, profileRoutes, (doc, label, path, message) => report(doc, label, path, message));
+  const virtualServiceRoutes = applyIstioDocuments(destinationRules, virtualServices, services, profileRoutes, (doc, label, path, message) => report(doc, label, path, message));
 
   if (!documents.some((d) => (d.value as { kind?: unknown } | null)?.kind === 'Mesh') && problems.length === 0) {
     problems.push(`${fileName}:1:1: no kind: Mesh document; a config needs one to define its services`);
@@ -232,5 +234,6 @@ export function parseMeshConfig(text: string, fileName: string): MeshConfig {
     ...(tracing ? { tracing } : {}),
     sources: Object.fromEntries([...services].map(([n, e]) => [n, e.sources])),
     inputs: Object.fromEntries([...services].map(([n, e]) => [n, e.input])),
+    ...(virtualServiceRoutes.size > 0 ? { virtualServiceRoutes: Object.fromEntries(virtualServiceRoutes) } : {}),
   };
 }

@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { createMesh } from '../../src/client/create-mesh.js';
+import { ClusterProfiles } from '../../src/config/cluster-profiles.js';
 import { parseMeshConfig } from '../../src/config/mesh-config.js';
 import { ManualClock, seededRandom } from '../../src/core/clock.js';
 import { startBackend, startBackends, type TestBackend } from '../helpers/http-backend.js';
@@ -409,3 +410,29 @@ async function writeConfig(text: string): Promise<string> {
   await writeFile(file, text);
   return file;
 }
+
+test('a ServiceProfile from the cluster does not replace the routes a VirtualService gives: it is refused, naming both', () => {
+  const config = parseMeshConfig(`${MESH}---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: reviews }
+spec:
+  hosts: [reviews]
+  http:
+  - route: [{ destination: { host: reviews } }]
+`, 'istio.yaml');
+  const profiles = new ClusterProfiles();
+  const profile = (routes: boolean) => ({
+    metadata: { name: 'reviews.shop.svc.cluster.local', namespace: 'shop', resourceVersion: routes ? '2' : '1' },
+    spec: { retryBudget: { retryRatio: 0.5, minRetriesPerSecond: 1, ttl: '10s' }, ...(routes ? { routes: [{ name: 'all', condition: { pathRegex: '/.*' } }] } : {}) },
+  });
+  assert.deepEqual(profiles.update(new Map([['shop/reviews', profile(true)]]), config), [
+    'ServiceProfile shop/reviews: spec.routes: service "reviews" has its routes from a VirtualService (istio.yaml:11:19); give them in one of the two; it is not applied',
+  ]);
+  assert.equal(profiles.apply(config).config.services.reviews!.policy.routes![0]!.name, 'reviews-0');
+  // Without routes it takes what it gives (the retry budget) and leaves the VirtualService's routes alone.
+  assert.deepEqual(profiles.update(new Map([['shop/reviews', profile(false)]]), config), []);
+  const applied = profiles.apply(config).config.services.reviews!;
+  assert.equal(applied.policy.routes![0]!.name, 'reviews-0');
+  assert.equal((applied.policy.retries as { budget?: { retryRatio?: number } }).budget?.retryRatio, 0.5);
+});

@@ -3,7 +3,7 @@
  * subsets are what routes name), then VirtualServices. Each document attaches to the services its
  * hosts name, as ServiceProfiles do; what it cannot be attached to, or names that does not exist
  * (a host outside the mesh without a port, an undefined subset, a second rule for the same service),
- * is reported at the field that says it.
+ * is reported at the field that says it. Returns where each routed service's VirtualService is.
  */
 import { serviceForProfile } from '../service-profile.js';
 import type { YamlDocument } from '../yaml-source.js';
@@ -31,7 +31,7 @@ export function applyIstioDocuments(
   /** Services whose routes a ServiceProfile of the file gives, and where. */
   profileRoutes: ReadonlyMap<string, string>,
   report: IstioProblemReporter,
-): void {
+): Map<string, string> {
   const names = [...services.keys()];
   const serviceFor = (host: string) => (host.includes('*') ? undefined : serviceForProfile(host, names));
   const notAService = (host: string) =>
@@ -107,4 +107,5 @@ export function applyIstioDocuments(
       target.sources.push(doc.locate(['metadata', 'name']));
     }
   }
+  return routed;
 }
