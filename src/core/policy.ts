@@ -211,10 +211,17 @@ export interface AdaptiveConcurrencyPolicy {
   smoothing?: number;
   /** How much longer than the long-term RTT a sample may be before the limit shrinks. Default 1.5. */
   rttTolerance?: number;
-  /** Samples the long-term RTT average spans (an exponential average). Default 600. */
+  /** Sample windows the long-term RTT average spans (an exponential average): 600 × 100 ms, a minute. Default 600. */
   longWindow?: number;
   /** Headroom added to each new estimate, so the limit can probe upwards. Default 4. */
   queueSize?: number;
+  /**
+   * The limit moves once per window of this long, on the window's average RTT and its most
+   * requests in flight (Netflix's WindowedLimit; Envoy's concurrency_update_interval). Default 100 ms.
+   */
+  sampleWindowMs?: number;
+  /** Finished requests a window needs before it counts; a quieter window runs on. Default 10. */
+  minWindowSamples?: number;
 }
 
 export const GRADIENT2_DEFAULTS = {
@@ -225,6 +232,8 @@ export const GRADIENT2_DEFAULTS = {
   rttTolerance: 1.5,
   longWindow: 600,
   queueSize: 4,
+  sampleWindowMs: 100,
+  minWindowSamples: 10,
 } as const;
 
 export interface LimitsPolicy {
