@@ -31,12 +31,19 @@ export class MeshServices {
   readonly #code: ClientCodeOptions;
   readonly #env: ClientEnvironment;
   readonly #logger: Logger;
+  /** The config a reload is building clients for, which their lookups of other services must see. */
+  #building: AppliedConfig | undefined;
 
-  constructor(first: AppliedConfig, code: ClientCodeOptions, env: Omit<ClientEnvironment, 'serviceFor' | 'discoveryOf'>, logger: Logger) {
+  constructor(first: AppliedConfig, code: ClientCodeOptions, env: Omit<ClientEnvironment, 'serviceFor' | 'discoveryOf' | 'subsetsOf'>, logger: Logger) {
     this.applied = first;
     this.#code = code;
     this.#logger = logger;
-    this.#env = { ...env, serviceFor: (authority) => this.#lookup(authority), discoveryOf: (service) => this.#discovery(service) };
+    this.#env = {
+      ...env,
+      serviceFor: (authority) => this.#lookup(authority),
+      discoveryOf: (service) => this.#discovery(service),
+      subsetsOf: (service) => this.#configured().services[this.#lookup(service) ?? service]?.subsets,
+    };
     for (const [name, settings] of Object.entries(first.services)) this.#handles.set(name.toLowerCase(), new ServiceHandle(buildClient(name, settings, code, this.#env)));
   }
 
@@ -75,15 +82,18 @@ export class MeshServices {
   /** Swaps in `next`: only services whose settings changed get a new client. */
   apply(next: AppliedConfig, source: string | undefined): void {
     const built = new Map<string, MeshClient>();
+    this.#building = next;
     try {
       for (const [name, settings] of Object.entries(next.services)) {
         const handle = this.#handles.get(name.toLowerCase());
-        if (handle && isDeepStrictEqual(this.applied.services[handle.current.name], settings)) continue;
+        if (handle && isDeepStrictEqual(this.applied.services[handle.current.name], settings) && !this.#subsetsChangedUnder(settings, next)) continue;
         built.set(name, buildClient(name, settings, this.#code, this.#env));
       }
     } catch (err) {
       for (const client of built.values()) void this.#closeQuietly(client, 'reload failed');
       throw err;
+    } finally {
+      this.#building = undefined;
     }
     this.applied = next;
     this.#authorities.clear();
@@ -117,8 +127,26 @@ export class MeshServices {
     return found === undefined ? undefined : this.#handles.get(found)!.name;
   }
 
+  #configured(): AppliedConfig {
+    return this.#building ?? this.applied;
+  }
+
+  /** Whether a service whose subsets these settings route to has new subsets in `next`. */
+  #subsetsChangedUnder(settings: ServiceSettings, next: AppliedConfig): boolean {
+    const targets = new Set<string>();
+    for (const d of settings.policy.split ?? []) if (d.subset !== undefined) targets.add(d.service);
+    for (const route of settings.policy.routes ?? []) {
+      for (const d of route.split ?? []) if (d.subset !== undefined) targets.add(d.service);
+    }
+    for (const target of targets) {
+      const name = this.#lookup(target) ?? target;
+      if (!isDeepStrictEqual(this.applied.services[name]?.subsets, next.services[name]?.subsets)) return true;
+    }
+    return false;
+  }
+
   #discovery(service: string): DiscoverySpec | undefined {
-    const settings = this.applied.services[service];
+    const settings = this.#configured().services[service];
     return settings ? ((settings.endpoints ?? settings.discovery) as DiscoverySpec) : undefined;
   }
 

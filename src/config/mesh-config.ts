@@ -1,7 +1,7 @@
 /**
  * A mesh config file: YAML documents of `kind: Mesh` (apiVersion meshwork.dev/v1alpha1; the
- * services and their policies) and Linkerd `kind: ServiceProfile` (routes, retry budget,
- * dstOverrides for one service). Every problem in the file is collected and reported at once, each
+ * services and their policies), Linkerd `kind: ServiceProfile` (routes, retry budget,
+ * dstOverrides for one service) and Istio `kind: VirtualService` / `kind: DestinationRule`. Every problem in the file is collected and reported at once, each
  * as `file:line:col: <document> <field path>: <what was expected>`, so one edit-and-retry fixes all.
  */
 import { readFile } from 'node:fs/promises';
@@ -17,6 +17,9 @@ import { tracingSchema, type TracingSection } from './tracing-schema.js';
 import { mergeProfileInto, serviceForProfile, serviceProfileSchema } from './service-profile.js';
 import { kubernetesSectionSchema, type KubernetesSection } from './kubernetes-section.js';
 import { parseYamlFile, type YamlDocument } from './yaml-source.js';
+import { destinationRuleSchema, type DestinationRule } from './istio/destination-rule.js';
+import { virtualServiceSchema, type VirtualService } from './istio/virtual-service.js';
+import { applyIstioDocuments, type IstioSource } from './istio/istio-documents.js';
 import { quoteValue } from '../core/quote-value.js';
 
 export const MESH_API_VERSION = 'meshwork.dev/v1alpha1';
@@ -49,6 +52,8 @@ export interface MeshConfig {
   inputs: Record<string, Record<string, unknown>>;
   /** The `spec.kubernetes` section: what to read from the cluster's API server. */
   kubernetes?: KubernetesSection;
+  /** Services whose routes a VirtualService of the file gives, and where it is. */
+  virtualServiceRoutes?: Record<string, string>;
 }
 
 const meshDocumentSchema = z
@@ -116,6 +121,8 @@ export function parseMeshConfig(text: string, fileName: string): MeshConfig {
 
   const services = new Map<string, ServiceEntry>();
   const profiles: { doc: YamlDocument; label: string; value: z.output<typeof serviceProfileSchema> }[] = [];
+  const virtualServices: IstioSource<VirtualService>[] = [];
+  const destinationRules: IstioSource<DestinationRule>[] = [];
   let unknownHosts: 'passthrough' | 'refuse' = 'passthrough';
   let sidecar: SidecarSection | undefined;
   let identity: IdentitySection | undefined;
@@ -172,11 +179,18 @@ export function parseMeshConfig(text: string, fileName: string): MeshConfig {
         continue;
       }
       profiles.push({ doc, label, value: parsed.data });
+    } else if (kind === 'VirtualService' || kind === 'DestinationRule') {
+      const schema = kind === 'VirtualService' ? virtualServiceSchema : destinationRuleSchema;
+      const parsed = schema.safeParse(value);
+      if (!parsed.success) reportAll(doc, label, schemaProblems(schema, parsed.error.issues, value));
+      else if (kind === 'VirtualService') virtualServices.push({ doc, label, value: parsed.data as VirtualService });
+      else destinationRules.push({ doc, label, value: parsed.data as DestinationRule });
     } else {
-      report(doc, label, ['kind'], `unknown kind ${JSON.stringify(kind)}; expected "Mesh" (apiVersion ${MESH_API_VERSION}) or "ServiceProfile" (apiVersion linkerd.io/v1alpha2)`);
+      report(doc, label, ['kind'], `unknown kind ${JSON.stringify(kind)}; expected "Mesh" (apiVersion ${MESH_API_VERSION}), "ServiceProfile" (apiVersion linkerd.io/v1alpha2), "VirtualService" or "DestinationRule" (apiVersion networking.istio.io/v1)`);
     }
   }
 
+  const profileRoutes = new Map<string, string>();
   for (const { doc, label, value } of profiles) {
     const target = serviceForProfile(value.metadata.name, [...services.keys()]);
     if (target === undefined) {
@@ -186,7 +200,9 @@ export function parseMeshConfig(text: string, fileName: string): MeshConfig {
     const entry = services.get(target)!;
     mergeProfileInto(entry.input, value);
     entry.sources.push(doc.locate(['metadata', 'name']));
+    if (value.spec.routes) profileRoutes.set(target, doc.locate(['metadata', 'name']));
   }
+  const virtualServiceRoutes = applyIstioDocuments(destinationRules, virtualServices, services, profileRoutes, (doc, label, path, message) => report(doc, label, path, message));
 
   if (!documents.some((d) => (d.value as { kind?: unknown } | null)?.kind === 'Mesh') && problems.length === 0) {
     problems.push(`${fileName}:1:1: no kind: Mesh document; a config needs one to define its services`);
@@ -218,5 +234,6 @@ export function parseMeshConfig(text: string, fileName: string): MeshConfig {
     ...(tracing ? { tracing } : {}),
     sources: Object.fromEntries([...services].map(([n, e]) => [n, e.sources])),
     inputs: Object.fromEntries([...services].map(([n, e]) => [n, e.input])),
+    ...(virtualServiceRoutes.size > 0 ? { virtualServiceRoutes: Object.fromEntries(virtualServiceRoutes) } : {}),
   };
 }

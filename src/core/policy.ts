@@ -33,6 +33,18 @@ export interface ResponseClass {
   isFailure: boolean;
 }
 
+/**
+ * A route's retries in Envoy's terms (Istio's `HTTPRetry`). `retryOn` lists Envoy's condition names
+ * (`5xx`, `gateway-error`, `reset`, `connect-failure`, `refused-stream`, `retriable-4xx`,
+ * `retriable-status-codes`, the gRPC `cancelled`, `deadline-exceeded`, `internal`,
+ * `resource-exhausted`, `unavailable`) and HTTP status codes; src/policy/retry-conditions.ts reads them.
+ */
+export interface RouteRetryPolicy {
+  /** Attempts, the first included (Istio's `attempts` + 1); 1 turns retries off on the route. */
+  maxAttempts: number;
+  retryOn: (string | number)[];
+}
+
 export interface RoutePolicy {
   name: string;
   condition: RequestMatch;
@@ -40,6 +52,17 @@ export interface RoutePolicy {
   isRetryable?: boolean;
   /** Total time for a request on this route, retries included. Overrides the service's. */
   timeoutMs?: number;
+  /** One attempt's time on this route. Overrides the service's perTryTimeout. */
+  perTryTimeoutMs?: number;
+  /**
+   * Envoy's retry conditions for this route (Istio `retries`): when present they, not
+   * `isRetryable`, decide which failures are retried, whatever the method.
+   */
+  retry?: RouteRetryPolicy;
+  /** Where this route's requests go (Istio `route[].destination`); overrides the service's split. */
+  split?: SplitDestination[];
+  /** Faults for this route's requests (Istio `fault`); overrides the service's faults. */
+  faults?: FaultPolicy[];
   /** First match wins; no match: 5xx is a failure, anything else a success (Linkerd's default). */
   responseClasses?: ResponseClass[];
   /** The request may be sent twice at once with no harm: the service's `hedging` applies to it. Default false. */
@@ -130,6 +153,8 @@ export interface FaultPolicy {
 export interface SplitDestination {
   /** Another mesh service, or an authority (`reviews-v2:9080`) resolved by DNS. */
   service: string;
+  /** Only the endpoints of that service in this subset (its `subsets`, by label). */
+  subset?: string;
   /** Relative weight; weights need not sum to anything in particular. */
   weight: number;
 }
@@ -235,6 +260,12 @@ export interface ServicePolicy {
 }
 
 /**
+ * What a consistent-hash balancer hashes a request on (Istio's `consistentHash` keys): a header's
+ * value, a cookie's, a query parameter's, or the address the request came from.
+ */
+export type ConsistentHashKey = { header: string } | { cookie: string } | { sourceAddress: true } | { queryParameter: string };
+
+/**
  * The defaults of a service's endpoint settings, in one table: the schema fills them in, and the
  * balancer parts that can be built on their own (in tests, or by a library user) fall back to them.
  * EWMA: Finagle's and Linkerd's decay and a 30 ms first guess; outlier ejection: Envoy's; the
@@ -242,6 +273,8 @@ export interface ServicePolicy {
  */
 export const ENDPOINT_DEFAULTS = {
   balancer: 'p2c-ewma' as const,
+  // Envoy's ring hash minimum and Maglev table size (a prime, as Maglev needs).
+  consistentHash: { minimumRingSize: 1024, tableSize: 65_537 },
   ewma: { decayMs: 10_000, initialRttMs: 30 },
   outlierDetection: { consecutiveFailures: 5, baseEjectionMs: 30_000, maxEjectionMs: 300_000, maxEjectedPercent: 50 },
   connection: { connections: 64, keepAliveTimeoutMs: 4_000, connectTimeoutMs: 10_000, headersTimeoutMs: 300_000, bodyTimeoutMs: 300_000 },
