@@ -23,6 +23,8 @@ const SUITES: Record<string, () => Promise<{ run(o: { quick: boolean }): Promise
   'kubernetes-discovery': () => import('./suites/kubernetes-discovery.js'),
   'tap-overhead': () => import('./suites/tap-overhead.js'),
   'consistent-hash': () => import('./suites/consistent-hash.js'),
+  hedging: () => import('./suites/hedging.js'),
+  'adaptive-concurrency': () => import('./suites/adaptive-concurrency.js'),
 };
 
 const quick = process.argv.includes('--quick');

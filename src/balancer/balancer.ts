@@ -158,6 +158,11 @@ export class Balancer<Req, Res> implements Service<Req, Res> {
       // Every endpoint ejected: fail open and use them all rather than refuse every request.
       if (healthy.length > 0) candidates = healthy;
     }
+    const avoid = ctx.avoidEndpoint;
+    if (avoid !== undefined) {
+      const others = candidates.filter((e) => e.key !== avoid);
+      if (others.length > 0) candidates = others;
+    }
     const hashOf = this.#options.hashOf;
     return this.#options.picker.pick(candidates, this.#costOf, hashOf === undefined ? undefined : hashOf(req));
   }

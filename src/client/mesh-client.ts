@@ -15,11 +15,12 @@ import { newCallContext } from '../core/service.js';
 import { validateServiceConfig, type ServiceSettings } from '../config/service-settings.js';
 import type { RetryBudgetPolicy } from '../core/policy.js';
 import type { DiscoverySpec } from '../discovery/parse-discovery.js';
+import { OnAdaptiveLimitParam } from '../filters/adaptive-concurrency.js';
 import { OnBreakerBuiltParam, type BreakerState, type CircuitBreakerService } from '../filters/circuit-breaker.js';
 import { MetricsParam } from '../filters/metrics.js';
+import { MirrorTargetParam } from '../filters/mirror.js';
 import { MeshMetrics } from '../telemetry/mesh-metrics.js';
-import { RetryBudgetParam } from '../filters/retry.js';
-import { RetryBudget } from '../policy/retry-budget.js';
+import { RetryBudget, RetryBudgetParam } from '../policy/retry-budget.js';
 import { TracerProviderParam } from '../filters/tracing.js';
 import { splitClientOptions, type ClientCodeOptions, type MeshClientOptions } from './client-options.js';
 import { defaultClientStack, type HttpService, type HttpStack } from './default-stack.js';
@@ -130,6 +131,7 @@ export function buildClient(name: string, settings: ServiceSettings, code: Clien
   const retries = policy.retries ?? {};
   const retryBudget = retries === false ? undefined : (env.retryBudgetFor?.(name, retries.budget) ?? new RetryBudget(retries.budget, clock));
   let breaker: CircuitBreakerService | undefined;
+  let stopLimitGauge: (() => void) | undefined;
   const stack = code.stack ? code.stack(defaultClientStack()) : defaultClientStack();
   // What the policy sets comes from the modules' own declarations; the rest is this client's.
   const params = Params.empty
@@ -142,6 +144,9 @@ export function buildClient(name: string, settings: ServiceSettings, code: Clien
     .with(DirectionParam, code.direction ?? 'outbound')
     .with(RetryBudgetParam, retryBudget)
     .with(OnBreakerBuiltParam, (built) => (breaker = built))
+    .with(OnAdaptiveLimitParam, (currentLimit) => (stopLimitGauge = metrics?.trackConcurrencyLimit(name, currentLimit)))
+    // Copies go where a split sends an attempt, below every policy of the caller's.
+    .with(MirrorTargetParam, destinations)
     .with(TracerProviderParam, code.tracerProvider)
     .withPolicy(policy, stack.params());
   const service: HttpService = stack.build(params, destinations);
@@ -172,6 +177,7 @@ export function buildClient(name: string, settings: ServiceSettings, code: Clien
     async close() {
       if (closed) return;
       closed = true;
+      stopLimitGauge?.();
       await service.close();
     },
   };

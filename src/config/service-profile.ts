@@ -10,7 +10,7 @@ import { serviceForAuthority } from '../http/authority.js';
 import { durationSchema, routeSchema, splitWeightSchema } from './service-schema.js';
 
 /** A ServiceProfile route has Linkerd's fields only; the per-route split, faults and Envoy retries are the Mesh document's and Istio's. */
-const profileRouteSchema = routeSchema.omit({ perTryTimeout: true, retries: true, split: true, faults: true, mirror: true });
+const profileRouteSchema = routeSchema.omit({ perTryTimeout: true, retries: true, split: true, faults: true, mirror: true, isIdempotent: true });
 
 export const serviceProfileSchema = z
   .object({

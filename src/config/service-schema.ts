@@ -6,7 +6,7 @@
  * waiting to happen, so it is an error, with a did-you-mean when a known field is close.
  */
 import { z } from 'zod';
-import type { RequestMatch, ResponseMatch } from '../core/policy.js';
+import { GRADIENT2_DEFAULTS, type RequestMatch, type ResponseMatch } from '../core/policy.js';
 import { parseByteSize } from './byte-size.js';
 import { parseDuration } from '../core/duration.js';
 import { parseQuantity } from './quantity.js';
@@ -162,6 +162,16 @@ const retryCondition = z.union([z.string(), z.number()]).superRefine((condition,
   if (problem) ctx.addIssue({ code: 'custom', message: problem });
 });
 
+/** A copy of the traffic to another destination (Istio's mirror, with mirrorPercentage as percent). */
+const mirrorSchema = z
+  .object({
+    service: z.string().min(1, 'expected the destination copies go to, a service or host:port'),
+    percent: percent.optional(),
+    maxInFlight: count(1).optional(),
+    timeout: durationSchema.optional(),
+  })
+  .strict();
+
 export const routeSchema = z
   .object({
     name: z.string().min(1),
@@ -174,8 +184,10 @@ export const routeSchema = z
     retries: z.object({ maxAttempts: count(1), retryOn: z.array(retryCondition).min(1, 'expected at least one retry condition') }).strict().optional(),
     split: splitSchema.optional(),
     faults: faultsSchema.optional(),
-    // Shadow copies of a share of the route's requests (core/policy.ts MirrorPolicy).
-    mirror: z.object({ service: z.string().min(1), percent: percent.optional() }).strict().optional(),
+    // Shadow copies of a share of the route's requests, replacing the service's; false: none.
+    mirror: z.union([z.literal(false), mirrorSchema]).optional(),
+    // The request may be sent twice at once with no harm: the service's hedging applies to it.
+    isIdempotent: z.boolean().optional(),
   })
   .strict();
 
@@ -190,6 +202,39 @@ const consistentHashSchema = z
   })
   .strict()
   .refine((h) => [h.header, h.cookie, h.sourceAddress, h.queryParameter].filter((k) => k !== undefined).length === 1, 'give exactly one hash key: header, cookie, sourceAddress or queryParameter');
+
+const hedgingSchema = z
+  .object({
+    percentile: z.number().gt(0, 'expected a percentile above 0 and below 100, e.g. 95').lt(100, 'expected a percentile above 0 and below 100, e.g. 95').optional(),
+    minDelay: durationSchema.optional(),
+    window: durationSchema.optional(),
+    minSamples: count(1).optional(),
+  })
+  .strict();
+
+const adaptiveLimitSchema = z.union([
+  z.literal(true),
+  z
+    .object({
+      initialLimit: count(1).optional(),
+      minLimit: count(1).optional(),
+      maxLimit: count(1).optional(),
+      smoothing: z.number().gt(0, 'expected a number above 0 and at most 1, e.g. 0.2').max(1, 'expected a number above 0 and at most 1, e.g. 0.2').optional(),
+      rttTolerance: z.number().min(1, 'expected a number >= 1, e.g. 1.5').optional(),
+      longWindow: count(1).optional(),
+      queueSize: z.number().min(0, 'expected a number >= 0').optional(),
+      sampleWindow: durationSchema.optional(),
+      minWindowSamples: count(1).optional(),
+    })
+    .strict()
+    .superRefine((a, ctx) => {
+      // The bounds are checked with the defaults filled in: `maxLimit: 10` alone is below the default minLimit.
+      const min = a.minLimit ?? GRADIENT2_DEFAULTS.minLimit;
+      const max = a.maxLimit ?? GRADIENT2_DEFAULTS.maxLimit;
+      if (max < min) ctx.addIssue({ code: 'custom', path: [a.maxLimit === undefined ? 'minLimit' : 'maxLimit'], message: `maxLimit (${max}) must not be below minLimit (${min})` });
+      else if (a.initialLimit !== undefined && (a.initialLimit < min || a.initialLimit > max)) ctx.addIssue({ code: 'custom', path: ['initialLimit'], message: `expected an initial limit from minLimit to maxLimit (${min}..${max})` });
+    }),
+]);
 
 export const serviceConfigSchema = z
   .object({
@@ -271,6 +316,8 @@ export const serviceConfigSchema = z
       .optional(),
     faults: faultsSchema.optional(),
     routes: z.array(routeSchema).optional(),
+    mirror: mirrorSchema.optional(),
+    hedging: hedgingSchema.optional(),
     split: splitSchema.optional(),
     // Named label selectors over the endpoints (Istio DestinationRule subsets), for split destinations.
     subsets: z.record(subsetName, z.object({ labels: labelsSchema }).strict()).optional(),
@@ -289,6 +336,7 @@ export const serviceConfigSchema = z
       .object({
         maxConcurrency: count(1).optional(),
         rateLimit: z.object({ requestsPerSecond: z.number().positive('expected a rate above 0'), burst: count(1).optional() }).strict().optional(),
+        adaptive: adaptiveLimitSchema.optional(),
       })
       .strict()
       .optional(),

@@ -5,7 +5,7 @@
  */
 import { MeshError, type MeshErrorCode } from '../core/errors.js';
 import { formatPath } from '../core/field-path.js';
-import { ENDPOINT_DEFAULTS, type ConsistentHashKey, type FaultPolicy, type ServicePolicy, type SplitDestination } from '../core/policy.js';
+import { ENDPOINT_DEFAULTS, type AdaptiveConcurrencyPolicy, type ConsistentHashKey, type FaultPolicy, type MirrorPolicy, type ServicePolicy, type SplitDestination } from '../core/policy.js';
 import { schemaProblems, type SchemaProblem } from './schema-problems.js';
 import { serviceConfigSchema, type ParsedServiceConfig as Parsed } from './service-schema.js';
 
@@ -111,7 +111,8 @@ function normalize(c: Parsed): ServiceSettings {
       ...(r.retries ? { retry: { maxAttempts: r.retries.maxAttempts, retryOn: r.retries.retryOn } } : {}),
       ...(r.split ? { split: r.split.map(splitDestination) } : {}),
       ...(r.faults ? { faults: r.faults.map(faultPolicy) } : {}),
-      ...(r.mirror ? { mirror: dropUndefined({ service: r.mirror.service, percent: r.mirror.percent }) } : {}),
+      ...(r.isIdempotent === undefined ? {} : { isIdempotent: r.isIdempotent }),
+      ...(r.mirror === undefined ? {} : { mirror: r.mirror === false ? false : mirrorPolicy(r.mirror) }),
     }));
   }
   if (c.timeout !== undefined || c.perTryTimeout !== undefined) {
@@ -140,7 +141,19 @@ function normalize(c: Parsed): ServiceSettings {
   }
   if (c.faults) policy.faults = c.faults.map(faultPolicy);
   if (c.split) policy.split = c.split.map(splitDestination);
-  if (c.limits) policy.limits = dropUndefined({ maxConcurrency: c.limits.maxConcurrency, rateLimit: c.limits.rateLimit && dropUndefined({ requestsPerSecond: c.limits.rateLimit.requestsPerSecond, burst: c.limits.rateLimit.burst }) });
+  if (c.limits) {
+    const l = c.limits;
+    policy.limits = dropUndefined({
+      maxConcurrency: l.maxConcurrency,
+      rateLimit: l.rateLimit && dropUndefined({ requestsPerSecond: l.rateLimit.requestsPerSecond, burst: l.rateLimit.burst }),
+      adaptive: l.adaptive === true ? {} : l.adaptive && adaptivePolicy(l.adaptive),
+    });
+  }
+  if (c.mirror) policy.mirror = mirrorPolicy(c.mirror);
+  if (c.hedging) {
+    const h = c.hedging;
+    policy.hedging = dropUndefined({ percentile: h.percentile, minDelayMs: h.minDelay, windowMs: h.window, minSamples: h.minSamples });
+  }
 
   const o = c.outlierDetection;
   const conn = c.connection ?? {};
@@ -173,6 +186,14 @@ function normalize(c: Parsed): ServiceSettings {
     discoveryTimeoutMs: c.discoveryTimeout ?? ENDPOINT_DEFAULTS.discoveryTimeoutMs,
     policy,
   };
+}
+
+function mirrorPolicy(m: NonNullable<Parsed['mirror']>): MirrorPolicy {
+  return dropUndefined({ service: m.service, percent: m.percent, maxInFlight: m.maxInFlight, timeoutMs: m.timeout });
+}
+
+function adaptivePolicy({ sampleWindow, ...limit }: Exclude<NonNullable<NonNullable<Parsed['limits']>['adaptive']>, true>): AdaptiveConcurrencyPolicy {
+  return dropUndefined({ ...limit, sampleWindowMs: sampleWindow });
 }
 
 function splitDestination(d: NonNullable<Parsed['split']>[number]): SplitDestination {

@@ -25,6 +25,8 @@ export interface CallContext {
   attempt: number;
   /** The endpoint (`host:port`) chosen by the balancer for the current attempt. */
   endpoint: string | undefined;
+  /** An endpoint the balancer should not pick for this attempt if it has another (a hedge's first attempt is there). */
+  avoidEndpoint: string | undefined;
   /** The OpenTelemetry context holding the request's span, once the tracing filter has run. */
   trace: Context | undefined;
 }
@@ -45,5 +47,5 @@ export function applyFilter<Req, Res>(filter: Filter<Req, Res>, next: Service<Re
 }
 
 export function newCallContext(service: string, signal?: AbortSignal): CallContext {
-  return { service, signal, deadline: undefined, route: undefined, routePolicy: undefined, destination: undefined, subset: undefined, endpoint: undefined, attempt: 1, trace: undefined };
+  return { service, signal, deadline: undefined, route: undefined, routePolicy: undefined, destination: undefined, subset: undefined, endpoint: undefined, avoidEndpoint: undefined, attempt: 1, trace: undefined };
 }

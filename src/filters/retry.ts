@@ -30,7 +30,6 @@ import type { Clock, Random } from '../core/clock.js';
 import { ClockParam, CountersParam, RandomParam } from '../core/core-params.js';
 import type { Counters } from '../core/counters.js';
 import { isMeshError, MeshError } from '../core/errors.js';
-import { Param } from '../core/params.js';
 import { RETRY_DEFAULTS, type RetryPolicy } from '../core/policy.js';
 import { applyFilter, type CallContext, type Filter } from '../core/service.js';
 import type { HttpModule, HttpService } from '../http/http-stack.js';
@@ -40,14 +39,11 @@ import { isGrpcContentType } from '../policy/grpc-over-http.js';
 import { isFailureResponse } from '../policy/response-classifier.js';
 import { bufferBody } from '../policy/replayable-body.js';
 import { isInjectedFault } from '../policy/injected-fault.js';
-import { RetryBudget } from '../policy/retry-budget.js';
+import { RetryBudget, RetryBudgetParam } from '../policy/retry-budget.js';
 import { RetryPolicyParam } from '../policy/policy-params.js';
 import { compileRetryConditions, type RetryConditions } from '../policy/retry-conditions.js';
 import type { RoutePolicy, RouteRetryPolicy } from '../core/policy.js';
 
-
-/** The budget the service's retries share with its gRPC clients; without one the filter makes its own. */
-export const RetryBudgetParam = new Param<RetryBudget | undefined>('retryBudget', undefined);
 
 export interface RetryFilterDeps {
   clock: Clock;

@@ -16,6 +16,7 @@ type Row = [field: string, value: unknown, base?: Record<string, unknown>];
 
 const ENDPOINTS = { endpoints: ['127.0.0.1:9080'] };
 const ROUTE = { routes: [{ name: 'r', condition: { method: 'GET' } }] };
+const MIRROR = { mirror: { service: 'reviews-next' } };
 const DNS = { discovery: { type: 'dns', hostname: 'reviews.local', port: 9080 } };
 
 /** One bad value per field of a service's options. */
@@ -101,6 +102,27 @@ const SERVICE_ROWS: Row[] = [
   ['limits.maxConcurrency', 0],
   ['limits.rateLimit.requestsPerSecond', 0],
   ['limits.rateLimit.burst', 1.5, { limits: { rateLimit: { requestsPerSecond: 10 } } }],
+  ['limits.adaptive', 'yes'],
+  ['limits.adaptive.smoothing', 2],
+  ['limits.adaptive.rttTolerance', 0.5],
+  ['limits.adaptive.longWindow', 0],
+  ['limits.adaptive.maxLimit', 5, { limits: { adaptive: { minLimit: 10 } } }],
+  ['limits.adaptive.initialLimit', 300],
+  ['limits.adaptive.sampleWindow', 'soon'],
+  ['limits.adaptive.minWindowSamples', 0],
+  ['mirror', 'reviews-next'],
+  ['mirror.service', '', { mirror: {} }],
+  ['mirror.percent', 101, MIRROR],
+  ['mirror.maxInFlight', 0, MIRROR],
+  ['mirror.timeout', 'soon', MIRROR],
+  ['routes[0].mirror', true, ROUTE],
+  ['routes[0].mirror.percent', -1, { routes: [{ name: 'r', condition: {}, mirror: { service: 'reviews-next' } }] }],
+  ['routes[0].isIdempotent', 'yes', ROUTE],
+  ['hedging', true],
+  ['hedging.percentile', 100],
+  ['hedging.minDelay', 'soon'],
+  ['hedging.window', -1],
+  ['hedging.minSamples', 0],
 ];
 
 /** Fields of a Mesh document outside its services, and of a ServiceProfile: YAML only. */

@@ -47,7 +47,14 @@ test('examples/mesh.yaml uses every feature and loads', async () => {
   assert.deepEqual(reviews.policy.split, [{ service: 'reviews', weight: 90 }, { service: 'reviews-v2', weight: 10 }]);
   assert.equal(reviews.policy.routes?.[0]?.timeoutMs, 300);
   assert.deepEqual(config.services.ratings!.policy.faults?.[0], { match: { headers: { 'end-user': 'jason' } }, delay: { percent: 100, fixedDelayMs: 7000 } });
-  assert.deepEqual(config.services.productpage!.policy.limits, { maxConcurrency: 200, rateLimit: { requestsPerSecond: 500, burst: 100 } });
+  assert.deepEqual(config.services.productpage!.policy.limits, {
+    maxConcurrency: 200,
+    rateLimit: { requestsPerSecond: 500, burst: 100 },
+    adaptive: { initialLimit: 20, minLimit: 20, maxLimit: 200, smoothing: 0.2, rttTolerance: 1.5, longWindow: 600, queueSize: 4, sampleWindowMs: 100, minWindowSamples: 10 },
+  });
+  assert.equal(reviews.policy.routes?.[0]?.isIdempotent, true);
+  assert.deepEqual(reviews.policy.hedging, { percentile: 95, minDelayMs: 1, windowMs: 30_000, minSamples: 20 });
+  assert.deepEqual(reviews.policy.mirror, { service: 'reviews-v2', percent: 10, maxInFlight: 100, timeoutMs: 2_000 });
   assert.equal(config.services.details!.policy.retries, false);
   const v2 = config.services['reviews-v2']!;
   assert.deepEqual(v2.endpoints, [{ host: '127.0.0.1', port: 9091, weight: 3, labels: { version: 'v2' } }, { host: '127.0.0.1', port: 9092, labels: { version: 'v2', track: 'canary' } }]);
