@@ -18,6 +18,7 @@ import { mergeProfileInto, serviceForProfile, serviceProfileSchema } from './ser
 import { kubernetesSectionSchema, type KubernetesSection } from './kubernetes-section.js';
 import { parseYamlFile, type YamlDocument } from './yaml-source.js';
 import { quoteValue } from '../core/quote-value.js';
+import { gatewaySchema, gatewaySection, unknownRouteServices, type GatewaySection } from './gateway-schema.js';
 
 export const MESH_API_VERSION = 'meshwork.dev/v1alpha1';
 
@@ -49,6 +50,8 @@ export interface MeshConfig {
   inputs: Record<string, Record<string, unknown>>;
   /** The `spec.kubernetes` section: what to read from the cluster's API server. */
   kubernetes?: KubernetesSection;
+  /** The `spec.gateway` section: mesh-sidecar as the edge (only mesh-sidecar reads it). */
+  gateway?: GatewaySection;
 }
 
 const meshDocumentSchema = z
@@ -63,6 +66,7 @@ const meshDocumentSchema = z
         sidecar: z.unknown().optional(),
         admin: z.unknown().optional(),
         tracing: z.unknown().optional(),
+        gateway: z.unknown().optional(),
         identity: identitySchema.optional(),
         kubernetes: kubernetesSectionSchema.optional(),
         services: z.record(z.record(z.unknown())),
@@ -122,6 +126,7 @@ export function parseMeshConfig(text: string, fileName: string): MeshConfig {
   let kubernetes: KubernetesSection | undefined;
   let admin: AdminSection | undefined;
   let tracing: TracingSection | undefined;
+  let gateway: GatewaySection | undefined;
 
   for (const doc of documents) {
     const value = doc.value as Record<string, unknown> | null;
@@ -153,6 +158,8 @@ export function parseMeshConfig(text: string, fileName: string): MeshConfig {
       sidecar = section('sidecar', sidecarSchema, sidecar) ?? sidecar;
       admin = section('admin', adminSchema, admin) ?? admin;
       tracing = section('tracing', tracingSchema, tracing) ?? tracing;
+      const gatewayParsed = section('gateway', gatewaySchema, gateway);
+      if (gatewayParsed) gateway = gatewaySection(gatewayParsed, (path) => `${doc.locate(['spec', 'gateway', ...path])}: ${label} ${formatPath(['spec', 'gateway', ...path])}`);
       for (const [name, input] of Object.entries(parsed.data.spec.services)) {
         const path = ['spec', 'services', name];
         if (services.has(name)) {
@@ -205,6 +212,7 @@ export function parseMeshConfig(text: string, fileName: string): MeshConfig {
     }
   }
 
+  if (gateway) problems.push(...unknownRouteServices(gateway, (name) => services.has(name)));
   if (problems.length > 0) {
     throw new MeshError('INVALID_CONFIG', invalidConfigMessage(fileName, problems));
   }
@@ -216,6 +224,7 @@ export function parseMeshConfig(text: string, fileName: string): MeshConfig {
     ...(kubernetes ? { kubernetes } : {}),
     ...(admin ? { admin } : {}),
     ...(tracing ? { tracing } : {}),
+    ...(gateway ? { gateway } : {}),
     sources: Object.fromEntries([...services].map(([n, e]) => [n, e.sources])),
     inputs: Object.fromEntries([...services].map(([n, e]) => [n, e.input])),
   };

@@ -10,6 +10,7 @@ import { isConfigMapRef, parseConfigMapRef } from '../config/config-map-source.j
 import { parseTapFilter, TapFilterError, type TapFilter } from '../admin/tap-filter.js';
 import type { HostPort } from '../config/listen-address.js';
 import type { Direction } from '../telemetry/mesh-metrics.js';
+import type { GatewayOverrides } from './gateway-settings.js';
 
 export const HELP = `mesh-sidecar — the meshwork stack as a proxy beside an app in any language.
 
@@ -40,6 +41,8 @@ Options (each overrides the same field of spec.sidecar in the config file):
   --access-log             log every request as a JSON line
   --drain-grace <time>     on SIGTERM, how long requests in flight may take to finish  default 10s
   --max-header-bytes <n>   larger request headers get 431              default 16384
+  --gateway <host:port>    the gateway's HTTPS listener (spec.gateway.https; "none" turns it off)
+  --gateway-http <host:port>  the gateway's plain HTTP listener: 308 to HTTPS (spec.gateway.http)
   -h, --help               show this text
   --version                print the version
 
@@ -47,6 +50,11 @@ mTLS: with spec.identity (certFile, keyFile, trustAnchorsFile) in the config, se
 tls: { identity: <spiffe id> } are called over mutual TLS 1.3, and the inbound port requires it
 (spec.sidecar.inboundTls: strict, the default then; or permissive, or off). The app receives the
 caller's verified SPIFFE ID in x-meshwork-client-id; spec.sidecar.authorization limits who may call.
+
+Gateway: spec.gateway makes the sidecar the edge of the mesh: HTTPS with a certificate per host
+(chosen by SNI, files watched), plain HTTP redirected to HTTPS, routes by host and path to mesh
+services through the whole stack (metrics with direction="gateway"). spec.egress lists the external
+hosts the app may call (each with its own timeout and retries); any other is refused, EGRESS_DENIED.
 
 Kubernetes: discovery: k8s:<service>.<namespace>:<port name or number> follows the Service's
 EndpointSlices (ready pods; terminating ones only when none is ready), spec.kubernetes.serviceProfiles
@@ -74,7 +82,7 @@ Exit codes: 0 after a drain (requests still running at the end of the grace peri
 logged), 1 if the drain itself failed, 2 for a bad flag or config.
 `;
 
-export type CliCommand = { kind: 'help' } | { kind: 'version' } | { kind: 'run'; config: string; overrides: SidecarSection };
+export type CliCommand = { kind: 'help' } | { kind: 'version' } | { kind: 'run'; config: string; overrides: SidecarSection; gateway: GatewayOverrides };
 
 export class CliError extends Error {}
 
@@ -95,6 +103,8 @@ export function parseCli(argv: string[]): CliCommand {
         'access-log': { type: 'boolean' },
         'drain-grace': { type: 'string' },
         'max-header-bytes': { type: 'string' },
+        gateway: { type: 'string' },
+        'gateway-http': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean' },
       },
@@ -147,7 +157,12 @@ export function parseCli(argv: string[]): CliCommand {
     if (!Number.isInteger(bytes) || bytes < 1024) throw new CliError(`--max-header-bytes: expected a whole number of bytes >= 1024, got ${JSON.stringify(v['max-header-bytes'])}`);
     overrides.maxHeaderBytes = bytes;
   }
-  return { kind: 'run', config: v.config, overrides };
+  const gateway: GatewayOverrides = {};
+  const gatewayHttps = address('gateway', v.gateway, '0.0.0.0');
+  const gatewayHttp = address('gateway-http', v['gateway-http'], '0.0.0.0');
+  if (gatewayHttps !== undefined) gateway.https = gatewayHttps;
+  if (gatewayHttp !== undefined) gateway.http = gatewayHttp;
+  return { kind: 'run', config: v.config, overrides, gateway };
 }
 
 // ---------------------------------------------------------------------------------------------

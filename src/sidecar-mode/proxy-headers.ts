@@ -108,6 +108,11 @@ export interface ForwardedBy {
   clientAddress: string | undefined;
   /** Inbound: the caller's verified identity replaces any `x-meshwork-client-id` it sent. */
   clientIdHeader?: { name: string; value: string | undefined };
+  /**
+   * At the edge of the mesh (the gateway) the caller is not trusted: its Host and X-Forwarded-* are
+   * replaced, not extended, and X-Forwarded-Proto says how it connected.
+   */
+  edgeProto?: 'http' | 'https';
 }
 
 /**
@@ -126,6 +131,7 @@ export function forwardedRequestHeaders(raw: readonly string[], by: ForwardedBy)
   }
   const out: string[] = [];
   const identity = by.clientIdHeader?.name;
+  const edge = by.edgeProto !== undefined;
   let host = false;
   let chain: string | undefined;
   let proto = false;
@@ -141,20 +147,25 @@ export function forwardedRequestHeaders(raw: readonly string[], by: ForwardedBy)
       }
       if (HOP_BY_HOP.has(lower) || named?.has(lower) || lower === identity) continue;
       if (lower === 'host') {
-        if (host) continue;
+        if (host || edge) continue;
         host = true;
       } else if (lower === 'x-forwarded-for') {
-        chain = chain === undefined ? value : `${chain}, ${value}`;
+        if (!edge) chain = chain === undefined ? value : `${chain}, ${value}`;
         continue;
-      } else if (lower === 'x-forwarded-proto') proto = true;
-      else if (lower === 'x-forwarded-host') forwardedHost = true;
+      } else if (lower === 'x-forwarded-proto') {
+        if (edge) continue;
+        proto = true;
+      } else if (lower === 'x-forwarded-host') {
+        if (edge) continue;
+        forwardedHost = true;
+      }
     }
     out.push(name, value);
   }
   if (!host) out.push('host', by.authority);
   const forwardedFor = by.clientAddress === undefined ? chain : chain === undefined ? by.clientAddress : `${chain}, ${by.clientAddress}`;
   if (forwardedFor !== undefined) out.push('x-forwarded-for', forwardedFor);
-  if (!proto) out.push('x-forwarded-proto', 'http');
+  if (!proto) out.push('x-forwarded-proto', by.edgeProto ?? 'http');
   if (!forwardedHost) out.push('x-forwarded-host', by.authority);
   if (identity !== undefined && by.clientIdHeader!.value !== undefined) out.push(identity, by.clientIdHeader!.value);
   return out;
