@@ -6,15 +6,8 @@
  * produces the same section.
  */
 import { z } from 'zod';
+import { hostPatternSchema } from './host-pattern.js';
 import { parseHostPort, type HostPort } from './listen-address.js';
-
-/** A host a route or a certificate serves: `shop.example.com`, `*.example.com` (any subdomain), or `*`. */
-export const HOST_PATTERN = /^(\*|(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*)$/;
-
-export const hostPatternSchema = z
-  .string()
-  .transform((host) => host.toLowerCase().replace(/\.$/, ''))
-  .refine((host) => HOST_PATTERN.test(host), { message: 'expected a host name (shop.example.com), a wildcard (*.example.com) or *' });
 
 const listenAddress = z.union([z.string(), z.number()]).transform((value, ctx): HostPort | null => {
   const parsed = parseHostPort(String(value), '0.0.0.0');

@@ -19,6 +19,7 @@ import { kubernetesSectionSchema, type KubernetesSection } from './kubernetes-se
 import { parseYamlFile, type YamlDocument } from './yaml-source.js';
 import { quoteValue } from '../core/quote-value.js';
 import { gatewaySchema, gatewaySection, unknownRouteServices, type GatewaySection } from './gateway-schema.js';
+import { egressEntries, egressSchema, type EgressEntry } from './egress-schema.js';
 
 export const MESH_API_VERSION = 'meshwork.dev/v1alpha1';
 
@@ -52,6 +53,8 @@ export interface MeshConfig {
   kubernetes?: KubernetesSection;
   /** The `spec.gateway` section: mesh-sidecar as the edge (only mesh-sidecar reads it). */
   gateway?: GatewaySection;
+  /** The `spec.egress` allow-list: when present, external hosts not on it are refused. */
+  egress?: EgressEntry[];
 }
 
 const meshDocumentSchema = z
@@ -67,6 +70,7 @@ const meshDocumentSchema = z
         admin: z.unknown().optional(),
         tracing: z.unknown().optional(),
         gateway: z.unknown().optional(),
+        egress: z.unknown().optional(),
         identity: identitySchema.optional(),
         kubernetes: kubernetesSectionSchema.optional(),
         services: z.record(z.record(z.unknown())),
@@ -127,6 +131,7 @@ export function parseMeshConfig(text: string, fileName: string): MeshConfig {
   let admin: AdminSection | undefined;
   let tracing: TracingSection | undefined;
   let gateway: GatewaySection | undefined;
+  let egress: EgressEntry[] | undefined;
 
   for (const doc of documents) {
     const value = doc.value as Record<string, unknown> | null;
@@ -160,6 +165,12 @@ export function parseMeshConfig(text: string, fileName: string): MeshConfig {
       tracing = section('tracing', tracingSchema, tracing) ?? tracing;
       const gatewayParsed = section('gateway', gatewaySchema, gateway);
       if (gatewayParsed) gateway = gatewaySection(gatewayParsed, (path) => `${doc.locate(['spec', 'gateway', ...path])}: ${label} ${formatPath(['spec', 'gateway', ...path])}`);
+      const egressParsed = section('egress', egressSchema, egress);
+      if (egressParsed) {
+        const checked = egressEntries(egressParsed);
+        reportAll(doc, label, checked.problems.map((p) => ({ ...p, path: ['spec', 'egress', ...p.path] })));
+        egress = checked.entries;
+      }
       for (const [name, input] of Object.entries(parsed.data.spec.services)) {
         const path = ['spec', 'services', name];
         if (services.has(name)) {
@@ -225,6 +236,7 @@ export function parseMeshConfig(text: string, fileName: string): MeshConfig {
     ...(admin ? { admin } : {}),
     ...(tracing ? { tracing } : {}),
     ...(gateway ? { gateway } : {}),
+    ...(egress ? { egress } : {}),
     sources: Object.fromEntries([...services].map(([n, e]) => [n, e.sources])),
     inputs: Object.fromEntries([...services].map(([n, e]) => [n, e.input])),
   };

@@ -2,11 +2,11 @@
  * Which mesh service a request at the gateway goes to: the first route whose hosts include the
  * request's host and whose path match (prefix, exact, or a regex over the whole path) takes the path
  * without its query. Hosts are compared as DNS names are: case-insensitively, without the port and
- * without a trailing dot, so `SHOP.example.com.:8443` is `shop.example.com`. A wildcard host
- * (`*.example.com`) takes any subdomain, at any depth, as Envoy's domain wildcards do; `*` takes
- * every host.
+ * without a trailing dot, so `SHOP.example.com.:8443` is `shop.example.com`; patterns are
+ * config/host-pattern.ts's.
  */
 import type { GatewayRoute, PathMatch } from '../config/gateway-schema.js';
+import { hostMatches } from '../config/host-pattern.js';
 
 /** The host of an authority (Host header, :authority, a URL's host) as routes compare it, or a problem. */
 export function normalizeHost(authority: string): string | { problem: string } {
@@ -24,13 +24,6 @@ export function normalizeHost(authority: string): string | { problem: string } {
   if (host.endsWith('.')) host = host.slice(0, -1);
   if (!/^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/.test(host)) return { problem: `the host ${JSON.stringify(authority)} is not a valid host name` };
   return host;
-}
-
-/** Whether `host` (normalized) is one `pattern` names: itself, a subdomain of a `*.` suffix, or anything for `*`. */
-export function hostMatches(pattern: string, host: string): boolean {
-  if (pattern === '*') return true;
-  if (pattern.startsWith('*.')) return host.length > pattern.length - 1 && host.endsWith(pattern.slice(1));
-  return pattern === host;
 }
 
 export type GatewayMatch = { route: GatewayRoute } | { unknownHost: true } | { noRoute: true };

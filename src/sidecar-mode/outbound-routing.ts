@@ -1,8 +1,9 @@
 /**
  * The outbound side: where the app's request is going (a proxy request's absolute URI, else Host or
  * :authority), and to whom it goes: the mesh service the authority names, through its whole stack;
- * a host the mesh does not know, through a plain agent (or refused, with `unknownHosts: refuse`),
- * never back to this sidecar itself.
+ * with an egress policy, an allowed external host through its own client and any other refused;
+ * without one, a host the mesh does not know goes through a plain agent (or is refused, with
+ * `unknownHosts: refuse`), never back to this sidecar itself.
  */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -68,6 +69,12 @@ export function routeOutbound(req: ProxyRequest, res: ProxyResponse, mesh: Mesh,
   const service = mesh.serviceFor(target.authority);
   if (service !== undefined) {
     forward(req, res, mesh.client(service), { ...forwardOptions, label: service });
+    return;
+  }
+  const egress = mesh.egressFor(target.authority);
+  if (egress !== undefined) {
+    if ('client' in egress) forward(req, res, egress.client, { ...forwardOptions, label: egress.client.name });
+    else respondWithFailure(res, 403, 'EGRESS_DENIED', 'denied' in egress ? egress.denied.message : 'refused');
     return;
   }
   if (mesh.unknownHosts === 'refuse') {

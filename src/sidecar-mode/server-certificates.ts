@@ -16,7 +16,7 @@ import { MeshError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { watchPaths } from '../core/watch-paths.js';
 import type { GatewayCertificate } from '../config/gateway-schema.js';
-import { hostMatches } from './gateway-routing.js';
+import { hostMatches } from '../config/host-pattern.js';
 
 export interface LoadedCertificate {
   readonly hosts: string[];
