@@ -1,7 +1,7 @@
 /**
  * Gateway mode end to end: the real mesh-sidecar binary with spec.gateway, driven by curl over TLS
  * (--resolve for the hosts, each certificate checked by its subject and verified against its own
- * CA), real node:http backends behind it, and a backend sidecar reached over mTLS.
+ * self-signed certificate), real node:http backends behind it, and a backend sidecar reached over mTLS.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -14,6 +14,7 @@ import { connect as tlsConnect } from 'node:tls';
 import { createAuthority, issueLeaf } from '../../src/tls/certificate-authority.js';
 import { writeLeaf } from '../../src/tls/identity-files.js';
 import { startBackend, type TestBackend } from '../helpers/http-backend.js';
+import { writeServerCertificate } from '../helpers/server-certificate.js';
 import { metricValue, runSidecarCli, startSidecarProcess, writeConfig, type SidecarProcess } from '../helpers/sidecar-process.js';
 
 const run = promisify(execFile);
@@ -31,13 +32,7 @@ let httpsPort: number;
 let httpPort: number;
 
 /** A self-signed certificate for `cn` and the DNS names, written as <name>.crt / <name>.key. */
-async function selfSigned(name: string, cn: string, dnsNames: string[], into = dir): Promise<{ certFile: string; keyFile: string }> {
-  const certFile = join(into, `${name}.crt`);
-  const keyFile = join(into, `${name}.key`);
-  await run('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1', '-subj', `/CN=${cn}`,
-    '-addext', `subjectAltName=${dnsNames.map((n) => `DNS:${n}`).join(',')}`, '-keyout', keyFile, '-out', certFile]);
-  return { certFile, keyFile };
-}
+const selfSigned = (name: string, cn: string, dnsNames: string[]) => writeServerCertificate(dir, name, cn, dnsNames);
 
 interface CurlResult {
   status: number;
