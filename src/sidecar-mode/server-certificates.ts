@@ -153,5 +153,5 @@ function loadCertificate(written: GatewayCertificate, certFile: string, keyFile:
   } catch (err) {
     throw new MeshError('INVALID_CONFIG', `${written.where.certFile}: ${certFile} cannot be served (${(err as Error).message})`);
   }
-  return { hosts: written.hosts, certPem, keyPem, context, subject: leaf.subject.replace(/\n/g, ', '), notAfter: new Date(leaf.validTo) };
+  return { hosts: written.hosts, certPem, keyPem, context, subject: (leaf.subject ?? '').replace(/\n/g, ', '), notAfter: new Date(leaf.validTo) };
 }
