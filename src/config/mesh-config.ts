@@ -1,7 +1,7 @@
 /**
  * A mesh config file: YAML documents of `kind: Mesh` (apiVersion meshwork.dev/v1alpha1; the
- * services and their policies) and Linkerd `kind: ServiceProfile` (routes, retry budget,
- * dstOverrides for one service). Every problem in the file is collected and reported at once, each
+ * services and their policies), Linkerd `kind: ServiceProfile` (routes, retry budget,
+ * dstOverrides for one service), and Istio's `kind: Gateway` and `kind: ServiceEntry` (config/istio/). Every problem in the file is collected and reported at once, each
  * as `file:line:col: <document> <field path>: <what was expected>`, so one edit-and-retry fixes all.
  */
 import { readFile } from 'node:fs/promises';
@@ -20,6 +20,8 @@ import { parseYamlFile, type YamlDocument } from './yaml-source.js';
 import { quoteValue } from '../core/quote-value.js';
 import { gatewaySchema, gatewaySection, unknownRouteServices, type GatewaySection } from './gateway-schema.js';
 import { egressEntries, egressSchema, type EgressEntry } from './egress-schema.js';
+import { gatewayFromResource, gatewayResourceSchema } from './istio/gateway.js';
+import { egressFromServiceEntry, serviceEntrySchema } from './istio/service-entry.js';
 
 export const MESH_API_VERSION = 'meshwork.dev/v1alpha1';
 
@@ -132,6 +134,9 @@ export function parseMeshConfig(text: string, fileName: string): MeshConfig {
   let tracing: TracingSection | undefined;
   let gateway: GatewaySection | undefined;
   let egress: EgressEntry[] | undefined;
+  // Istio's Gateway and ServiceEntry documents, applied once every document is read.
+  const istioGateways: { doc: YamlDocument; label: string; section: GatewaySection }[] = [];
+  const serviceEntries: EgressEntry[] = [];
 
   for (const doc of documents) {
     const value = doc.value as Record<string, unknown> | null;
@@ -190,8 +195,18 @@ export function parseMeshConfig(text: string, fileName: string): MeshConfig {
         continue;
       }
       profiles.push({ doc, label, value: parsed.data });
+    } else if (kind === 'Gateway' || kind === 'ServiceEntry') {
+      const schema = kind === 'Gateway' ? gatewayResourceSchema : serviceEntrySchema;
+      const parsed = schema.safeParse(value);
+      if (!parsed.success) reportAll(doc, label, schemaProblems(schema, parsed.error.issues, value));
+      else if (kind === 'ServiceEntry') serviceEntries.push(...egressFromServiceEntry(parsed.data as z.output<typeof serviceEntrySchema>));
+      else {
+        const result = gatewayFromResource(parsed.data as z.output<typeof gatewayResourceSchema>, (path) => `${doc.locate(path)}: ${label} ${formatPath(path)}`);
+        if ('problems' in result) for (const p of result.problems) report(doc, label, p.path, p.message);
+        else istioGateways.push({ doc, label, section: result.section });
+      }
     } else {
-      report(doc, label, ['kind'], `unknown kind ${JSON.stringify(kind)}; expected "Mesh" (apiVersion ${MESH_API_VERSION}) or "ServiceProfile" (apiVersion linkerd.io/v1alpha2)`);
+      report(doc, label, ['kind'], `unknown kind ${JSON.stringify(kind)}; expected "Mesh" (apiVersion ${MESH_API_VERSION}), "ServiceProfile" (apiVersion linkerd.io/v1alpha2), "Gateway" or "ServiceEntry" (apiVersion networking.istio.io/v1)`);
     }
   }
 
@@ -223,6 +238,11 @@ export function parseMeshConfig(text: string, fileName: string): MeshConfig {
     }
   }
 
+  for (const [i, { doc, label, section }] of istioGateways.entries()) {
+    if (gateway !== undefined || i > 0) report(doc, label, ['kind'], 'a second gateway (spec.gateway or kind: Gateway); a sidecar runs one');
+    else gateway = section;
+  }
+  if (serviceEntries.length > 0) egress = [...(egress ?? []), ...serviceEntries];
   if (gateway) problems.push(...unknownRouteServices(gateway, (name) => services.has(name)));
   if (problems.length > 0) {
     throw new MeshError('INVALID_CONFIG', invalidConfigMessage(fileName, problems));
