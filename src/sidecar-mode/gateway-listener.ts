@@ -21,7 +21,7 @@ import type { GatewaySection } from '../config/gateway-schema.js';
 import { forward, isHttp2, respondWithFailure, type ProxyRequest, type ProxyResponse } from './forward.js';
 import { hostMatches } from '../config/host-pattern.js';
 import { GatewayRoutes, normalizeHost } from './gateway-routing.js';
-import { authorityOf } from './outbound-routing.js';
+import { requestTarget } from './outbound-routing.js';
 import { listenProxy, type ProxyListener, type RequestHandler } from './proxy-listener.js';
 import { ServerCertificates } from './server-certificates.js';
 
@@ -139,27 +139,11 @@ export async function startGateway(section: GatewaySection, options: GatewayOpti
  * (RFC 9112 §3.2.2); otherwise the Host header, or HTTP/2's :authority.
  */
 function gatewayTarget(req: ProxyRequest, scheme: 'http' | 'https'): GatewayTarget | { problem: string } {
-  const url = req.url ?? '';
-  let authority: string | undefined;
-  let path = url;
-  if (!isHttp2(req) && /^[a-z][a-z0-9+.-]*:\/\//i.test(url)) {
-    let parsed: URL;
-    try {
-      parsed = new URL(url);
-    } catch {
-      return { problem: `the request target ${JSON.stringify(url)} is not a valid URL` };
-    }
-    if (parsed.protocol !== `${scheme}:`) return { problem: `this listener takes ${scheme}:// request targets, got ${parsed.protocol}//` };
-    authority = parsed.host;
-    path = `${parsed.pathname}${parsed.search}`;
-  } else {
-    authority = authorityOf(req);
-    if (!authority) return { problem: 'the request has no Host header (or :authority)' };
-    if (!path.startsWith('/')) return { problem: `the request target ${JSON.stringify(url)} is not a path` };
-  }
-  const host = normalizeHost(authority);
+  const target = requestTarget(req, scheme);
+  if ('problem' in target) return target;
+  const host = normalizeHost(target.authority);
   if (typeof host !== 'string') return host;
-  return { host, path };
+  return { host, path: target.path };
 }
 
 /** The name the client sent in SNI on this request's connection. */

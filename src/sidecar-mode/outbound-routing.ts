@@ -24,8 +24,11 @@ interface OutboundTarget {
   path: string;
 }
 
-/** Where an outbound request is going: a proxy request's absolute URI, else Host / :authority. */
-function outboundTarget(req: ProxyRequest): OutboundTarget | { problem: string } {
+/**
+ * Where a request is going: an absolute-form target's authority (a proxy request; Host is then
+ * ignored, RFC 9112 §3.2.2), else Host / :authority. `scheme` is the one absolute targets may have.
+ */
+export function requestTarget(req: ProxyRequest, scheme: 'http' | 'https' = 'http'): OutboundTarget | { problem: string } {
   const url = req.url ?? '';
   if (!isHttp2(req) && /^[a-z][a-z0-9+.-]*:\/\//i.test(url)) {
     let parsed: URL;
@@ -34,7 +37,7 @@ function outboundTarget(req: ProxyRequest): OutboundTarget | { problem: string }
     } catch {
       return { problem: `the request target ${JSON.stringify(url)} is not a valid URL` };
     }
-    if (parsed.protocol !== 'http:') return { problem: `only http:// targets can be proxied, got ${parsed.protocol}//` };
+    if (parsed.protocol !== `${scheme}:`) return { problem: `only ${scheme}:// targets are taken here, got ${parsed.protocol}//` };
     return { authority: parsed.host, path: `${parsed.pathname}${parsed.search}` };
   }
   const authority = authorityOf(req);
@@ -60,7 +63,7 @@ export function hostOnly(authority: string): string {
 }
 
 export function routeOutbound(req: ProxyRequest, res: ProxyResponse, mesh: Mesh, passthrough: Dispatcher, own: HostPort, settings: SidecarSettings, logger: Logger): void {
-  const target = outboundTarget(req);
+  const target = requestTarget(req);
   if ('problem' in target) {
     respondWithFailure(res, 400, 'INVALID_REQUEST', target.problem);
     return;
@@ -109,7 +112,7 @@ function passthroughTarget(agent: Dispatcher, origin: string): ForwardTarget {
 
 /** An upgrade (WebSocket) goes through the service's client like any request; see upgrade-tunnel.ts. */
 export function upgradeOutbound(req: IncomingMessage, socket: Duplex, head: Buffer, mesh: Mesh, settings: SidecarSettings, logger: Logger): void {
-  const target = outboundTarget(req);
+  const target = requestTarget(req);
   const refuse = (status: number, code: string, message: string) => endWithStatus(socket, status, message, code);
   if ('problem' in target) return refuse(400, 'INVALID_REQUEST', target.problem);
   const service = mesh.serviceFor(target.authority);
