@@ -10,6 +10,7 @@ import { isConfigMapRef, parseConfigMapRef } from '../config/config-map-source.j
 import { parseTapFilter, TapFilterError, type TapFilter } from '../admin/tap-filter.js';
 import type { HostPort } from '../config/listen-address.js';
 import type { Direction } from '../telemetry/mesh-metrics.js';
+import { DIRECTIONS } from '../core/core-params.js';
 import type { GatewayOverrides } from './gateway-settings.js';
 
 export const HELP = `mesh-sidecar — the meshwork stack as a proxy beside an app in any language.
@@ -185,7 +186,7 @@ export type ViewCommand =
   | { kind: 'check'; output: Output; admin?: HostPort; config?: string; pre: boolean; timeoutMs: number };
 
 const ADMIN_HELP = `  --admin <host:port>    the sidecar's admin address                    default ${DEFAULT_ADMIN}`;
-const FILTER_HELP = `  --direction <d>        inbound or outbound
+const FILTER_HELP = `  --direction <d>        inbound, outbound, gateway or egress
   --authority <name>     the service (outbound) or the authority callers addressed (inbound)
   --path <prefix>        request paths starting with this
   --method <method>      GET, POST, ...
@@ -197,10 +198,11 @@ export const VIEW_HELP: Record<ViewCommandName, string> = {
   stat: `mesh-sidecar stat — success rate, request rate and latency per service, as linkerd viz stat.
 
 Usage:
-  mesh-sidecar stat [<name>] [--direction inbound|outbound] [-o wide|json] [--admin <host:port>]
+  mesh-sidecar stat [<name>] [--direction inbound|outbound|gateway|egress] [-o wide|json] [--admin <host:port>]
 
 Every figure covers the sidecar's stats window (spec.admin.statsWindow, 10 s by default). NAME is
-direction/service: outbound/words for calls the app makes, inbound/words for calls it receives.
+direction/service: outbound/words for calls the app makes, inbound/words for calls it receives,
+gateway/words for calls the gateway makes into the mesh, egress/<host:port> for allowed external hosts.
 Columns: SUCCESS (non-failures out of all), RPS, LATENCY_P50/P95/P99 (to response headers),
 RETRIES (retries sent per second) and BREAKER (the circuit breaker's state). -o wide adds the
 retry budget, faults, limit refusals and the endpoints; -o json prints the admin's summary.
@@ -214,7 +216,7 @@ Exit codes: 0 shown, 1 the admin port could not be read (or <name> has no traffi
   routes: `mesh-sidecar routes — the same figures per route, as linkerd viz routes.
 
 Usage:
-  mesh-sidecar routes [<service>] [--direction inbound|outbound] [-o wide|json] [--admin <host:port>]
+  mesh-sidecar routes [<service>] [--direction inbound|outbound|gateway|egress] [-o wide|json] [--admin <host:port>]
 
 Routes come from the config's routes and ServiceProfiles; requests that matched none are the
 [DEFAULT] row. -o wide adds the direction and the number of requests in the window.
@@ -331,7 +333,7 @@ export function parseViewCli(command: ViewCommandName, argv: string[]): ViewComm
     return Number.isInteger(n) && n >= 1 ? n : fail(`--${flag}: expected a whole number >= 1, got ${JSON.stringify(text)}`);
   };
   const direction = v.direction as string | undefined;
-  if (direction !== undefined && direction !== 'inbound' && direction !== 'outbound') fail(`--direction: expected inbound or outbound, got ${JSON.stringify(direction)}`);
+  if (direction !== undefined && !(DIRECTIONS as readonly string[]).includes(direction)) fail(`--direction: expected ${DIRECTIONS.join(', ')}, got ${JSON.stringify(direction)}`);
 
   if (command === 'check') {
     const admin = adminAddress(v.admin as string | undefined);

@@ -300,3 +300,12 @@ test('HTTP/2 over TLS: the same routing, and a second host on a connection set u
   assert.equal(socket.getPeerCertificate().subject.CN, 'api.example.test');
   socket.destroy();
 });
+
+test('the command-line views show the gateway\'s calls as gateway/<service>', async () => {
+  await curl(`https://shop.example.test:${httpsPort}/checkout`);
+  const stat = runSidecarCli(['stat', '--direction', 'gateway', '--admin', gateway.admin, '-o', 'json']);
+  assert.equal(stat.status, 0, stat.stderr);
+  const services = (JSON.parse(stat.stdout) as { services: { direction: string; name: string }[] }).services;
+  assert.ok(services.some((s) => s.direction === 'gateway' && s.name === 'shop'), stat.stdout);
+  assert.ok(services.every((s) => s.direction === 'gateway'), stat.stdout);
+});
