@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -150,5 +150,23 @@ test('egress from code: createMesh({ egress }) is checked like the YAML, and ref
     await assert.rejects(fetch('http://other.example.test/', { dispatcher: coded.dispatcher }), (err: Error) => isMeshError(err.cause, 'EGRESS_DENIED'));
   } finally {
     await coded.close();
+  }
+});
+
+test('a config reload replaces the allow-list: a host it adds is let through, one it drops is refused', async () => {
+  const file = writeConfig(yaml(), mkdtempSync(join(dir, 'reload-')));
+  const watched = createMesh({ config: file });
+  try {
+    await assert.rejects(fetch(`http://127.0.0.1:${partner.port}/`, { dispatcher: watched.dispatcher }), (err: Error) => isMeshError(err.cause, 'EGRESS_DENIED'));
+    writeFileSync(file, yaml().replace('host: partner.example.test', 'host: 127.0.0.1'));
+    const deadline = Date.now() + 10_000;
+    while (watched.configGeneration < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+    assert.equal(watched.configGeneration, 2, String(watched.configError));
+    const res = await fetch(`http://127.0.0.1:${partner.port}/now-allowed`, { dispatcher: watched.dispatcher });
+    assert.equal(res.status, 200);
+    await res.arrayBuffer();
+    await assert.rejects(fetch(`http://partner.example.test:${partner.port}/`, { dispatcher: watched.dispatcher }), (err: Error) => isMeshError(err.cause, 'EGRESS_DENIED'));
+  } finally {
+    await watched.close();
   }
 });

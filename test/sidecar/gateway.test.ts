@@ -30,6 +30,8 @@ let secureSidecar: SidecarProcess;
 let gateway: SidecarProcess;
 let httpsPort: number;
 let httpPort: number;
+let gatewayConfig: string;
+let gatewayIdentity: { certFile: string; keyFile: string; caFile: string };
 
 /** A self-signed certificate for `cn` and the DNS names, written as <name>.crt / <name>.key. */
 const selfSigned = (name: string, cn: string, dnsNames: string[]) => writeServerCertificate(dir, name, cn, dnsNames);
@@ -125,7 +127,9 @@ spec:
 `,
     ['--inbound', '127.0.0.1:0', '--app', secureApp.address],
   );
-  gateway = await startSidecarProcess(gatewayYaml({ identity: gatewayFiles }), [], { config: writeConfig(gatewayYaml({ identity: gatewayFiles }), mkdtempSync(join(dir, 'config-'))) });
+  gatewayIdentity = gatewayFiles;
+  gatewayConfig = writeConfig(gatewayYaml({ identity: gatewayFiles }), mkdtempSync(join(dir, 'config-')));
+  gateway = await startSidecarProcess(gatewayYaml({ identity: gatewayFiles }), [], { config: gatewayConfig });
   httpsPort = Number(readyField(gateway, 'gatewayHttps').split(':').pop());
   httpPort = Number(readyField(gateway, 'gatewayHttp').split(':').pop());
 });
@@ -308,4 +312,15 @@ test('the command-line views show the gateway\'s calls as gateway/<service>', as
   const services = (JSON.parse(stat.stdout) as { services: { direction: string; name: string }[] }).services;
   assert.ok(services.some((s) => s.direction === 'gateway' && s.name === 'shop'), stat.stdout);
   assert.ok(services.every((s) => s.direction === 'gateway'), stat.stdout);
+});
+
+test('routes follow a config reload', async () => {
+  const before = await curl(`https://shop.example.test:${httpsPort}/new/page`);
+  assert.equal(before.headers['x-meshwork-error'], 'NO_ROUTE');
+  const at = gateway.logs.length;
+  writeFileSync(gatewayConfig, gatewayYaml({ identity: gatewayIdentity }) + '      - { name: new, hosts: [shop.example.test], path: { prefix: /new/ }, service: shop }\n');
+  await logged(gateway, 'config reloaded', at);
+  const after = await curl(`https://shop.example.test:${httpsPort}/new/page`);
+  assert.equal(after.status, 200, after.body);
+  assert.equal(backendSaw(after.body).backend, 'shop');
 });
