@@ -14,6 +14,7 @@ import type { Dispatcher } from 'undici';
 import { MeshError } from '../core/errors.js';
 import { LightAbortSignal } from '../core/light-abort-signal.js';
 import { isGrpcMessage } from '../policy/grpc-over-http.js';
+import { DEADLINE_HEADER } from '../policy/deadline-header.js';
 import type { Logger } from '../core/logger.js';
 import type { MeshRequest } from '../http/http-types.js';
 import type { HeaderRecord, MeshResponse, ResponseBodySink } from '../http/mesh-response.js';
@@ -214,6 +215,7 @@ export function forwardedHeaders(req: ProxyRequest, options: ForwardOptions, h2 
   if (options.edgeProto) {
     delete headers['x-forwarded-for'];
     delete headers['x-forwarded-host'];
+    delete headers[DEADLINE_HEADER];
     headers['x-forwarded-proto'] = options.edgeProto;
   }
   addForwardedHeaders(headers, req.socket?.remoteAddress, options.authority);

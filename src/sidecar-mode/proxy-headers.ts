@@ -6,6 +6,7 @@
  * HTTP/2 pseudo-headers (`:path`, `:authority`, ...) are not headers on the next hop either.
  */
 import type { IncomingHttpHeaders } from 'node:http';
+import { DEADLINE_HEADER } from '../policy/deadline-header.js';
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'transfer-encoding', 'upgrade', 'proxy-authorization', 'proxy-authenticate', 'trailer', 'http2-settings', 'expect']);
 
@@ -110,7 +111,8 @@ export interface ForwardedBy {
   clientIdHeader?: { name: string; value: string | undefined };
   /**
    * At the edge of the mesh (the gateway) the caller is not trusted: its Host and X-Forwarded-* are
-   * replaced, not extended, and X-Forwarded-Proto says how it connected.
+   * replaced, not extended, X-Forwarded-Proto says how it connected, and a deadline it sent in the
+   * mesh's own header is dropped (a mesh hop's deadline is the mesh's to set).
    */
   edgeProto?: 'http' | 'https';
 }
@@ -145,7 +147,7 @@ export function forwardedRequestHeaders(raw: readonly string[], by: ForwardedBy)
         if (TE_TRAILERS.test(value)) out.push('te', 'trailers');
         continue;
       }
-      if (HOP_BY_HOP.has(lower) || named?.has(lower) || lower === identity) continue;
+      if (HOP_BY_HOP.has(lower) || named?.has(lower) || lower === identity || (edge && lower === DEADLINE_HEADER)) continue;
       if (lower === 'host') {
         if (host || edge) continue;
         host = true;
@@ -172,4 +174,4 @@ export function forwardedRequestHeaders(raw: readonly string[], by: ForwardedBy)
 }
 
 const TE_TRAILERS = /(^|,)\s*trailers\s*(;|,|$)/i;
-const REQUEST_SPECIAL_LENGTHS = new Set([...HOP_BY_HOP, 'host', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-meshwork-client-id'].map((name) => name.length));
+const REQUEST_SPECIAL_LENGTHS = new Set([...HOP_BY_HOP, 'host', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-meshwork-client-id', DEADLINE_HEADER].map((name) => name.length));

@@ -158,9 +158,10 @@ test('each host gets its own certificate by SNI, verified by curl, and is routed
   assert.equal(backendSaw(wildcard.body).backend, 'api');
 });
 
-test('the edge replaces what the caller says about itself: Host, X-Forwarded-* and x-meshwork-client-id', async () => {
+test('the edge replaces what the caller says about itself: Host, X-Forwarded-*, x-meshwork-client-id and x-meshwork-deadline-ms', async () => {
   const res = await curl(`https://shop.example.test:${httpsPort}/checkout`, [
     '-H', 'x-forwarded-for: 6.6.6.6', '-H', 'x-forwarded-proto: http', '-H', 'x-forwarded-host: evil.example', '-H', 'x-meshwork-client-id: spiffe://cluster.local/ns/admin/sa/root',
+    '-H', 'x-meshwork-deadline-ms: 1',
   ]);
   assert.equal(res.status, 200, res.body);
   const seen = backendSaw(res.body).headers;
@@ -169,6 +170,8 @@ test('the edge replaces what the caller says about itself: Host, X-Forwarded-* a
   assert.equal(seen['x-forwarded-host'], 'shop.example.test');
   assert.equal(seen.host, 'shop.example.test');
   assert.equal(seen['x-meshwork-client-id'], undefined);
+  // A deadline in the mesh's header from outside is not honoured (it would have failed the call) nor passed on.
+  assert.equal(seen['x-meshwork-deadline-ms'], undefined);
 });
 
 test('plain HTTP is redirected to HTTPS with 308, path and query kept; curl -L follows it to the service', async () => {
