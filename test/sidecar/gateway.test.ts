@@ -159,19 +159,23 @@ test('each host gets its own certificate by SNI, verified by curl, and is routed
 });
 
 test('the edge replaces what the caller says about itself: Host, X-Forwarded-*, x-meshwork-client-id and x-meshwork-deadline-ms', async () => {
-  const res = await curl(`https://shop.example.test:${httpsPort}/checkout`, [
-    '-H', 'x-forwarded-for: 6.6.6.6', '-H', 'x-forwarded-proto: http', '-H', 'x-forwarded-host: evil.example', '-H', 'x-meshwork-client-id: spiffe://cluster.local/ns/admin/sa/root',
-    '-H', 'x-meshwork-deadline-ms: 1',
-  ]);
-  assert.equal(res.status, 200, res.body);
-  const seen = backendSaw(res.body).headers;
-  assert.equal(seen['x-forwarded-for'], '127.0.0.1');
-  assert.equal(seen['x-forwarded-proto'], 'https');
-  assert.equal(seen['x-forwarded-host'], 'shop.example.test');
-  assert.equal(seen.host, 'shop.example.test');
-  assert.equal(seen['x-meshwork-client-id'], undefined);
-  // A deadline in the mesh's header from outside is not honoured (it would have failed the call) nor passed on.
-  assert.equal(seen['x-meshwork-deadline-ms'], undefined);
+  // HTTP/1.1 (headers read from the raw list) and HTTP/2 (from the header object) alike.
+  for (const protocol of ['--http1.1', '--http2']) {
+    const res = await curl(`https://shop.example.test:${httpsPort}/checkout`, [
+      protocol,
+      '-H', 'x-forwarded-for: 6.6.6.6', '-H', 'x-forwarded-proto: http', '-H', 'x-forwarded-host: evil.example', '-H', 'x-meshwork-client-id: spiffe://cluster.local/ns/admin/sa/root',
+      '-H', 'x-meshwork-deadline-ms: 1',
+    ]);
+    assert.equal(res.status, 200, res.body);
+    const seen = backendSaw(res.body).headers;
+    assert.equal(seen['x-forwarded-for'], '127.0.0.1');
+    assert.equal(seen['x-forwarded-proto'], 'https');
+    assert.equal(seen['x-forwarded-host'], 'shop.example.test');
+    assert.equal(seen.host, 'shop.example.test');
+    assert.equal(seen['x-meshwork-client-id'], undefined);
+    // A deadline in the mesh's header from outside is not honoured (it would have failed the call) nor passed on.
+    assert.equal(seen['x-meshwork-deadline-ms'], undefined);
+  }
 });
 
 test('plain HTTP is redirected to HTTPS with 308, path and query kept; curl -L follows it to the service', async () => {
@@ -235,13 +239,17 @@ test('attacker: SNI for one host and Host for another is refused with 421, as is
 
 test('attacker: a Host with a port, in upper case or with a trailing dot reaches the same route; a malformed one is refused', async () => {
   for (const host of [`shop.example.test:${httpsPort}`, 'SHOP.Example.TEST', 'shop.example.test.', `shop.example.test.:${httpsPort}`]) {
-    const res = await curl(`https://shop.example.test:${httpsPort}/checkout`, ['-H', `Host: ${host}`]);
-    assert.equal(res.status, 200, `${host}: ${res.body}`);
-    assert.equal(backendSaw(res.body).backend, 'shop');
+    for (const protocol of ['--http1.1', '--http2']) {
+      const res = await curl(`https://shop.example.test:${httpsPort}/checkout`, [protocol, '-H', `Host: ${host}`]);
+      assert.equal(res.status, 200, `${host} ${protocol}: ${res.body}`);
+      assert.equal(backendSaw(res.body).backend, 'shop');
+    }
   }
   for (const host of ['shop.example.test:abc', 'shop_example.test', 'shop..example.test']) {
-    const res = await curl(`https://shop.example.test:${httpsPort}/checkout`, ['-H', `Host: ${host}`]);
-    assert.equal(res.status, 400, host);
+    for (const protocol of ['--http1.1', '--http2']) {
+      const res = await curl(`https://shop.example.test:${httpsPort}/checkout`, [protocol, '-H', `Host: ${host}`]);
+      assert.equal(res.status, 400, `${host} ${protocol}`);
+    }
   }
   // Plaintext on the HTTPS port is not served.
   const plain = await run('curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code}', `http://127.0.0.1:${httpsPort}/checkout`, '-H', 'Host: shop.example.test']);
