@@ -27,3 +27,17 @@ export function gatewaySettings(section: GatewaySection | undefined, overrides: 
   if (!merged.https && !merged.http) return undefined;
   return merged;
 }
+
+/** Whether a reloaded config changes what the gateway only reads at start: its listeners and certificate list. */
+export function gatewayRestartNeeded(running: GatewaySection | undefined, next: GatewaySection | undefined, overrides: GatewayOverrides = {}): boolean {
+  const startup = (g: GatewaySection | undefined) => {
+    let merged: GatewaySection | undefined;
+    try {
+      merged = g && gatewaySettings(g, overrides);
+    } catch {
+      return 'unusable';
+    }
+    return JSON.stringify(merged ? { https: merged.https, http: merged.http, httpsRedirect: merged.httpsRedirect, certificates: merged.certificates.map(({ hosts, certFile, keyFile }) => ({ hosts, certFile, keyFile })) } : null);
+  };
+  return startup(running) !== startup(next);
+}

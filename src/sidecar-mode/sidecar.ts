@@ -27,7 +27,7 @@ import { routeOutbound, upgradeOutbound } from './outbound-routing.js';
 import { listenProxy, type ProxyListener } from './proxy-listener.js';
 import { SidecarPolicy } from './sidecar-policy.js';
 import { installSidecarTracing } from './sidecar-tracing.js';
-import { gatewaySettings, type GatewayOverrides } from './gateway-settings.js';
+import { gatewayRestartNeeded, gatewaySettings, type GatewayOverrides } from './gateway-settings.js';
 import { startGateway, type Gateway } from './gateway-listener.js';
 
 export interface SidecarOptions {
@@ -84,6 +84,9 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
       return () => {
         commit();
         if (config.gateway) gateway?.setRoutes(config.gateway);
+        if (gatewayRestartNeeded(fileConfig.gateway, config.gateway, options.gatewayOverrides)) {
+          logger.warn('the gateway\'s listeners or certificate list changed in the config; routes apply now, the rest after a restart');
+        }
       };
     },
   });

@@ -334,4 +334,11 @@ test('routes follow a config reload', async () => {
   const after = await curl(`https://shop.example.test:${httpsPort}/new/page`);
   assert.equal(after.status, 200, after.body);
   assert.equal(backendSaw(after.body).backend, 'shop');
+  const restartWarning = "the gateway's listeners or certificate list changed in the config; routes apply now, the rest after a restart";
+  assert.equal(gateway.logs.slice(at).some((l) => l.msg === restartWarning), false, 'a change of routes alone needs no restart');
+  // A listener change is reported as needing a restart, and the listener keeps running.
+  const again = gateway.logs.length;
+  writeFileSync(gatewayConfig, gatewayYaml({ identity: gatewayIdentity }).replace('http: 127.0.0.1:0', 'http: 127.0.0.1:1'));
+  await logged(gateway, restartWarning, again);
+  assert.equal((await curl(`http://shop.example.test:${httpPort}/checkout`)).status, 308);
 });
