@@ -19,6 +19,7 @@ import type { Logger } from '../core/logger.js';
 import type { HostPort } from '../config/listen-address.js';
 import type { GatewaySection } from '../config/gateway-schema.js';
 import { forward, isHttp2, respondWithFailure, type ProxyRequest, type ProxyResponse } from './forward.js';
+import { proxyFailure } from './proxy-errors.js';
 import { hostMatches } from '../config/host-pattern.js';
 import { GatewayRoutes, normalizeHost } from './gateway-routing.js';
 import { requestTarget } from './outbound-routing.js';
@@ -97,7 +98,15 @@ export async function startGateway(section: GatewaySection, options: GatewayOpti
       }
     }
     const { route } = match;
-    forward(req, res, options.mesh.client(route.service), {
+    let client;
+    try {
+      client = options.mesh.client(route.service);
+    } catch (err) {
+      // A reload that dropped spec.gateway keeps the last routes, whose service may be gone.
+      const failure = proxyFailure(err);
+      return respondWithFailure(res, failure.status, failure.code, failure.message);
+    }
+    forward(req, res, client, {
       direction: 'gateway',
       authority: target.host,
       label: route.service,
