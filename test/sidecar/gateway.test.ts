@@ -342,3 +342,14 @@ test('routes follow a config reload', async () => {
   await logged(gateway, restartWarning, again);
   assert.equal((await curl(`http://shop.example.test:${httpPort}/checkout`)).status, 308);
 });
+
+test('a reload that drops spec.gateway and a service keeps the last routes; a route to the removed service answers 502 UNKNOWN_SERVICE', async () => {
+  const at = gateway.logs.length;
+  const withoutGateway = gatewayYaml({ identity: gatewayIdentity }).replace(/ {2}gateway:[\s\S]*$/, '').replace(/ {4}shop: .*\n/, '');
+  writeFileSync(gatewayConfig, withoutGateway);
+  await logged(gateway, 'config reloaded', at);
+  const res = await curl(`https://shop.example.test:${httpsPort}/checkout`);
+  assert.equal(res.status, 502, res.body);
+  assert.equal(res.headers['x-meshwork-error'], 'UNKNOWN_SERVICE');
+  assert.equal((await curl(`https://api.example.test:${httpsPort}/v1/x`)).status, 200);
+});
