@@ -115,8 +115,12 @@ export function upgradeOutbound(req: IncomingMessage, socket: Duplex, head: Buff
   const target = requestTarget(req);
   const refuse = (status: number, code: string, message: string) => endWithStatus(socket, status, message, code);
   if ('problem' in target) return refuse(400, 'INVALID_REQUEST', target.problem);
+  const options = { direction: 'outbound' as const, authority: target.authority, path: target.path, logger, accessLog: settings.accessLog };
   const service = mesh.serviceFor(target.authority);
-  if (service === undefined) return refuse(502, 'UNKNOWN_SERVICE', `no mesh service is named "${target.authority}"`);
-  forwardUpgrade(req, socket, head, mesh.client(service), { direction: 'outbound', authority: target.authority, label: service, path: target.path, logger, accessLog: settings.accessLog });
+  if (service !== undefined) return forwardUpgrade(req, socket, head, mesh.client(service), { ...options, label: service });
+  const egress = mesh.egressFor(target.authority);
+  if (egress !== undefined && 'client' in egress) return forwardUpgrade(req, socket, head, egress.client, { ...options, label: egress.client.name });
+  if (egress !== undefined) return refuse(403, 'EGRESS_DENIED', 'denied' in egress ? egress.denied.message : 'refused');
+  return refuse(502, 'UNKNOWN_SERVICE', `no mesh service is named "${target.authority}"`);
 }
 

@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
 import { fetch } from 'undici';
+import { WebSocket, WebSocketServer } from 'ws';
 import { createMesh, type Mesh } from '../../src/index.js';
 import { isMeshError } from '../../src/core/errors.js';
 import { startDnsmasq, type Dnsmasq } from '../helpers/dnsmasq.js';
@@ -168,5 +169,30 @@ test('a config reload replaces the allow-list: a host it adds is let through, on
     await assert.rejects(fetch(`http://partner.example.test:${partner.port}/`, { dispatcher: watched.dispatcher }), (err: Error) => isMeshError(err.cause, 'EGRESS_DENIED'));
   } finally {
     await watched.close();
+  }
+});
+
+test('sidecar: a WebSocket to an allowed host goes through its client; to any other host it is refused with EGRESS_DENIED', async () => {
+  const wsServer = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+  await new Promise<void>((resolve) => wsServer.once('listening', () => resolve()));
+  wsServer.on('connection', (ws) => ws.on('message', (data) => ws.send(`echo ${data.toString()}`)));
+  const wsPort = (wsServer.address() as { port: number }).port;
+  try {
+    const allowed = new WebSocket(`ws://${sidecar.outbound}/chat`, { headers: { host: `api.dns.test:${wsPort}` } });
+    const echoed = await new Promise<string>((resolve, reject) => {
+      allowed.once('open', () => allowed.send('ping'));
+      allowed.once('message', (data) => resolve(data.toString()));
+      allowed.once('error', reject);
+    });
+    allowed.close();
+    assert.equal(echoed, 'echo ping');
+    const denied = new WebSocket(`ws://${sidecar.outbound}/chat`, { headers: { host: `denied.example.test:${wsPort}` } });
+    const status = await new Promise<number>((resolve) => {
+      denied.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+      denied.once('error', () => resolve(0));
+    });
+    assert.equal(status, 403);
+  } finally {
+    await new Promise<void>((resolve) => wsServer.close(() => resolve()));
   }
 });
