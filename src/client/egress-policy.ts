@@ -17,6 +17,13 @@ import type { MeshClient } from './mesh-client.js';
 /** `allowed` without a client: the caller sends the request another way (TLS to the host, which the stack does not originate). */
 export type EgressDecision = { client: MeshClient } | { allowed: true } | { denied: MeshError };
 
+/**
+ * How many allowed hosts keep a client at once. A wildcard entry (or `*`) lets the caller choose any
+ * number of names; beyond this, the least recently used client is closed (its requests in flight
+ * finish) and made again if that host is called later.
+ */
+export const MAX_EGRESS_CLIENTS = 256;
+
 /** Distinct host labels kept in the denial counter; more are counted as `other` (the names are the caller's to choose). */
 const MAX_DENIED_HOSTS = 500;
 
@@ -48,17 +55,31 @@ export class EgressPolicy {
   readonly #denials: EgressDenials;
   readonly #clients = new Map<string, MeshClient>();
 
-  constructor(entries: EgressEntry[], build: (name: string, settings: ServiceSettings) => MeshClient, denials: EgressDenials) {
+  readonly #maxClients: number;
+
+  constructor(entries: EgressEntry[], build: (name: string, settings: ServiceSettings) => MeshClient, denials: EgressDenials, maxClients = MAX_EGRESS_CLIENTS) {
     this.entries = entries;
     this.#build = build;
     this.#denials = denials;
+    this.#maxClients = maxClients;
+  }
+
+  /** The hosts that have a client now, least recently used first. */
+  clients(): string[] {
+    return [...this.#clients.keys()];
   }
 
   /** For a host (lower case, no trailing dot) and port: its client (or only the permission), or the refusal (counted). */
   decide(host: string, port: number, withClient = true): EgressDecision {
     const name = `${host}:${port}`;
     const known = this.#clients.get(name);
-    if (known) return withClient ? { client: known } : { allowed: true };
+    if (known) {
+      if (!withClient) return { allowed: true };
+      // Map order is use order: the first key is the least recently used.
+      this.#clients.delete(name);
+      this.#clients.set(name, known);
+      return { client: known };
+    }
     const entry = this.entries.find((e) => hostMatches(e.host, host) && (e.ports === undefined || e.ports.includes(port)));
     if (entry === undefined) {
       this.#denials.count(host);
@@ -68,6 +89,11 @@ export class EgressPolicy {
     const settings = validateServiceConfig(name, egressServiceInput(entry, host, port), `spec.egress host ${entry.host}`, 'INVALID_CONFIG');
     const client = this.#build(name, settings);
     this.#clients.set(name, client);
+    if (this.#clients.size > this.#maxClients) {
+      const [oldest, evicted] = this.#clients.entries().next().value as [string, MeshClient];
+      this.#clients.delete(oldest);
+      void evicted.close().catch(() => undefined);
+    }
     return { client };
   }
 
