@@ -1,7 +1,7 @@
 /**
  * A mesh config file: YAML documents of `kind: Mesh` (apiVersion meshwork.dev/v1alpha1; the
  * services and their policies), Linkerd `kind: ServiceProfile` (routes, retry budget,
- * dstOverrides for one service) and Istio `kind: VirtualService` / `kind: DestinationRule`. Every problem in the file is collected and reported at once, each
+ * dstOverrides for one service), Istio `kind: VirtualService` / `kind: DestinationRule`, and Istio's `kind: Gateway` and `kind: ServiceEntry` (config/istio/). Every problem in the file is collected and reported at once, each
  * as `file:line:col: <document> <field path>: <what was expected>`, so one edit-and-retry fixes all.
  */
 import { readFile } from 'node:fs/promises';
@@ -21,6 +21,11 @@ import { destinationRuleSchema, type DestinationRule } from './istio/destination
 import { virtualServiceSchema, type VirtualService } from './istio/virtual-service.js';
 import { applyIstioDocuments, type IstioSource } from './istio/istio-documents.js';
 import { quoteValue } from '../core/quote-value.js';
+import { gatewaySchema, gatewaySection, unknownRouteServices, type GatewaySection } from './gateway-schema.js';
+import { egressEntries, egressSchema, type EgressEntry } from './egress-schema.js';
+import { gatewayFromResource, gatewayResourceSchema } from './istio/gateway.js';
+import { boundToGateway, gatewayRoutesOf, type GatewayRef } from './istio/gateway-virtual-services.js';
+import { egressFromServiceEntry, serviceEntrySchema } from './istio/service-entry.js';
 
 export const MESH_API_VERSION = 'meshwork.dev/v1alpha1';
 
@@ -54,6 +59,10 @@ export interface MeshConfig {
   kubernetes?: KubernetesSection;
   /** Services whose routes a VirtualService of the file gives, and where it is. */
   virtualServiceRoutes?: Record<string, string>;
+  /** The `spec.gateway` section: mesh-sidecar as the edge (only mesh-sidecar reads it). */
+  gateway?: GatewaySection;
+  /** The `spec.egress` allow-list: when present, external hosts not on it are refused. */
+  egress?: EgressEntry[];
 }
 
 const meshDocumentSchema = z
@@ -68,6 +77,8 @@ const meshDocumentSchema = z
         sidecar: z.unknown().optional(),
         admin: z.unknown().optional(),
         tracing: z.unknown().optional(),
+        gateway: z.unknown().optional(),
+        egress: z.unknown().optional(),
         identity: identitySchema.optional(),
         kubernetes: kubernetesSectionSchema.optional(),
         services: z.record(z.record(z.unknown())),
@@ -129,6 +140,11 @@ export function parseMeshConfig(text: string, fileName: string): MeshConfig {
   let kubernetes: KubernetesSection | undefined;
   let admin: AdminSection | undefined;
   let tracing: TracingSection | undefined;
+  let gateway: GatewaySection | undefined;
+  let egress: EgressEntry[] | undefined;
+  // Istio's Gateway and ServiceEntry documents, applied once every document is read.
+  const istioGateways: { doc: YamlDocument; label: string; section: GatewaySection; ref: GatewayRef }[] = [];
+  const serviceEntries: EgressEntry[] = [];
 
   for (const doc of documents) {
     const value = doc.value as Record<string, unknown> | null;
@@ -160,6 +176,14 @@ export function parseMeshConfig(text: string, fileName: string): MeshConfig {
       sidecar = section('sidecar', sidecarSchema, sidecar) ?? sidecar;
       admin = section('admin', adminSchema, admin) ?? admin;
       tracing = section('tracing', tracingSchema, tracing) ?? tracing;
+      const gatewayParsed = section('gateway', gatewaySchema, gateway);
+      if (gatewayParsed) gateway = gatewaySection(gatewayParsed, (path) => `${doc.locate(['spec', 'gateway', ...path])}: ${label} ${formatPath(['spec', 'gateway', ...path])}`);
+      const egressParsed = section('egress', egressSchema, egress);
+      if (egressParsed) {
+        const checked = egressEntries(egressParsed);
+        reportAll(doc, label, checked.problems.map((p) => ({ ...p, path: ['spec', 'egress', ...p.path] })));
+        egress = checked.entries;
+      }
       for (const [name, input] of Object.entries(parsed.data.spec.services)) {
         const path = ['spec', 'services', name];
         if (services.has(name)) {
@@ -185,8 +209,21 @@ export function parseMeshConfig(text: string, fileName: string): MeshConfig {
       if (!parsed.success) reportAll(doc, label, schemaProblems(schema, parsed.error.issues, value));
       else if (kind === 'VirtualService') virtualServices.push({ doc, label, value: parsed.data as VirtualService });
       else destinationRules.push({ doc, label, value: parsed.data as DestinationRule });
+    } else if (kind === 'Gateway' || kind === 'ServiceEntry') {
+      const schema = kind === 'Gateway' ? gatewayResourceSchema : serviceEntrySchema;
+      const parsed = schema.safeParse(value);
+      if (!parsed.success) reportAll(doc, label, schemaProblems(schema, parsed.error.issues, value));
+      else if (kind === 'ServiceEntry') serviceEntries.push(...egressFromServiceEntry(parsed.data as z.output<typeof serviceEntrySchema>));
+      else {
+        const result = gatewayFromResource(parsed.data as z.output<typeof gatewayResourceSchema>, (path) => `${doc.locate(path)}: ${label} ${formatPath(path)}`);
+        if ('problems' in result) for (const p of result.problems) report(doc, label, p.path, p.message);
+        else {
+          const { name, namespace } = (parsed.data as z.output<typeof gatewayResourceSchema>).metadata;
+          istioGateways.push({ doc, label, section: result.section, ref: { name, namespace } });
+        }
+      }
     } else {
-      report(doc, label, ['kind'], `unknown kind ${JSON.stringify(kind)}; expected "Mesh" (apiVersion ${MESH_API_VERSION}), "ServiceProfile" (apiVersion linkerd.io/v1alpha2), "VirtualService" or "DestinationRule" (apiVersion networking.istio.io/v1)`);
+      report(doc, label, ['kind'], `unknown kind ${JSON.stringify(kind)}; expected "Mesh" (apiVersion ${MESH_API_VERSION}), "ServiceProfile" (apiVersion linkerd.io/v1alpha2), or "VirtualService", "DestinationRule", "Gateway" or "ServiceEntry" (apiVersion networking.istio.io/v1)`);
     }
   }
 
@@ -202,7 +239,11 @@ export function parseMeshConfig(text: string, fileName: string): MeshConfig {
     entry.sources.push(doc.locate(['metadata', 'name']));
     if (value.spec.routes) profileRoutes.set(target, doc.locate(['metadata', 'name']));
   }
-  const virtualServiceRoutes = applyIstioDocuments(destinationRules, virtualServices, services, profileRoutes, (doc, label, path, message) => report(doc, label, path, message));
+  // A VirtualService applies to the sidecars when it names no gateway or names "mesh"; one that
+  // names only gateways gives routes to the edge, not to the services' own routes.
+  const forMesh = virtualServices.filter(({ value }) => value.spec.gateways === undefined || value.spec.gateways.length === 0 || value.spec.gateways.includes('mesh'));
+  const forGateways = virtualServices.filter(({ value }) => value.spec.gateways?.some((g) => g !== 'mesh'));
+  const virtualServiceRoutes = applyIstioDocuments(destinationRules, forMesh, services, profileRoutes, (doc, label, path, message) => report(doc, label, path, message));
 
   if (!documents.some((d) => (d.value as { kind?: unknown } | null)?.kind === 'Mesh') && problems.length === 0) {
     problems.push(`${fileName}:1:1: no kind: Mesh document; a config needs one to define its services`);
@@ -221,6 +262,29 @@ export function parseMeshConfig(text: string, fileName: string): MeshConfig {
     }
   }
 
+  let gatewayRef: GatewayRef | undefined;
+  for (const [i, { doc, label, section, ref }] of istioGateways.entries()) {
+    if (gateway !== undefined || i > 0) report(doc, label, ['kind'], 'a second gateway (spec.gateway or kind: Gateway); a sidecar runs one');
+    else {
+      gateway = section;
+      gatewayRef = ref;
+    }
+  }
+  for (const { doc, label, value } of forGateways) {
+    if (gateway === undefined || gatewayRef === undefined || !boundToGateway(value, gatewayRef)) {
+      const named = value.spec.gateways!.filter((g) => g !== 'mesh').join('", "');
+      report(doc, label, ['spec', 'gateways'], `no kind: Gateway named "${named}" in this config${gatewayRef ? ` (the Gateway here is "${gatewayRef.namespace ?? 'default'}/${gatewayRef.name}")` : ''}`);
+      continue;
+    }
+    const { routes, problems: routeProblems } = gatewayRoutesOf(value, (host) => serviceForProfile(host, [...services.keys()]));
+    for (const p of routeProblems) report(doc, label, p.path, p.message);
+    for (const route of routes) {
+      gateway.routes.push(route);
+      gateway.routeWhere.push(`${doc.locate(['metadata', 'name'])}: ${label} ${formatPath(['metadata', 'name'])}`);
+    }
+  }
+  if (serviceEntries.length > 0) egress = [...(egress ?? []), ...serviceEntries];
+  if (gateway) problems.push(...unknownRouteServices(gateway, (name) => services.has(name)));
   if (problems.length > 0) {
     throw new MeshError('INVALID_CONFIG', invalidConfigMessage(fileName, problems));
   }
@@ -232,6 +296,8 @@ export function parseMeshConfig(text: string, fileName: string): MeshConfig {
     ...(kubernetes ? { kubernetes } : {}),
     ...(admin ? { admin } : {}),
     ...(tracing ? { tracing } : {}),
+    ...(gateway ? { gateway } : {}),
+    ...(egress ? { egress } : {}),
     sources: Object.fromEntries([...services].map(([n, e]) => [n, e.sources])),
     inputs: Object.fromEntries([...services].map(([n, e]) => [n, e.input])),
     ...(virtualServiceRoutes.size > 0 ? { virtualServiceRoutes: Object.fromEntries(virtualServiceRoutes) } : {}),

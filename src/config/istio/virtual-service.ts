@@ -152,10 +152,8 @@ export const virtualServiceSchema = z
     spec: z
       .object({
         hosts: z.array(z.string().min(1)).min(1, 'expected at least one host'),
-        gateways: z
-          .array(z.string())
-          .refine((g) => g.every((name) => name === 'mesh'), 'only the mesh gateway ("mesh") is supported')
-          .optional(),
+        // "mesh" (the sidecars) or gateways by name: `<name>` in the document's namespace or `<namespace>/<name>`.
+        gateways: z.array(z.string().min(1)).optional(),
         http: z.array(httpRoute).min(1, 'expected at least one http route'),
         tls: unsupported('TLS routes'),
         tcp: unsupported('TCP routes'),
