@@ -200,13 +200,14 @@ test('a VirtualService in the file that names the Gateway gives the gateway its 
     ],
   );
   assert.equal(config.virtualServiceRoutes, undefined);
-  assert.equal(config.services.shop!.routes, undefined);
+  assert.equal(config.services.shop!.policy.routes, undefined);
 });
 
 test('a VirtualService bound to both the mesh and the Gateway routes both', () => {
   const config = parseMeshConfig(MESH + GATEWAY + BOUND.replace('gateways: [edge]', 'gateways: [mesh, shop/edge]'), 'mesh.yaml');
   assert.equal(config.gateway!.routes.length, 2);
   assert.deepEqual(Object.keys(config.virtualServiceRoutes ?? {}), ['shop']);
+  assert.equal(config.services.shop!.policy.routes?.length, 2);
 });
 
 test('a VirtualService naming a gateway the file does not have is refused where it names it', () => {
@@ -218,4 +219,13 @@ test('a VirtualService naming a gateway the file does not have is refused where 
     () => parseMeshConfig(MESH + BOUND, 'mesh.yaml'),
     (err: Error) => /spec\.gateways: no kind: Gateway named "edge" in this config$/m.test(err.message),
   );
+});
+
+test('a VirtualService bound only to the gateway refuses what only the mesh would apply (a timeout, retries)', () => {
+  const withTimeout = BOUND.replace('      route: [{ destination', '      timeout: 2s\n      route: [{ destination');
+  assert.throws(
+    () => parseMeshConfig(MESH + GATEWAY + withTimeout, 'mesh.yaml'),
+    (err: Error) => /mesh\.yaml:\d+:\d+: VirtualService "shop-edge" spec\.http\[0\]\.timeout: a VirtualService bound only to a gateway/.test(err.message),
+  );
+  assert.doesNotThrow(() => parseMeshConfig(MESH + GATEWAY + withTimeout.replace('gateways: [edge]', 'gateways: [mesh, edge]'), 'mesh.yaml'));
 });
