@@ -207,7 +207,7 @@ test('a VirtualService bound to both the mesh and the Gateway routes both', () =
   const config = parseMeshConfig(MESH + GATEWAY + BOUND.replace('gateways: [edge]', 'gateways: [mesh, shop/edge]'), 'mesh.yaml');
   assert.equal(config.gateway!.routes.length, 2);
   assert.deepEqual(Object.keys(config.virtualServiceRoutes ?? {}), ['shop']);
-  assert.equal(config.services.shop!.policy.routes?.length, 2);
+  assert.equal(config.services.shop!.policy.routes?.length, 1);
 });
 
 test('a VirtualService naming a gateway the file does not have is refused where it names it', () => {
