@@ -13,9 +13,10 @@ import { silentLogger } from '../core/logger.js';
 import { Params } from '../core/params.js';
 import { newCallContext } from '../core/service.js';
 import { validateServiceConfig, type ServiceSettings } from '../config/service-settings.js';
-import type { RetryBudgetPolicy } from '../core/policy.js';
+import type { CircuitBreakerPolicy, RetryBudgetPolicy } from '../core/policy.js';
 import type { DiscoverySpec } from '../discovery/parse-discovery.js';
-import { OnBreakerBuiltParam, type BreakerState, type CircuitBreakerService } from '../filters/circuit-breaker.js';
+import { OnBreakerBuiltParam, SharedBreakerParam, type BreakerState, type CircuitBreakerService } from '../filters/circuit-breaker.js';
+import { breakerOptions, FailureRateBreaker } from '../policy/failure-rate-breaker.js';
 import { MetricsParam } from '../filters/metrics.js';
 import { MeshMetrics } from '../telemetry/mesh-metrics.js';
 import { RetryBudgetParam } from '../filters/retry.js';
@@ -62,6 +63,8 @@ export interface MeshClient {
   status(): ClientStatus;
   /** The retry budget this service's retries draw on (in a mesh, shared with its grpcClients); undefined with `retries: false`. */
   readonly retryBudget: RetryBudget | undefined;
+  /** The circuit breaker this service's calls are counted in (in a mesh, shared with its grpcClients); undefined with `circuitBreaker: false`. */
+  readonly circuitBreaker: FailureRateBreaker | undefined;
   /** Stops discovery and closes every connection after in-flight requests finish. */
   close(): Promise<void>;
 }
@@ -76,6 +79,8 @@ export interface ClientEnvironment {
   baseDir?: string;
   /** The mesh's retry budget for a service with these settings (see service-retry-budgets.ts). */
   retryBudgetFor?(service: string, policy: RetryBudgetPolicy | undefined): RetryBudget;
+  /** The mesh's circuit breaker for a service with these settings (see service-breakers.ts). */
+  breakerFor?(service: string, policy: CircuitBreakerPolicy | undefined): FailureRateBreaker;
 }
 
 const SERVICE_NAME = /^[A-Za-z0-9]([A-Za-z0-9_.-]*[A-Za-z0-9])?$/;
@@ -124,6 +129,8 @@ export function buildClient(name: string, settings: ServiceSettings, code: Clien
   const policy = settings.policy;
   const retries = policy.retries ?? {};
   const retryBudget = retries === false ? undefined : (env.retryBudgetFor?.(name, retries.budget) ?? new RetryBudget(retries.budget, clock));
+  const breakerPolicy = policy.circuitBreaker;
+  const circuitBreaker = breakerPolicy === false ? undefined : (env.breakerFor?.(name, breakerPolicy) ?? new FailureRateBreaker(breakerOptions(breakerPolicy ?? {}), clock.now()));
   let breaker: CircuitBreakerService | undefined;
   const stack = code.stack ? code.stack(defaultClientStack()) : defaultClientStack();
   // What the policy sets comes from the modules' own declarations; the rest is this client's.
@@ -136,6 +143,7 @@ export function buildClient(name: string, settings: ServiceSettings, code: Clien
     .with(MetricsParam, metrics)
     .with(DirectionParam, code.direction ?? 'outbound')
     .with(RetryBudgetParam, retryBudget)
+    .with(SharedBreakerParam, circuitBreaker)
     .with(OnBreakerBuiltParam, (built) => (breaker = built))
     .with(TracerProviderParam, code.tracerProvider)
     .withPolicy(policy, stack.params());
@@ -164,6 +172,7 @@ export function buildClient(name: string, settings: ServiceSettings, code: Clien
       destinations: destinations.destinations().map(([destination, service]) => ({ destination, endpoints: (service as EndpointBalancer).endpoints() })),
     }),
     retryBudget,
+    circuitBreaker,
     async close() {
       if (closed) return;
       closed = true;

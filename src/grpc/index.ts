@@ -39,7 +39,7 @@ export function grpcClient<T extends Client>(mesh: Mesh, Constructor: GrpcClient
   registerMeshResolver({ discoveryOf: (name) => mesh.discoveryOf(name), ...(mesh.baseDir ? { baseDir: mesh.baseDir } : {}) });
   registerMeshBalancers();
   // The balancer is the channel's, fixed when it is made; the rest of the policy is applied per call.
-  const policy = servicePolicyInterceptor(handle, { metrics: mesh.metrics });
+  const policy = servicePolicyInterceptor(handle, { metrics: mesh.metrics, clock: mesh.clock });
   return new Constructor(`${MESH_SCHEME}:///${handle.name}`, options.credentials ?? credentials.createInsecure(), {
     ...options.channelOptions,
     'grpc.service_config': JSON.stringify({ loadBalancingConfig: [{ [POLICY[handle.settings.balancer]]: {} }] }),
