@@ -13,10 +13,12 @@ import type { RetryBudget } from '../policy/retry-budget.js';
 import type { MeshMetrics } from '../telemetry/mesh-metrics.js';
 import type { GrpcCallStep } from './grpc-call-step.js';
 import { breakerStep } from './steps/breaker-step.js';
+import { concurrencyLimitStep } from './steps/concurrency-limit-step.js';
 import { deadlineStep } from './steps/deadline-step.js';
 import { faultStep } from './steps/fault-step.js';
 import { metricsStep } from './steps/metrics-step.js';
 import { perTryTimeoutStep } from './steps/per-try-timeout-step.js';
+import { rateLimitStep } from './steps/rate-limit-step.js';
 import { retryStep } from './steps/retry-step.js';
 import { traceStep } from './steps/trace-step.js';
 
@@ -35,6 +37,7 @@ export function grpcPolicySteps(service: string, policy: ServicePolicy, env: Grp
   const { metrics, clock, random } = env;
   const onEvent = metrics ? (event: string) => metrics.stackEvent(service, event) : undefined;
   const retries = policy.retries;
+  const { maxConcurrency, rateLimit } = policy.limits ?? {};
   const totalMs = policy.timeouts?.totalMs;
   const perTryMs = policy.timeouts?.perTryMs;
   const breaker = policy.circuitBreaker === false ? undefined : env.breaker;
@@ -43,6 +46,9 @@ export function grpcPolicySteps(service: string, policy: ServicePolicy, env: Grp
     traceStep(service),
     // Golden metrics by method, above faults and retries: a call counts once, with the status its caller got.
     ...(metrics ? [metricsStep(metrics, service, clock)] : []),
+    // Local protection before any work: a call over the limits is refused at once, never queued.
+    ...(maxConcurrency !== undefined ? [concurrencyLimitStep(service, maxConcurrency, onEvent)] : []),
+    ...(rateLimit !== undefined ? [rateLimitStep(service, rateLimit, { ...(clock ? { clock } : {}), ...(onEvent ? { onEvent } : {}) })] : []),
     // The service's total timeout becomes the call's deadline, fixed once: every wait and attempt below runs within it.
     ...(totalMs !== undefined ? [deadlineStep(totalMs, clock)] : []),
     // Above retries, so an injected fault is never retried (Envoy/Istio semantics).
