@@ -11,11 +11,11 @@
 import { credentials, type ChannelCredentials, type Client, type ClientOptions } from '@grpc/grpc-js';
 import type { Mesh } from '../client/create-mesh.js';
 import { MESH_SCHEME, registerMeshResolver } from './mesh-name-resolver.js';
-import { P2C_EWMA, P2C_LEAST_REQUEST, registerMeshBalancers } from './p2c-load-balancer.js';
+import { OUTLIER_EVENTS_OPTION, P2C_EWMA, P2C_LEAST_REQUEST, registerMeshBalancers } from './p2c-load-balancer.js';
 import { servicePolicyInterceptor } from './policy-interceptor.js';
 
 export { registerMeshResolver, MESH_SCHEME } from './mesh-name-resolver.js';
-export { registerMeshBalancers, P2C_EWMA, P2C_LEAST_REQUEST } from './p2c-load-balancer.js';
+export { registerMeshBalancers, P2C_EWMA, P2C_LEAST_REQUEST, OUTLIER_EVENTS_OPTION } from './p2c-load-balancer.js';
 export { grpcDeadlineInterceptor, grpcFaultInterceptor, grpcMetricsInterceptor, grpcRetryInterceptor, grpcTracingInterceptor } from './single-step-interceptors.js';
 export type { GrpcRetryOptions } from './steps/retry-step.js';
 export type { GrpcFaultOptions } from './steps/fault-step.js';
@@ -37,12 +37,16 @@ export function grpcClient<T extends Client>(mesh: Mesh, Constructor: GrpcClient
   // grpc-js keeps one resolver per scheme per process: the most recent mesh to make a client is the
   // one `mesh:///` targets resolve through.
   registerMeshResolver({ discoveryOf: (name) => mesh.discoveryOf(name), ...(mesh.baseDir ? { baseDir: mesh.baseDir } : {}) });
-  registerMeshBalancers();
-  // The balancer is the channel's, fixed when it is made; the rest of the policy is applied per call.
+  // Like the resolver, the balancers are the process's: the most recent mesh's clock times their ejections.
+  registerMeshBalancers({ clock: mesh.clock });
+  // The balancer and its outlier ejection are the channel's, fixed when it is made; the rest of the policy is applied per call.
   const policy = servicePolicyInterceptor(handle, { metrics: mesh.metrics, clock: mesh.clock });
+  const { balancer, outlierDetection } = handle.settings;
+  const metrics = mesh.metrics;
   return new Constructor(`${MESH_SCHEME}:///${handle.name}`, options.credentials ?? credentials.createInsecure(), {
     ...options.channelOptions,
-    'grpc.service_config': JSON.stringify({ loadBalancingConfig: [{ [POLICY[handle.settings.balancer]]: {} }] }),
+    'grpc.service_config': JSON.stringify({ loadBalancingConfig: [{ [POLICY[balancer]]: balancer === 'round-robin' ? {} : { outlierDetection } }] }),
+    ...(metrics ? { [OUTLIER_EVENTS_OPTION]: () => metrics.stackEvent(handle.name, 'endpoints_ejected_total') } : {}),
     interceptors: [...(options.channelOptions?.interceptors ?? []), policy],
   });
 }
