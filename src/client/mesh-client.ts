@@ -187,7 +187,7 @@ export function buildClient(name: string, settings: ServiceSettings, code: Clien
  * A split destination that is not a service of this mesh is an authority, as in Linkerd's
  * dstOverrides (`reviews-v2.default.svc.cluster.local:9080`): resolve it by DNS, port 80 by default.
  */
-function authorityDiscovery(authority: string): DiscoverySpec {
+export function authorityDiscovery(authority: string): DiscoverySpec {
   return /:\d+$/.test(authority) ? `dns:${authority}` : `dns:${authority}:80`;
 }
 

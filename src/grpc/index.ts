@@ -10,6 +10,7 @@
  */
 import { credentials, type ChannelCredentials, type Client, type ClientOptions } from '@grpc/grpc-js';
 import type { Mesh } from '../client/create-mesh.js';
+import { authorityDiscovery } from '../client/mesh-client.js';
 import { MESH_SCHEME, registerMeshResolver } from './mesh-name-resolver.js';
 import { OUTLIER_EVENTS_OPTION, P2C_EWMA, P2C_LEAST_REQUEST, registerMeshBalancers } from './p2c-load-balancer.js';
 import { servicePolicyInterceptor } from './policy-interceptor.js';
@@ -36,7 +37,13 @@ export function grpcClient<T extends Client>(mesh: Mesh, Constructor: GrpcClient
   const handle = mesh.client(service);
   // grpc-js keeps one resolver per scheme per process: the most recent mesh to make a client is the
   // one `mesh:///` targets resolve through.
-  registerMeshResolver({ discoveryOf: (name) => mesh.discoveryOf(name), ...(mesh.baseDir ? { baseDir: mesh.baseDir } : {}) });
+  registerMeshResolver({
+    discoveryOf: (name) => mesh.discoveryOf(name),
+    splitOf: (name) => (mesh.serviceFor(name) === undefined ? undefined : mesh.client(name).settings.policy.split),
+    // As the HTTP client's destinations: a service of the mesh, else an authority resolved by DNS.
+    destinationDiscovery: (destination) => mesh.discoveryOf(destination) ?? authorityDiscovery(destination),
+    ...(mesh.baseDir ? { baseDir: mesh.baseDir } : {}),
+  });
   // Like the resolver, the balancers are the process's: the most recent mesh's clock times their ejections.
   registerMeshBalancers({ clock: mesh.clock });
   // The balancer and its outlier ejection are the channel's, fixed when it is made; the rest of the policy is applied per call.

@@ -15,6 +15,11 @@
  * and counts for nothing when the caller cancelled or the deadline ran out. An ejected endpoint is
  * left out of the picks until its time is up; when every ready endpoint is ejected, all are used
  * (fail open). The channel option `OUTLIER_EVENTS_OPTION` is told of each ejection (for metrics).
+ *
+ * A traffic split arrives from the resolver as the `SPLIT_ATTRIBUTE` (mesh-name-resolver.ts): every
+ * pick, so every attempt as in the HTTP stack, first chooses a destination by weight, then picks
+ * among that destination's ready endpoints; a destination with none ready queues the pick while
+ * some of its endpoints connect, and fails it with UNAVAILABLE when none can.
  */
 import { connectivityState as State, experimental, type ChannelOptions, type Metadata, type status as Status } from '@grpc/grpc-js';
 import { systemClock, systemRandom, type Clock, type Random } from '../core/clock.js';
@@ -24,6 +29,7 @@ import { LeastRequestLoad } from '../balancer/least-request-load.js';
 import { newOutlierState, OutlierDetector, type OutlierDetectionOptions, type OutlierState } from '../balancer/outlier-detector.js';
 import { PeakEwmaLoad } from '../balancer/peak-ewma-load.js';
 import { isGrpcEndpointFailure } from '../policy/grpc-failure-statuses.js';
+import { SPLIT_ATTRIBUTE, type SplitGroup } from './mesh-name-resolver.js';
 
 export const P2C_EWMA = 'meshwork_p2c_ewma';
 export const P2C_LEAST_REQUEST = 'meshwork_p2c_least_request';
@@ -133,6 +139,7 @@ function balancerClass(name: string, kind: LoadKind, clock: Clock, random: Rando
     readonly #history = new Map<string, EndpointHistory>();
     #ejection: Ejection | undefined;
     #ejectionConfig: OutlierDetectionOptions | false | undefined;
+    #split: readonly SplitGroup[] | undefined;
     #updating = false;
 
     constructor(helper: experimental.ChannelControlHelper) {
@@ -142,7 +149,11 @@ function balancerClass(name: string, kind: LoadKind, clock: Clock, random: Rando
       });
     }
 
-    updateAddressList(endpoints: experimental.StatusOr<experimental.Endpoint[]>, config: experimental.TypedLoadBalancingConfig, options: ChannelOptions, note: string): boolean {
+    updateAddressList(endpoints: experimental.StatusOr<experimental.Endpoint[]>, config: experimental.TypedLoadBalancingConfig, channelOptions: ChannelOptions, note: string): boolean {
+      // The split is the balancer's alone: the leaves get the channel's options as they were, so
+      // their subchannels stay shareable and are not remade when the split's endpoints change.
+      const { [SPLIT_ATTRIBUTE]: split, ...options } = channelOptions;
+      this.#split = split as SplitGroup[] | undefined;
       if (!endpoints.ok) {
         if (this.#children.size === 0) this.#helper.updateState(State.TRANSIENT_FAILURE, new experimental.UnavailablePicker(endpoints.error), endpoints.error.details);
         return true;
@@ -194,7 +205,8 @@ function balancerClass(name: string, kind: LoadKind, clock: Clock, random: Rando
       const children = [...this.#children.values()];
       const ready = children.filter((c) => c.leaf.getConnectivityState() === State.READY);
       if (ready.length > 0) {
-        this.#helper.updateState(State.READY, new P2cPicker(ready, this.#ejection!, clock, random), null);
+        const p2c = new P2cPicker(ready, this.#ejection!, clock, random);
+        this.#helper.updateState(State.READY, this.#split === undefined ? p2c : this.#splitPicker(p2c), null);
       } else if (children.some((c) => c.leaf.getConnectivityState() === State.CONNECTING)) {
         this.#helper.updateState(State.CONNECTING, new experimental.QueuePicker(this), null);
       } else if (children.some((c) => c.leaf.getConnectivityState() === State.TRANSIENT_FAILURE)) {
@@ -205,6 +217,19 @@ function balancerClass(name: string, kind: LoadKind, clock: Clock, random: Rando
       }
       // Like round_robin, keep every endpoint connected so that any of them can be picked.
       for (const child of children) if (child.leaf.getConnectivityState() === State.IDLE) child.leaf.exitIdle();
+    }
+
+    /** Each destination's ready endpoints, or what to do with a pick when it has none. */
+    #splitPicker(p2c: P2cPicker): SplitPicker {
+      const destinations = this.#split!.map((group): PickTarget => {
+        const members = group.endpoints.map((key) => this.#children.get(key)).filter((c): c is Child => c !== undefined);
+        const ready = members.filter((c) => c.leaf.getConnectivityState() === State.READY);
+        if (ready.length > 0) return { weight: group.weight, ready };
+        const connecting = members.some((c) => c.leaf.getConnectivityState() !== State.TRANSIENT_FAILURE);
+        const details = `${name}: split destination "${group.destination}" has ${members.length === 0 ? 'no endpoints' : 'no reachable endpoint'}`;
+        return { weight: group.weight, ready, otherwise: connecting ? new experimental.QueuePicker(this) : new experimental.UnavailablePicker({ details }) };
+      });
+      return new SplitPicker(destinations, p2c, random);
     }
 
     exitIdle(): void {
@@ -233,8 +258,12 @@ class P2cPicker implements experimental.Picker {
   ) {}
 
   pick(args: experimental.PickArgs): experimental.PickResult {
+    return this.pickFrom(this.ready, args);
+  }
+
+  pickFrom(candidates: readonly Child[], args: experimental.PickArgs): experimental.PickResult {
     // A copy of the list only while some endpoint is ejected.
-    const ready = this.ejection.ejected > 0 ? this.ejection.admitted(this.ready) : this.ready;
+    const ready = this.ejection.ejected > 0 ? this.ejection.admitted(candidates) : candidates;
     let chosen = ready[0]!;
     if (ready.length > 1) {
       const i = Math.floor(this.random() * ready.length);
@@ -248,6 +277,39 @@ class P2cPicker implements experimental.Picker {
     const result = chosen.leaf.getPicker().pick(args);
     if (result.pickResultType !== experimental.PickResultType.COMPLETE) return result;
     return new ReportingPick(result, chosen, this.ejection, this.clock);
+  }
+}
+
+interface PickTarget {
+  weight: number;
+  ready: Child[];
+  /** For a destination with no ready endpoint: queue the pick, or fail it. */
+  otherwise?: experimental.Picker;
+}
+
+/** Chooses a split destination by weight for each pick, then picks among its endpoints as P2C does. */
+class SplitPicker implements experimental.Picker {
+  readonly #targets: PickTarget[];
+  readonly #cumulative: number[] = [];
+  readonly #total: number;
+
+  constructor(
+    targets: PickTarget[],
+    private readonly p2c: P2cPicker,
+    private readonly random: Random,
+  ) {
+    this.#targets = targets;
+    let running = 0;
+    for (const t of targets) this.#cumulative.push((running += t.weight));
+    this.#total = running;
+  }
+
+  pick(args: experimental.PickArgs): experimental.PickResult {
+    const x = this.random() * this.#total;
+    let i = 0;
+    while (i < this.#cumulative.length - 1 && x >= this.#cumulative[i]!) i++;
+    const target = this.#targets[i]!;
+    return target.otherwise !== undefined ? target.otherwise.pick(args) : this.p2c.pickFrom(target.ready, args);
   }
 }
 
