@@ -1,12 +1,12 @@
 /**
  * `meshwork/grpc`: gRPC through the mesh with @grpc/grpc-js (a peer dependency, loaded only by
  * this entry point). `grpcClient(mesh, GreeterClient, 'greeter')` makes a grpc-js client whose
- * channel resolves `mesh:///greeter` through the mesh's discovery, balances with the service's
- * balancer (P2C peak-EWMA by default), and applies the service's policy to every call in one
- * interceptor (policy-steps.ts): a span continuing the caller's trace, golden metrics with
- * `grpc_status` in `mesh.metrics`, the service's total timeout as the default deadline, faults as
- * gRPC statuses, and retries of UNAVAILABLE unary calls within the service's retry budget (the one
- * its HTTP client draws on).
+ * channel resolves `mesh:///greeter` through the mesh's discovery (each split destination's, when
+ * the service has a split), balances with the service's balancer (P2C peak-EWMA by default, with
+ * outlier ejection and the split's weights), and applies the rest of the service's policy to every
+ * call in one interceptor (policy-steps.ts), in the HTTP stack's order: trace, metrics, limits,
+ * deadline, faults, retries on the service's retry budget, then per attempt the service's circuit
+ * breaker and the per-try timeout. The budget and the breaker are the ones its HTTP client uses.
  */
 import { credentials, type ChannelCredentials, type Client, type ClientOptions } from '@grpc/grpc-js';
 import type { Mesh } from '../client/create-mesh.js';

@@ -7,10 +7,8 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import { createMesh, isMeshError, ManualClock, type Mesh, type MeshClientOptions } from '../../src/index.js';
-import { grpcClient } from '../../src/grpc/index.js';
-import { callOnce, ScriptedClient, startScriptedServer, type ScriptedServer, type ScriptedStub } from '../helpers/scripted-grpc-server.js';
-import { metricValue } from '../helpers/sidecar-process.js';
+import { isMeshError, type MeshClientOptions } from '../../src/index.js';
+import { booksMesh, callOnce, startScriptedServer, type ScriptedServer } from '../helpers/scripted-grpc-server.js';
 
 let server: ScriptedServer;
 before(async () => {
@@ -21,16 +19,10 @@ after(() => server.close());
 /** Opens after 3 attempts in the window when more than half failed; probes after 1 s. */
 const breaker: NonNullable<MeshClientOptions['circuitBreaker']> = { volumeThreshold: 3, errorThresholdPercentage: 50, resetTimeout: '1s', rollingWindow: '10s' };
 
-function meshWith(options: Partial<MeshClientOptions>): { mesh: Mesh; clock: ManualClock; books: ScriptedStub } {
-  const clock = new ManualClock();
-  const mesh = createMesh({ services: { books: { endpoints: [server.address], outlierDetection: false, circuitBreaker: breaker, ...options } }, clock });
-  return { mesh, clock, books: grpcClient(mesh, ScriptedClient, 'books') as unknown as ScriptedStub };
-}
-
-const metric = async (mesh: Mesh, name: string) => metricValue(await mesh.registry.metrics(), name, { authority: 'books' });
+const meshWith = (options: Partial<MeshClientOptions>) => booksMesh({ endpoints: [server.address], outlierDetection: false, circuitBreaker: breaker, ...options });
 
 test('failed attempts open the circuit; then calls are refused at once with UNAVAILABLE naming CIRCUIT_OPEN, and a refused retry is not retried', async () => {
-  const { mesh, clock, books } = meshWith({ retries: { maxAttempts: 2, backoff: { base: 1, max: 1 }, budget: { minRetriesPerSecond: 100 } } });
+  const { mesh, clock, books, metric } = meshWith({ retries: { maxAttempts: 2, backoff: { base: 1, max: 1 }, budget: { minRetriesPerSecond: 100 } } });
   server.otherwise = grpc.status.UNAVAILABLE;
   server.arrivals = 0;
   try {
@@ -45,9 +37,9 @@ test('failed attempts open the circuit; then calls are refused at once with UNAV
     const third = await callOnce(books, { clock });
     assert.match(third.err!.details, /CIRCUIT_OPEN/);
     assert.equal(server.arrivals, 3, 'an open circuit sends nothing');
-    assert.equal(await metric(mesh, 'meshwork_breaker_open_total'), 1);
-    assert.equal(await metric(mesh, 'meshwork_breaker_rejected_total'), 2);
-    assert.equal(await metric(mesh, 'meshwork_retries_total'), 2, "the first call's retry and the second's, which the breaker refused");
+    assert.equal(await metric('meshwork_breaker_open_total'), 1);
+    assert.equal(await metric('meshwork_breaker_rejected_total'), 2);
+    assert.equal(await metric('meshwork_retries_total'), 2, "the first call's retry and the second's, which the breaker refused");
     assert.equal(mesh.client('books').status().breaker?.state, 'open');
   } finally {
     books.close();
@@ -56,7 +48,7 @@ test('failed attempts open the circuit; then calls are refused at once with UNAV
 });
 
 test('after the reset timeout one call probes: a success closes the circuit, a failure reopens it', async () => {
-  const { mesh, clock, books } = meshWith({ retries: false });
+  const { mesh, clock, books, metric } = meshWith({ retries: false });
   server.otherwise = grpc.status.INTERNAL;
   server.arrivals = 0;
   try {
@@ -71,7 +63,7 @@ test('after the reset timeout one call probes: a success closes the circuit, a f
     assert.equal((await callOnce(books)).res, 'books', 'a good probe');
     assert.equal((await callOnce(books)).res, 'books', 'closed again');
     assert.equal(mesh.client('books').status().breaker?.state, 'closed');
-    assert.equal(await metric(mesh, 'meshwork_breaker_open_total'), 2);
+    assert.equal(await metric('meshwork_breaker_open_total'), 2);
   } finally {
     books.close();
     await mesh.close();

@@ -6,10 +6,8 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import { createMesh, ManualClock, type Mesh, type MeshClientOptions } from '../../src/index.js';
-import { grpcClient } from '../../src/grpc/index.js';
-import { callOnce, ScriptedClient, startScriptedServer, type ScriptedServer, type ScriptedStub } from '../helpers/scripted-grpc-server.js';
-import { metricValue } from '../helpers/sidecar-process.js';
+import { type MeshClientOptions } from '../../src/index.js';
+import { booksMesh, callOnce, startScriptedServer, type ScriptedServer } from '../helpers/scripted-grpc-server.js';
 
 let server: ScriptedServer;
 before(async () => {
@@ -17,16 +15,10 @@ before(async () => {
 });
 after(() => server.close());
 
-function meshWith(options: Partial<MeshClientOptions>): { mesh: Mesh; clock: ManualClock; books: ScriptedStub } {
-  const clock = new ManualClock();
-  const mesh = createMesh({ services: { books: { endpoints: [server.address], ...options } }, clock });
-  return { mesh, clock, books: grpcClient(mesh, ScriptedClient, 'books') as unknown as ScriptedStub };
-}
-
-const metric = async (mesh: Mesh, name: string, labels: Record<string, string> = {}) => metricValue(await mesh.registry.metrics(), name, { authority: 'books', ...labels });
+const meshWith = (options: Partial<MeshClientOptions>) => booksMesh({ endpoints: [server.address], ...options });
 
 test('over maxConcurrency a call is refused at once with RESOURCE_EXHAUSTED naming CONCURRENCY_LIMITED, counted once; an ended call frees its slot', async () => {
-  const { mesh, books } = meshWith({ limits: { maxConcurrency: 2 } });
+  const { mesh, books, metric } = meshWith({ limits: { maxConcurrency: 2 } });
   server.script = ['hang', 'hang'];
   server.arrivals = 0;
   try {
@@ -40,9 +32,9 @@ test('over maxConcurrency a call is refused at once with RESOURCE_EXHAUSTED nami
     assert.equal(refused.err?.code, grpc.status.RESOURCE_EXHAUSTED);
     assert.match(refused.err!.details, /^CONCURRENCY_LIMITED: service "books": 2 calls already in flight \(limits\.maxConcurrency\); refused without sending/);
     assert.equal(server.arrivals, 2);
-    assert.equal(await metric(mesh, 'meshwork_concurrency_limited_total'), 1);
-    assert.equal(await metric(mesh, 'request_total'), 3);
-    assert.equal(await metric(mesh, 'response_total', { grpc_status: String(grpc.status.RESOURCE_EXHAUSTED) }), 1, 'the refusal is one response');
+    assert.equal(await metric('meshwork_concurrency_limited_total'), 1);
+    assert.equal(await metric('request_total'), 3);
+    assert.equal(await metric('response_total', { grpc_status: String(grpc.status.RESOURCE_EXHAUSTED) }), 1, 'the refusal is one response');
     hanging[0]!.cancel();
     await new Promise((resolve) => setTimeout(resolve, 20));
     assert.equal((await callOnce(books)).res, 'books', 'the cancelled call gave its slot back');
@@ -55,7 +47,7 @@ test('over maxConcurrency a call is refused at once with RESOURCE_EXHAUSTED nami
 });
 
 test('over the rate limit a call is refused at once with RESOURCE_EXHAUSTED naming RATE_LIMITED; tokens come back with time', async () => {
-  const { mesh, clock, books } = meshWith({ limits: { rateLimit: { requestsPerSecond: 2, burst: 2 } } });
+  const { mesh, clock, books, metric } = meshWith({ limits: { rateLimit: { requestsPerSecond: 2, burst: 2 } } });
   server.script = [];
   server.arrivals = 0;
   try {
@@ -69,9 +61,9 @@ test('over the rate limit a call is refused at once with RESOURCE_EXHAUSTED nami
     assert.match((await callOnce(books)).err!.details, /RATE_LIMITED/);
     clock.advance(1);
     assert.equal((await callOnce(books)).res, 'books', 'half a second later: one token');
-    assert.equal(await metric(mesh, 'meshwork_rate_limited_total'), 2);
-    assert.equal(await metric(mesh, 'meshwork_retries_total'), 0, 'a refusal is not retried');
-    assert.equal(await metric(mesh, 'response_total', { grpc_status: String(grpc.status.RESOURCE_EXHAUSTED) }), 2);
+    assert.equal(await metric('meshwork_rate_limited_total'), 2);
+    assert.equal(await metric('meshwork_retries_total'), 0, 'a refusal is not retried');
+    assert.equal(await metric('response_total', { grpc_status: String(grpc.status.RESOURCE_EXHAUSTED) }), 2);
   } finally {
     books.close();
     await mesh.close();

@@ -7,10 +7,8 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import { createMesh, ManualClock, type Mesh, type MeshClientOptions } from '../../src/index.js';
-import { grpcClient } from '../../src/grpc/index.js';
-import { callOnce, ScriptedClient, startScriptedServer, type ScriptedServer, type ScriptedStub } from '../helpers/scripted-grpc-server.js';
-import { metricValue } from '../helpers/sidecar-process.js';
+import { type MeshClientOptions } from '../../src/index.js';
+import { booksMesh, callOnce, startScriptedServer, type BooksMesh, type ScriptedServer, type ScriptedStub } from '../helpers/scripted-grpc-server.js';
 
 let good: ScriptedServer;
 let bad: ScriptedServer;
@@ -23,15 +21,10 @@ after(() => {
   bad.close();
 });
 
-function meshWith(options: Partial<MeshClientOptions>): { mesh: Mesh; clock: ManualClock; books: ScriptedStub } {
-  const clock = new ManualClock();
-  // Least-request with calls one at a time: every pick is a coin toss between the two, whatever their latency.
-  const service: MeshClientOptions = { endpoints: [good.address, bad.address], balancer: 'p2c-least-request', retries: false, circuitBreaker: false, ...options };
-  const mesh = createMesh({ services: { books: service }, clock });
-  return { mesh, clock, books: grpcClient(mesh, ScriptedClient, 'books') as unknown as ScriptedStub };
-}
-
-const ejections = async (mesh: Mesh) => metricValue(await mesh.registry.metrics(), 'meshwork_endpoints_ejected_total', { authority: 'books' });
+// Least-request with calls one at a time: every pick is a coin toss between the two, whatever their latency.
+const meshWith = (options: Partial<MeshClientOptions>) =>
+  booksMesh({ endpoints: [good.address, bad.address], balancer: 'p2c-least-request', retries: false, circuitBreaker: false, ...options });
+const ejections = async ({ metric }: BooksMesh) => metric('meshwork_endpoints_ejected_total');
 
 async function calls(books: ScriptedStub, n: number): Promise<Record<string, number>> {
   const seen: Record<string, number> = {};
@@ -44,13 +37,14 @@ async function calls(books: ScriptedStub, n: number): Promise<Record<string, num
 }
 
 test('consecutive failures eject an endpoint for the ejection time; after it, one failed probe ejects it again', async () => {
-  const { mesh, clock, books } = meshWith({ outlierDetection: { consecutiveFailures: 2, baseEjectionTime: '10s' } });
+  const env = meshWith({ outlierDetection: { consecutiveFailures: 2, baseEjectionTime: '10s' } });
+  const { mesh, clock, books } = env;
   good.arrivals = bad.arrivals = 0;
   try {
     // Both endpoints connected first, so that every pick has the two to choose from.
     while (good.arrivals === 0 || bad.arrivals === 0) await callOnce(books);
     while (bad.arrivals < 2) await callOnce(books);
-    assert.equal(await ejections(mesh), 1);
+    assert.equal(await ejections(env), 1);
     assert.deepEqual(await calls(books, 30), { good: 30 }, 'the ejected endpoint gets nothing');
     assert.equal(bad.arrivals, 2);
 
@@ -58,7 +52,7 @@ test('consecutive failures eject an endpoint for the ejection time; after it, on
     const seen = await calls(books, 40);
     assert.equal(seen.bad, 1, 'readmitted on probation: its one failure ejects it again at once');
     assert.equal(bad.arrivals, 3);
-    assert.equal(await ejections(mesh), 2);
+    assert.equal(await ejections(env), 2);
     clock.advance(10_000);
     assert.deepEqual(await calls(books, 20), { good: 20 }, 'the second ejection lasts twice as long');
   } finally {
@@ -68,12 +62,13 @@ test('consecutive failures eject an endpoint for the ejection time; after it, on
 });
 
 test('a status that describes the request (NOT_FOUND) does not eject; outlierDetection: false never ejects', async () => {
-  const { mesh, books } = meshWith({ outlierDetection: false });
+  const env = meshWith({ outlierDetection: false });
+  const { mesh, books } = env;
   good.arrivals = bad.arrivals = 0;
   try {
     assert.ok(((await calls(books, 40)).bad ?? 0) > 0);
     assert.ok(((await calls(books, 40)).bad ?? 0) > 0, 'still picked after many failures');
-    assert.equal(await ejections(mesh), 0);
+    assert.equal(await ejections(env), 0);
   } finally {
     books.close();
     await mesh.close();
@@ -82,7 +77,7 @@ test('a status that describes the request (NOT_FOUND) does not eject; outlierDet
   const second = meshWith({ outlierDetection: { consecutiveFailures: 1 } });
   try {
     assert.ok(((await calls(second.books, 40)).bad ?? 0) > 1, 'NOT_FOUND is an answer, not a failure');
-    assert.equal(await ejections(second.mesh), 0);
+    assert.equal(await ejections(second), 0);
   } finally {
     bad.otherwise = grpc.status.UNAVAILABLE;
     second.books.close();
@@ -91,12 +86,13 @@ test('a status that describes the request (NOT_FOUND) does not eject; outlierDet
 });
 
 test('when every endpoint is ejected the balancer fails open: calls still reach the servers', async () => {
-  const { mesh, books } = meshWith({ outlierDetection: { consecutiveFailures: 1, maxEjectedPercent: 100 } });
+  const env = meshWith({ outlierDetection: { consecutiveFailures: 1, maxEjectedPercent: 100 } });
+  const { mesh, books } = env;
   good.otherwise = grpc.status.INTERNAL;
   good.arrivals = bad.arrivals = 0;
   try {
     while (good.arrivals === 0 || bad.arrivals === 0) await callOnce(books);
-    assert.equal(await ejections(mesh), 2);
+    assert.equal(await ejections(env), 2);
     const before = good.arrivals + bad.arrivals;
     for (let i = 0; i < 10; i++) {
       const { err } = await callOnce(books);

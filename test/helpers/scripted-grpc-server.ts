@@ -2,10 +2,12 @@
  * A real grpc-js server whose one unary method (`/test.Scripted/Echo`, raw bytes) answers as a
  * script says, call by call: OK with the server's name, a status, or nothing at all until the
  * caller cancels ('hang'). Each arrival is recorded, and each cancelled call too, so tests of the
- * gRPC policy can say what reached which server.
+ * gRPC policy can say what reached which server. `booksMesh` puts a grpcClient in front of them.
  */
 import * as grpc from '@grpc/grpc-js';
-import type { ManualClock } from '../../src/core/clock.js';
+import { createMesh, ManualClock, type Mesh, type MeshClientOptions } from '../../src/index.js';
+import { grpcClient } from '../../src/grpc/index.js';
+import { metricValue } from './sidecar-process.js';
 
 const identity = (b: Buffer) => b;
 export const scriptedService: grpc.ServiceDefinition = {
@@ -77,4 +79,21 @@ export async function callOnce(client: ScriptedStub, options: { clock?: ManualCl
     options.clock.advance(options.stepMs ?? 1);
   }
   return done;
+}
+
+export interface BooksMesh {
+  mesh: Mesh;
+  clock: ManualClock;
+  /** A grpcClient of the mesh's service `books`. */
+  books: ScriptedStub;
+  /** A metric of `books` from the mesh's registry (summed over the series that match `labels`). */
+  metric(name: string, labels?: Record<string, string>): Promise<number>;
+}
+
+/** A mesh on a ManualClock whose one service, `books`, has these options, and a grpcClient of it. */
+export function booksMesh(service: MeshClientOptions): BooksMesh {
+  const clock = new ManualClock();
+  const mesh = createMesh({ services: { books: service }, clock });
+  const books = grpcClient(mesh, ScriptedClient, 'books') as unknown as ScriptedStub;
+  return { mesh, clock, books, metric: async (name, labels = {}) => metricValue(await mesh.registry.metrics(), name, { authority: 'books', ...labels }) };
 }
