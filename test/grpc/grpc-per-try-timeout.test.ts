@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import { type MeshClientOptions } from '../../src/index.js';
+import { ManualClock, type MeshClientOptions } from '../../src/index.js';
 import { booksMesh, callOnce, startScriptedServer, type ScriptedServer } from '../helpers/scripted-grpc-server.js';
 
 let server: ScriptedServer;
@@ -65,18 +65,26 @@ test('by default (grpcStatusCodes [UNAVAILABLE]) a timed-out attempt is not retr
   }
 });
 
-test('a call deadline shorter than perTryTimeout bounds the attempt: the call ends at its deadline, and no per-try timeout is counted', async () => {
-  const { mesh, books, metric } = meshWith({ perTryTimeout: '1h' });
-  server.script = ['hang'];
+test('a call deadline shorter than perTryTimeout bounds the attempt: no per-try timeout is armed, the call ends at its deadline', async () => {
+  // The manual clock's wall time runs 1.95 s ahead of the real one: a deadline 50 ms away for the
+  // mesh (less than the per-try timeout) is 2 s away for grpc-js's own deadline timer.
+  const clock = new ManualClock(0, Date.now() + 1_950);
+  const { mesh, books, metric } = booksMesh({ endpoints: [server.address], outlierDetection: false, perTryTimeout: '100ms' }, clock);
   server.arrivals = 0;
   try {
-    // The clock never moves: only grpc-js's own deadline timer, 100 ms of real time, ends the call.
-    const outcome = await callOnce(books, { call: { deadline: Date.now() + 100 } });
-    assert.equal(outcome.err?.code, grpc.status.DEADLINE_EXCEEDED);
-    assert.doesNotMatch(outcome.err!.details, /PER_TRY_TIMEOUT/);
-    assert.equal(server.arrivals, 1);
+    assert.equal((await callOnce(books)).res, 'books', 'connected first');
+    server.script = ['hang'];
+    const arrived = new Promise<void>((resolve) => (server.onArrival = resolve));
+    const outcome = callOnce(books, { call: { deadline: clock.wallNow() + 50 } });
+    await arrived;
+    clock.advance(1_000);
+    const { err } = await outcome;
+    assert.equal(err?.code, grpc.status.DEADLINE_EXCEEDED);
+    assert.doesNotMatch(err!.details, /PER_TRY_TIMEOUT/, 'ended by the call deadline, not by a per-try timer');
+    assert.equal(server.arrivals, 2);
     assert.equal(await metric('meshwork_per_try_timeouts_total'), 0);
   } finally {
+    server.onArrival = undefined;
     books.close();
     await mesh.close();
   }

@@ -91,8 +91,7 @@ export interface BooksMesh {
 }
 
 /** A mesh on a ManualClock whose one service, `books`, has these options, and a grpcClient of it. */
-export function booksMesh(service: MeshClientOptions): BooksMesh {
-  const clock = new ManualClock();
+export function booksMesh(service: MeshClientOptions, clock = new ManualClock()): BooksMesh {
   const mesh = createMesh({ services: { books: service }, clock });
   const books = grpcClient(mesh, ScriptedClient, 'books') as unknown as ScriptedStub;
   return { mesh, clock, books, metric: async (name, labels = {}) => metricValue(await mesh.registry.metrics(), name, { authority: 'books', ...labels }) };
