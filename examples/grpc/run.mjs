@@ -23,7 +23,7 @@ async function startServer(name, { delayMs = 1, unavailableRatio = 0 } = {}) {
   return { name, server, address: `127.0.0.1:${port}` };
 }
 
-const servers = [await startServer('greeter-a'), await startServer('greeter-b', { unavailableRatio: 0.2 }), await startServer('greeter-slow', { delayMs: 40 })];
+const servers = [await startServer('greeter-a'), await startServer('greeter-b', { unavailableRatio: 0.2 }), await startServer('greeter-slow', { delayMs: 150 })];
 const mesh = createMesh({
   services: {
     greeter: {

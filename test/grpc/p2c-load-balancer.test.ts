@@ -19,7 +19,9 @@ const servers: grpc.Server[] = [];
 const ports: number[] = [];
 
 before(async () => {
-  for (const [name, delayMs] of [['fast-1', 1], ['fast-2', 1], ['slow', 40]] as const) {
+  // The slow server is 200 times slower, not 40: all three share this process and a loaded machine
+  // stretches the fast ones' 1 ms many times over, which at 40 ms blurred the difference the picks see.
+  for (const [name, delayMs] of [['fast-1', 1], ['fast-2', 1], ['slow', 200]] as const) {
     const server = new grpc.Server();
     server.addService(whoService, { who: (_call: unknown, callback: grpc.sendUnaryData<Buffer>) => setTimeout(() => callback(null, Buffer.from(name)), delayMs) });
     ports.push(await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p)))));
