@@ -24,6 +24,12 @@ export const MESH_SCHEME = 'mesh';
 /** The resolution attribute that carries a split: `SplitGroup[]`, in the split's order. */
 export const SPLIT_ATTRIBUTE = 'meshwork.split';
 
+/**
+ * The resolution attribute that carries endpoint weights from discovery (SRV, file, static), as
+ * `{ [endpointToString]: weight }`; absent when every endpoint weighs the same.
+ */
+export const WEIGHTS_ATTRIBUTE = 'meshwork.weights';
+
 export interface SplitGroup {
   destination: string;
   weight: number;
@@ -122,9 +128,12 @@ export function registerMeshResolver(options: MeshResolverOptions): void {
     #report(): void {
       this.#reported = true;
       const split = this.#split;
+      const sources = split === undefined ? [this.#last[0] ?? []] : this.#last.map((l) => l ?? []);
+      const weighted = sources.some((addresses) => addresses.some((a) => (a.weight ?? 1) !== 1));
+      const weights = weighted ? Object.fromEntries(sources.flat().map((a) => [experimental.endpointToString(toEndpoint(a)), a.weight ?? 1])) : undefined;
+      const attributes = weights ? { [WEIGHTS_ATTRIBUTE]: weights } : {};
       if (split === undefined) {
-        const list = (this.#last[0] ?? []).map(toEndpoint);
-        this.#listener(experimental.statusOrFromValue(list), {}, null, '');
+        this.#listener(experimental.statusOrFromValue(sources[0]!.map(toEndpoint)), attributes, null, '');
         return;
       }
       const list: experimental.Endpoint[] = [];
@@ -133,7 +142,7 @@ export function registerMeshResolver(options: MeshResolverOptions): void {
         list.push(...endpoints);
         return { destination: d.service, weight: d.weight, endpoints: endpoints.map((e) => experimental.endpointToString(e)) };
       });
-      this.#listener(experimental.statusOrFromValue(list), { [SPLIT_ATTRIBUTE]: groups }, null, '');
+      this.#listener(experimental.statusOrFromValue(list), { ...attributes, [SPLIT_ATTRIBUTE]: groups }, null, '');
     }
 
     #fail(details: string): void {

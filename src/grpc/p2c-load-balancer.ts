@@ -20,6 +20,10 @@
  * pick, so every attempt as in the HTTP stack, first chooses a destination by weight, then picks
  * among that destination's ready endpoints; a destination with none ready queues the pick while
  * some of its endpoints connect, and fails it with UNAVAILABLE when none can.
+ *
+ * Endpoint weights from discovery arrive as the `WEIGHTS_ATTRIBUTE`, and the two choices are drawn
+ * by the HTTP balancer's P2C picker (src/balancer/p2c-picker.ts), so a weight means the same share
+ * over gRPC and HTTP.
  */
 import { connectivityState as State, experimental, type ChannelOptions, type Metadata, type status as Status } from '@grpc/grpc-js';
 import { systemClock, systemRandom, type Clock, type Random } from '../core/clock.js';
@@ -29,7 +33,9 @@ import { LeastRequestLoad } from '../balancer/least-request-load.js';
 import { newOutlierState, OutlierDetector, type OutlierDetectionOptions, type OutlierState } from '../balancer/outlier-detector.js';
 import { PeakEwmaLoad } from '../balancer/peak-ewma-load.js';
 import { isGrpcEndpointFailure } from '../policy/grpc-failure-statuses.js';
-import { SPLIT_ATTRIBUTE, type SplitGroup } from './mesh-name-resolver.js';
+import { p2cPicker } from '../balancer/p2c-picker.js';
+import type { Picker } from '../balancer/picker.js';
+import { SPLIT_ATTRIBUTE, WEIGHTS_ATTRIBUTE, type SplitGroup } from './mesh-name-resolver.js';
 
 export const P2C_EWMA = 'meshwork_p2c_ewma';
 export const P2C_LEAST_REQUEST = 'meshwork_p2c_least_request';
@@ -51,6 +57,8 @@ interface EndpointHistory {
 
 interface Child extends EndpointHistory {
   key: string;
+  /** Relative share from discovery, drawn on as the HTTP balancer's P2C does. */
+  weight: number;
   leaf: experimental.LeafLoadBalancer;
 }
 
@@ -152,8 +160,9 @@ function balancerClass(name: string, kind: LoadKind, clock: Clock, random: Rando
     updateAddressList(endpoints: experimental.StatusOr<experimental.Endpoint[]>, config: experimental.TypedLoadBalancingConfig, channelOptions: ChannelOptions, note: string): boolean {
       // The split is the balancer's alone: the leaves get the channel's options as they were, so
       // their subchannels stay shareable and are not remade when the split's endpoints change.
-      const { [SPLIT_ATTRIBUTE]: split, ...options } = channelOptions;
+      const { [SPLIT_ATTRIBUTE]: split, [WEIGHTS_ATTRIBUTE]: weights, ...options } = channelOptions;
       this.#split = split as SplitGroup[] | undefined;
+      const weightOf = (key: string) => (weights as Record<string, number> | undefined)?.[key] ?? 1;
       if (!endpoints.ok) {
         if (this.#children.size === 0) this.#helper.updateState(State.TRANSIENT_FAILURE, new experimental.UnavailablePicker(endpoints.error), endpoints.error.details);
         return true;
@@ -168,14 +177,16 @@ function balancerClass(name: string, kind: LoadKind, clock: Clock, random: Rando
       for (const endpoint of endpoints.value) {
         const key = experimental.endpointToString(endpoint);
         let child = this.#children.get(key);
-        if (child) child.leaf.updateEndpoint(endpoint, options);
-        else {
+        if (child) {
+          child.leaf.updateEndpoint(endpoint, options);
+          child.weight = weightOf(key);
+        } else {
           let history = this.#history.get(key);
           if (!history) {
             history = { load: kind === 'peak-ewma' ? new PeakEwmaLoad(clock.now()) : new LeastRequestLoad(), outlier: newOutlierState() };
             this.#history.set(key, history);
           }
-          child = { key, leaf: new experimental.LeafLoadBalancer(endpoint, this.#childHelper, options, note), load: history.load, outlier: history.outlier };
+          child = { key, weight: weightOf(key), leaf: new experimental.LeafLoadBalancer(endpoint, this.#childHelper, options, note), load: history.load, outlier: history.outlier };
           child.leaf.startConnecting();
         }
         next.set(key, child);
@@ -250,12 +261,18 @@ function balancerClass(name: string, kind: LoadKind, clock: Clock, random: Rando
 }
 
 class P2cPicker implements experimental.Picker {
+  readonly #twoChoices: Picker;
+  #now = 0;
+  readonly #cost = (c: Child) => c.load.cost(this.#now);
+
   constructor(
     private readonly ready: Child[],
     private readonly ejection: Ejection,
     private readonly clock: Clock,
-    private readonly random: Random,
-  ) {}
+    random: Random,
+  ) {
+    this.#twoChoices = p2cPicker(random);
+  }
 
   pick(args: experimental.PickArgs): experimental.PickResult {
     return this.pickFrom(this.ready, args);
@@ -266,13 +283,8 @@ class P2cPicker implements experimental.Picker {
     const ready = this.ejection.ejected > 0 ? this.ejection.admitted(candidates) : candidates;
     let chosen = ready[0]!;
     if (ready.length > 1) {
-      const i = Math.floor(this.random() * ready.length);
-      let j = Math.floor(this.random() * (ready.length - 1));
-      if (j >= i) j++;
-      const a = ready[i]!;
-      const b = ready[j]!;
-      const now = this.clock.now();
-      chosen = a.load.cost(now) <= b.load.cost(now) ? a : b;
+      this.#now = this.clock.now();
+      chosen = this.#twoChoices.pick(ready, this.#cost);
     }
     const result = chosen.leaf.getPicker().pick(args);
     if (result.pickResultType !== experimental.PickResultType.COMPLETE) return result;
