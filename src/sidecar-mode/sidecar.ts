@@ -24,6 +24,7 @@ import { effectiveConfig } from './config-view.js';
 import { inboundAdmission } from './inbound-admission.js';
 import { inboundTls, type InboundTls } from './inbound-tls.js';
 import { routeOutbound, upgradeOutbound } from './outbound-routing.js';
+import { listenerRefusals } from './listener-refusals.js';
 import { listenProxy, type ProxyListener } from './proxy-listener.js';
 import { SidecarPolicy } from './sidecar-policy.js';
 import { installSidecarTracing } from './sidecar-tracing.js';
@@ -90,6 +91,8 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
       outbound = await listenProxy(own, {
         name: 'outbound',
         maxHeaderBytes: settings.maxHeaderBytes,
+        limits: settings.limits,
+        refused: listenerRefusals('outbound', logger, metrics.registry),
         logger,
         handler: (req, res) => routeOutbound(req, res, mesh, passthrough, outbound?.address ?? own, live.settings, logger),
         onUpgrade: (req, socket, head) => upgradeOutbound(req, socket, head, mesh, live.settings, logger),
@@ -105,6 +108,8 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
         inbound = await listenProxy(settings.inbound, {
           name: 'inbound',
           maxHeaderBytes: settings.maxHeaderBytes,
+          limits: settings.limits,
+          refused: listenerRefusals('inbound', logger, metrics.registry),
           logger,
           handler,
           onUpgrade,

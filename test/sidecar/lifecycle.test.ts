@@ -140,7 +140,7 @@ test('malformed HTTP gets a 4xx and never reaches the service', async () => {
     const ok = await request(`http://${sidecar.outbound}/after`, { headers: { host: 'words' } });
     assert.equal(ok.statusCode, 200);
     await ok.body.dump();
-    assert.ok(sidecar.logs.some((l) => l.msg === 'malformed request refused' && l.status === 431));
+    assert.ok(sidecar.logs.some((l) => l.reason === 'header_too_large' && l.status === 431));
   } finally {
     await sidecar.stop();
     await backend.stop();
