@@ -58,6 +58,7 @@ export const sidecarSchema = z
     streamIdleTimeout: timeoutOrOff.optional(),
     maxConnections: atLeastOne.optional(),
     maxRequestsInFlight: atLeastOne.optional(),
+    maxHops: atLeastOne.optional(),
     // off: plaintext only; permissive: mTLS and plaintext; strict: mTLS only. Default: strict when the
     // mesh has an identity, off otherwise.
     inboundTls: z.enum(['off', 'permissive', 'strict']).optional(),
@@ -80,6 +81,8 @@ export interface SidecarSettings {
   maxHeaderBytes: number;
   /** What each listener (outbound, inbound) tolerates from a caller; see ListenerLimits. */
   limits: ListenerLimits;
+  /** A request that has already passed this many sidecars is refused (508): a loop between sidecars. */
+  maxHops: number;
   /** undefined: decided by whether the mesh has an identity. */
   inboundTls: 'off' | 'permissive' | 'strict' | undefined;
   authorization: AuthorizationRule[];
@@ -127,6 +130,7 @@ export const SIDECAR_DEFAULTS: SidecarSettings = {
     maxConnections: 10_000,
     maxRequestsInFlight: 10_000,
   },
+  maxHops: 16,
   inboundTls: undefined,
   authorization: [],
 };
@@ -152,6 +156,7 @@ export function sidecarSettings(...sections: (SidecarSection | undefined)[]): Si
       maxConnections: section.maxConnections ?? settings.limits.maxConnections,
       maxRequestsInFlight: section.maxRequestsInFlight ?? settings.limits.maxRequestsInFlight,
     };
+    if (section.maxHops !== undefined) settings.maxHops = section.maxHops;
     if (section.inboundTls !== undefined) settings.inboundTls = section.inboundTls;
     if (section.authorization !== undefined) settings.authorization = section.authorization;
   }

@@ -52,6 +52,8 @@ meshwork_listener_refused_total{listener,reason}:
                                 stopped reading, a silent HTTP/2 session)          default 5m
   --max-connections <n>         open connections; more are closed as they arrive    default 10000
   --max-requests-in-flight <n>  requests in progress; more get 503 OVERLOADED       default 10000
+  --max-hops <n>                sidecars a request may pass (x-meshwork-hops); more get
+                                508 LOOP_DETECTED, which cuts a loop between sidecars  default 16
   -h, --help               show this text
   --version                print the version
 
@@ -113,6 +115,7 @@ export function parseCli(argv: string[]): CliCommand {
         'stream-idle-timeout': { type: 'string' },
         'max-connections': { type: 'string' },
         'max-requests-in-flight': { type: 'string' },
+        'max-hops': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean' },
       },
@@ -173,7 +176,7 @@ export function parseCli(argv: string[]): CliCommand {
     if (ms === undefined || !(ms > 0)) throw new CliError(`--${flag}: expected a duration such as 500ms, 30s or 5m${offAllowed ? ', or off' : ''}, got ${JSON.stringify(text)}`);
     return ms;
   };
-  const count = (flag: 'max-connections' | 'max-requests-in-flight'): number | undefined => {
+  const count = (flag: 'max-connections' | 'max-requests-in-flight' | 'max-hops'): number | undefined => {
     const text = v[flag];
     if (text === undefined) return undefined;
     const n = Number(text);
@@ -187,6 +190,7 @@ export function parseCli(argv: string[]): CliCommand {
     streamIdleTimeout: duration('stream-idle-timeout', true),
     maxConnections: count('max-connections'),
     maxRequestsInFlight: count('max-requests-in-flight'),
+    maxHops: count('max-hops'),
   };
   for (const [field, value] of Object.entries(limits)) if (value !== undefined) (overrides as Record<string, unknown>)[field] = value;
   return { kind: 'run', config: v.config, overrides };

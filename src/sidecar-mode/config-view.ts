@@ -23,6 +23,7 @@ export function effectiveConfig(file: string, live: SidecarPolicy, mesh: Mesh, t
       accessLog: settings.accessLog,
       maxHeaderBytes: settings.maxHeaderBytes,
       limits: settings.limits,
+      maxHops: settings.maxHops,
       inboundTls: live.tlsMode,
       authorization: settings.authorization,
       // Changed in the file, but the listeners run with what they started with until a restart.

@@ -23,7 +23,7 @@ import { systemClock } from '../core/clock.js';
 import { effectiveConfig } from './config-view.js';
 import { inboundAdmission } from './inbound-admission.js';
 import { inboundTls, type InboundTls } from './inbound-tls.js';
-import { routeOutbound, upgradeOutbound } from './outbound-routing.js';
+import { namesOwnListener, routeOutbound, upgradeOutbound } from './outbound-routing.js';
 import { listenerRefusals } from './listener-refusals.js';
 import { listenProxy, type ProxyListener } from './proxy-listener.js';
 import { SidecarPolicy } from './sidecar-policy.js';
@@ -85,16 +85,16 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
   let admin: AdminServer | undefined;
   let inboundTlsServer: InboundTls | undefined;
   let draining = false;
+  const ownListeners = () => [outbound?.address, inbound?.address, admin?.address].filter((a): a is HostPort => a !== undefined);
   try {
     if (settings.outbound) {
-      const own = settings.outbound;
-      outbound = await listenProxy(own, {
+      outbound = await listenProxy(settings.outbound, {
         name: 'outbound',
         maxHeaderBytes: settings.maxHeaderBytes,
         limits: settings.limits,
         refused: listenerRefusals('outbound', logger, metrics.registry),
         logger,
-        handler: (req, res) => routeOutbound(req, res, mesh, passthrough, outbound?.address ?? own, live.settings, logger),
+        handler: (req, res) => routeOutbound(req, res, mesh, passthrough, ownListeners(), live.settings, logger),
         onUpgrade: (req, socket, head) => upgradeOutbound(req, socket, head, mesh, live.settings, logger),
       });
     }
@@ -137,6 +137,9 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
         logger,
       );
     }
+    // An app address that is one of the sidecar's own listeners would send inbound traffic round in a circle.
+    const self = settings.app ? namesOwnListener(settings.app, ownListeners()) : undefined;
+    if (self) throw new MeshError('INVALID_CONFIG', `the app address ${formatHostPort(settings.app!)} is this sidecar's own listener ${formatHostPort(self)}; give the address the app listens on`);
   } catch (err) {
     await Promise.all([outbound?.drain(0), inbound?.drain(0), admin?.close(), mesh.close(), app?.close(), passthrough.close()]);
     if (isMeshError(err)) throw err;
