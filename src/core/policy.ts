@@ -79,7 +79,7 @@ export interface RetryPolicy {
 
 /**
  * What retries run with where the config says nothing, for HTTP (filters/retry.ts) and gRPC
- * (grpc/retry-interceptor.ts) alike. The budget is Linkerd's ServiceProfile default. Four attempts
+ * (grpc/steps/retry-step.ts) alike. The budget is Linkerd's ServiceProfile default. Four attempts
  * (three retries) keep the backoff's ceilings at 25, 50 and 100 ms, so a whole chain fits well inside
  * a typical deadline; the budget, not this cap, is what bounds the load on a failing service.
  */

@@ -2,27 +2,23 @@
  * `meshwork/grpc`: gRPC through the mesh with @grpc/grpc-js (a peer dependency, loaded only by
  * this entry point). `grpcClient(mesh, GreeterClient, 'greeter')` makes a grpc-js client whose
  * channel resolves `mesh:///greeter` through the mesh's discovery, balances with the service's
- * balancer (P2C peak-EWMA by default), retries UNAVAILABLE unary calls within the service's retry
- * budget (the one its HTTP client draws on), gives calls without a deadline the service's total
- * timeout, injects the service's faults as gRPC statuses, continues the caller's trace, and records
- * golden metrics with `grpc_status` in `mesh.metrics` (its registry: `mesh.registry`).
+ * balancer (P2C peak-EWMA by default), and applies the service's policy to every call in one
+ * interceptor (policy-steps.ts): a span continuing the caller's trace, golden metrics with
+ * `grpc_status` in `mesh.metrics`, the service's total timeout as the default deadline, faults as
+ * gRPC statuses, and retries of UNAVAILABLE unary calls within the service's retry budget (the one
+ * its HTTP client draws on).
  */
 import { credentials, type ChannelCredentials, type Client, type ClientOptions } from '@grpc/grpc-js';
 import type { Mesh } from '../client/create-mesh.js';
 import { MESH_SCHEME, registerMeshResolver } from './mesh-name-resolver.js';
-import { grpcDeadlineInterceptor, grpcTracingInterceptor } from './deadline-tracing-interceptor.js';
-import { grpcFaultInterceptor } from './fault-interceptor.js';
-import { grpcMetricsInterceptor } from './metrics-interceptor.js';
 import { P2C_EWMA, P2C_LEAST_REQUEST, registerMeshBalancers } from './p2c-load-balancer.js';
-import { grpcRetryInterceptor } from './retry-interceptor.js';
+import { servicePolicyInterceptor } from './policy-interceptor.js';
 
 export { registerMeshResolver, MESH_SCHEME } from './mesh-name-resolver.js';
 export { registerMeshBalancers, P2C_EWMA, P2C_LEAST_REQUEST } from './p2c-load-balancer.js';
-export { grpcRetryInterceptor } from './retry-interceptor.js';
-export type { GrpcRetryOptions } from './retry-interceptor.js';
-export { grpcMetricsInterceptor } from './metrics-interceptor.js';
-export { grpcFaultInterceptor } from './fault-interceptor.js';
-export { grpcDeadlineInterceptor, grpcTracingInterceptor } from './deadline-tracing-interceptor.js';
+export { grpcDeadlineInterceptor, grpcFaultInterceptor, grpcMetricsInterceptor, grpcRetryInterceptor, grpcTracingInterceptor } from './single-step-interceptors.js';
+export type { GrpcRetryOptions } from './steps/retry-step.js';
+export type { GrpcFaultOptions } from './steps/fault-step.js';
 
 const POLICY = { 'p2c-ewma': P2C_EWMA, 'p2c-least-request': P2C_LEAST_REQUEST, 'round-robin': 'round_robin' } as const;
 
@@ -31,7 +27,7 @@ type GrpcClientConstructor<T extends Client> = new (address: string, credentials
 export interface GrpcClientOptions {
   /** Default: insecure (plaintext h2c), as between a Node app and its sidecar or in a trusted network. */
   credentials?: ChannelCredentials;
-  /** More channel options; interceptors given here run before the mesh's. */
+  /** More channel options; interceptors given here run before the mesh's policy. */
   channelOptions?: ClientOptions;
 }
 
@@ -42,23 +38,11 @@ export function grpcClient<T extends Client>(mesh: Mesh, Constructor: GrpcClient
   // one `mesh:///` targets resolve through.
   registerMeshResolver({ discoveryOf: (name) => mesh.discoveryOf(name), ...(mesh.baseDir ? { baseDir: mesh.baseDir } : {}) });
   registerMeshBalancers();
-  const settings = handle.settings;
-  const retries = settings.policy.retries;
-  const metrics = mesh.metrics;
-  const interceptors = [
-    ...(options.channelOptions?.interceptors ?? []),
-    // Each interceptor is a layer every call goes through: only the ones with work to do are added.
-    ...(settings.policy.timeouts?.totalMs !== undefined ? [grpcDeadlineInterceptor(settings.policy.timeouts.totalMs)] : []),
-    grpcTracingInterceptor(handle.name),
-    ...(metrics ? [grpcMetricsInterceptor(metrics, handle.name)] : []),
-    // Outside retries, so an injected failure is never retried (as for HTTP).
-    ...(settings.policy.faults?.length ? [grpcFaultInterceptor(settings.policy.faults, metrics ? { onEvent: (e) => metrics.stackEvent(handle.name, e) } : {})] : []),
-    // The service's own budget, asked per call: shared with its HTTP client, and replaced by a reload that changes it.
-    ...(retries === false ? [] : [grpcRetryInterceptor({ budget: () => handle.retryBudget, ...(retries?.backoff ? { backoff: retries.backoff } : {}), ...(retries?.maxAttempts ? { maxAttempts: retries.maxAttempts } : {}), ...(retries?.grpcStatusCodes ? { retryableCodes: retries.grpcStatusCodes } : {}), ...(metrics ? { onEvent: (e) => metrics.stackEvent(handle.name, e) } : {}) })]),
-  ];
+  // The balancer is the channel's, fixed when it is made; the rest of the policy is applied per call.
+  const policy = servicePolicyInterceptor(handle, { metrics: mesh.metrics });
   return new Constructor(`${MESH_SCHEME}:///${handle.name}`, options.credentials ?? credentials.createInsecure(), {
     ...options.channelOptions,
-    'grpc.service_config': JSON.stringify({ loadBalancingConfig: [{ [POLICY[settings.balancer]]: {} }] }),
-    interceptors,
+    'grpc.service_config': JSON.stringify({ loadBalancingConfig: [{ [POLICY[handle.settings.balancer]]: {} }] }),
+    interceptors: [...(options.channelOptions?.interceptors ?? []), policy],
   });
 }

@@ -7,7 +7,7 @@
  * so an endpoint that stays keeps its history. A removed endpoint's subchannel is released, and
  * calls already on it finish.
  */
-import { connectivityState as State, experimental, type ChannelOptions } from '@grpc/grpc-js';
+import { connectivityState as State, experimental, type ChannelOptions, type Metadata, type status as Status } from '@grpc/grpc-js';
 import { systemClock, systemRandom, type Clock, type Random } from '../core/clock.js';
 import type { EndpointLoad } from '../balancer/endpoint-load.js';
 import { LeastRequestLoad } from '../balancer/least-request-load.js';
@@ -135,32 +135,52 @@ class P2cPicker implements experimental.Picker {
   ) {}
 
   pick(args: experimental.PickArgs): experimental.PickResult {
-    const now = this.clock.now();
-    let chosen = this.ready[0]!;
-    if (this.ready.length > 1) {
-      const i = Math.floor(this.random() * this.ready.length);
-      let j = Math.floor(this.random() * (this.ready.length - 1));
+    const ready = this.ready;
+    let chosen = ready[0]!;
+    if (ready.length > 1) {
+      const i = Math.floor(this.random() * ready.length);
+      let j = Math.floor(this.random() * (ready.length - 1));
       if (j >= i) j++;
-      const a = this.ready[i]!;
-      const b = this.ready[j]!;
+      const a = ready[i]!;
+      const b = ready[j]!;
+      const now = this.clock.now();
       chosen = a.load.cost(now) <= b.load.cost(now) ? a : b;
     }
     const result = chosen.leaf.getPicker().pick(args);
     if (result.pickResultType !== experimental.PickResultType.COMPLETE) return result;
-    const load = chosen.load;
-    const { onCallStarted, onCallEnded } = result;
-    let startedAt = now;
-    return {
-      ...result,
-      onCallStarted: () => {
-        startedAt = this.clock.now();
-        load.start(startedAt);
-        onCallStarted?.();
-      },
-      onCallEnded: (status, details, metadata) => {
-        load.end(startedAt, this.clock.now());
-        onCallEnded?.(status, details, metadata);
-      },
+    return new LoadReportingPick(result, chosen.load, this.clock);
+  }
+}
+
+/**
+ * A pick that tells the endpoint's load when its call starts and ends: one object and one closure
+ * per call. grpc-js calls `onCallStarted` on the pick itself, but `onCallEnded` with another `this`,
+ * hence the closure, made only for a call that does start.
+ */
+class LoadReportingPick implements experimental.PickResult {
+  readonly pickResultType = experimental.PickResultType.COMPLETE;
+  readonly subchannel: experimental.PickResult['subchannel'];
+  readonly status = null;
+  onCallEnded: experimental.PickResult['onCallEnded'] = null;
+  readonly #inner: experimental.PickResult;
+  readonly #load: EndpointLoad;
+  readonly #clock: Clock;
+
+  constructor(inner: experimental.PickResult, load: EndpointLoad, clock: Clock) {
+    this.subchannel = inner.subchannel;
+    this.#inner = inner;
+    this.#load = load;
+    this.#clock = clock;
+  }
+
+  onCallStarted(): void {
+    const startedAt = this.#clock.now();
+    this.#load.start(startedAt);
+    const inner = this.#inner;
+    inner.onCallStarted?.();
+    this.onCallEnded = (code: Status, details: string, metadata: Metadata) => {
+      this.#load.end(startedAt, this.#clock.now());
+      inner.onCallEnded?.(code, details, metadata);
     };
   }
 }

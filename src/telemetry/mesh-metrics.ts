@@ -47,15 +47,26 @@ function peerLabels(peer: PeerLabels | undefined): { tls?: string; client_id?: s
   return peer.clientId ? { tls: String(peer.tls), client_id: peer.clientId } : { tls: String(peer.tls) };
 }
 
+/** The response series of one label set: a counter and a latency histogram. */
+interface ResponseSeries {
+  total: { value: number };
+  latency: HistogramSeries;
+}
+
+/** The statuses gRPC defines (OK to UNAUTHENTICATED): their series are found by index. */
+const GRPC_STATUS_COUNT = 17;
+
 /**
  * The golden series of one (direction, authority, route, caller): found once per request by nested
- * map lookups (no key string is built on the request path), then bumped.
+ * map lookups (no key string is built on the request path), then bumped. gRPC calls count in the
+ * series of their method, with the response series of each `grpc_status` found by index.
  */
 export class RouteMetrics {
   readonly #metrics: MeshMetrics;
   readonly #labels: Record<string, string>;
   readonly #requests: { value: number };
-  readonly #responses = new Map<number, { total: { value: number }; latency: HistogramSeries }>();
+  readonly #responses = new Map<number, ResponseSeries>();
+  #byGrpcStatus: (ResponseSeries | undefined)[] | undefined = undefined;
 
   constructor(metrics: MeshMetrics, labels: Record<string, string>, requests: { value: number }) {
     this.#metrics = metrics;
@@ -79,6 +90,19 @@ export class RouteMetrics {
     series.latency.observe(latencyMs);
   }
 
+  /** A gRPC call ended with `grpcStatus` (OK is a success, any other status a failure). */
+  grpcEnded(grpcStatus: number, latencyMs: number): void {
+    const known = grpcStatus >= 0 && grpcStatus < GRPC_STATUS_COUNT && Number.isInteger(grpcStatus);
+    // A status gRPC does not define (a misbehaving server may send any number) is looked up by key each time.
+    let series = known ? this.#byGrpcStatus?.[grpcStatus] : undefined;
+    if (series === undefined) {
+      series = this.#metrics.grpcResponseSeries(this.#labels, grpcStatus);
+      if (known) (this.#byGrpcStatus ??= new Array<ResponseSeries | undefined>(GRPC_STATUS_COUNT).fill(undefined))[grpcStatus] = series;
+    }
+    series.total.value++;
+    series.latency.observe(latencyMs);
+  }
+
   /** The request failed without a response: `error` says why. */
   failed(error: string): void {
     this.#metrics.failedSeries({ ...this.#labels, classification: 'failure', error }).value++;
@@ -93,10 +117,6 @@ export class MeshMetrics {
   readonly #responses: FastCounter;
   readonly #latency: FastHistogram;
   readonly #stackEvents = new Map<string, Counter<'authority'>>();
-  // Handles by a joined key: an update is a Map lookup and a number bump.
-  readonly #requestSeries = new Map<string, { value: number }>();
-  readonly #responseSeries = new Map<string, { total: { value: number }; latency: HistogramSeries }>();
-
   readonly #routes = new Map<string, Map<string, Map<string, RouteMetrics>>>();
 
   constructor(registry: Registry = new Registry()) {
@@ -126,7 +146,7 @@ export class MeshMetrics {
   }
 
   /** @internal The response series for a full label set (RouteMetrics caches what this returns). */
-  responseSeries(labels: Record<string, string>): { total: { value: number }; latency: HistogramSeries } {
+  responseSeries(labels: Record<string, string>): ResponseSeries {
     const key = Object.values(labels).join('\u0000');
     return { total: this.#responses.series(key, labels), latency: this.#latency.series(key, labels) };
   }
@@ -136,28 +156,21 @@ export class MeshMetrics {
     return this.#responses.series(`failed\u0000${Object.values(labels).join('\u0000')}`, labels);
   }
 
-  requestStarted(direction: Direction, authority: string, route: string | undefined, peer?: PeerLabels): void {
-    const key = `${direction}\u0000${authority}\u0000${route ?? DEFAULT_ROUTE}${peer ? `\u0000${peer.tls}\u0000${peer.clientId ?? ''}` : ''}`;
-    let series = this.#requestSeries.get(key);
-    if (series === undefined) {
-      series = this.#requests.series(key, { direction, authority, route: route ?? DEFAULT_ROUTE, ...peerLabels(peer) });
-      this.#requestSeries.set(key, series);
-    }
-    series.value++;
+  /** @internal The response series of a gRPC route's status (RouteMetrics caches what this returns). */
+  grpcResponseSeries(routeLabels: Record<string, string>, grpcStatus: number): ResponseSeries {
+    const labels = { ...routeLabels, grpc_status: String(grpcStatus), classification: grpcStatus === 0 ? 'success' : 'failure' };
+    const key = `grpc\u0000${Object.values(labels).join('\u0000')}`;
+    return { total: this.#responses.series(key, labels), latency: this.#latency.series(key, labels) };
   }
 
-  /** A gRPC call ended: counted with its `grpc_status`, and its latency observed. */
+  /** Counts a request; code on the request path keeps `route(...)`'s series instead. */
+  requestStarted(direction: Direction, authority: string, route: string | undefined, peer?: PeerLabels): void {
+    this.route(direction, authority, route, peer).started();
+  }
+
+  /** A gRPC call ended: counted with its `grpc_status`, and its latency observed. Code on the call path keeps `route(...)`'s series instead. */
   grpcResponded(direction: Direction, authority: string, route: string, grpcStatus: number, latencyMs: number): void {
-    const classification: Classification = grpcStatus === 0 ? 'success' : 'failure';
-    const key = `grpc\u0000${direction}\u0000${authority}\u0000${route}\u0000${grpcStatus}`;
-    let series = this.#responseSeries.get(key);
-    if (series === undefined) {
-      const labels = { direction, authority, route, grpc_status: String(grpcStatus), classification };
-      series = { total: this.#responses.series(key, labels), latency: this.#latency.series(key, labels) };
-      this.#responseSeries.set(key, series);
-    }
-    series.total.value++;
-    series.latency.observe(latencyMs);
+    this.route(direction, authority, route).grpcEnded(grpcStatus, latencyMs);
   }
 
   /** Counts one stack event (`retries_total`, ...) as `meshwork_<event>{authority}`. */

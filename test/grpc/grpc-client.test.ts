@@ -17,11 +17,12 @@ const identity = (b: Buffer) => b;
 const service: grpc.ServiceDefinition = {
   greet: { path: '/demo.Greeter/Greet', requestStream: false, responseStream: false, requestSerialize: identity, requestDeserialize: identity, responseSerialize: identity, responseDeserialize: identity },
   ponder: { path: '/demo.Greeter/Ponder', requestStream: false, responseStream: false, requestSerialize: identity, requestDeserialize: identity, responseSerialize: identity, responseDeserialize: identity },
+  stumble: { path: '/demo.Greeter/Stumble', requestStream: false, responseStream: false, requestSerialize: identity, requestDeserialize: identity, responseSerialize: identity, responseDeserialize: identity },
   ...streamingMethods('demo.Greeter'),
 };
 const GreeterClient = grpc.makeGenericClientConstructor(service, 'Greeter');
 type Greeter = grpc.Client &
-  Record<'greet' | 'ponder', (req: Buffer, cb: (err: grpc.ServiceError | null, res: Buffer) => void) => void> & {
+  Record<'greet' | 'ponder' | 'stumble', (req: Buffer, cb: (err: grpc.ServiceError | null, res: Buffer) => void) => void> & {
     count: (req: Buffer) => grpc.ClientReadableStream<Buffer>;
     sum: (cb: (err: grpc.ServiceError | null, res: Buffer) => void) => grpc.ClientWritableStream<Buffer>;
     chat: () => grpc.ClientDuplexStream<Buffer, Buffer>;
@@ -32,6 +33,7 @@ const servers: grpc.Server[] = [];
 const ports: number[] = [];
 const failNext = { count: 0, code: grpc.status.UNAVAILABLE };
 let served = 0;
+let stumbles = 0;
 let mesh: Mesh;
 const exporter = new InMemorySpanExporter();
 
@@ -50,6 +52,11 @@ before(async () => {
         callback(null, Buffer.from(`hello ${call.request.toString()} from ${name}`));
       },
       ponder: (_call: unknown, callback: grpc.sendUnaryData<Buffer>) => setTimeout(() => callback(null, Buffer.from('done')), 2_000),
+      // Fails as retryable, but only after 120 ms.
+      stumble: (_call: unknown, callback: grpc.sendUnaryData<Buffer>) => {
+        stumbles++;
+        setTimeout(() => callback({ code: grpc.status.UNAVAILABLE, details: 'stumbled' }), 120);
+      },
       ...streamingHandlers,
     });
     ports.push(await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p)))));
@@ -60,7 +67,9 @@ before(async () => {
   const endpoints = ports.map((p) => `127.0.0.1:${p}`);
   mesh = createMesh({
     services: {
-      greeter: { endpoints, retries: { backoff: { base: 1, max: 2 } }, timeout: '300ms' },
+      // No timeout: a test's first call also waits for its new channel to connect, which a loaded machine can make slow.
+      greeter: { endpoints, retries: { backoff: { base: 1, max: 2 } } },
+      'greeter-timed': { endpoints, retries: { backoff: { base: 1, max: 2 } }, timeout: '300ms' },
       'greeter-codes': { endpoints, retries: { backoff: { base: 1, max: 2 }, grpcStatusCodes: ['RESOURCE_EXHAUSTED'] } },
       'greeter-chaos': { endpoints, faults: [{ abort: { percent: 100, httpStatus: 503, grpcStatus: 'RESOURCE_EXHAUSTED' } }] },
     },
@@ -102,8 +111,39 @@ test('UNAVAILABLE is retried within the budget: the caller sees success, the met
   }
 });
 
-test('a call without a deadline gets the service\'s timeout and ends as DEADLINE_EXCEEDED', async () => {
+test('a call counts once in the golden metrics, with the status its caller got, however many attempts it took', async () => {
   const client = grpcClient(mesh, GreeterClient, 'greeter') as unknown as Greeter;
+  try {
+    const labels = { authority: 'greeter', route: '/demo.Greeter/Greet' };
+    const before = await mesh.registry.metrics();
+    failNext.count = 2;
+    assert.match(await greet(client, 'once'), /^hello once/);
+    const after = await mesh.registry.metrics();
+    const delta = (name: string, more: Record<string, string> = {}) => metricValue(after, name, { ...labels, ...more }) - metricValue(before, name, { ...labels, ...more });
+    assert.equal(delta('request_total'), 1);
+    assert.equal(delta('response_total', { grpc_status: '0' }), 1);
+    assert.equal(delta('response_total', { grpc_status: '14' }), 0, 'the retried attempts are not responses the caller got');
+    assert.equal(delta('response_latency_ms_count'), 1);
+  } finally {
+    client.close();
+  }
+});
+
+test('the service\'s timeout is the deadline of the whole call: every retry runs within it', async () => {
+  const client = grpcClient(mesh, GreeterClient, 'greeter-timed') as unknown as Greeter;
+  try {
+    stumbles = 0;
+    // Each attempt fails after 120 ms and 4 are allowed: with a deadline per attempt the caller would get UNAVAILABLE after 480 ms.
+    const err = await new Promise<grpc.ServiceError>((resolve) => client.stumble(Buffer.from(''), (e) => resolve(e!)));
+    assert.equal(err.code, grpc.status.DEADLINE_EXCEEDED);
+    assert.ok(stumbles < 4, `the deadline ended the call after ${stumbles} attempts`);
+  } finally {
+    client.close();
+  }
+});
+
+test('a call without a deadline gets the service\'s timeout and ends as DEADLINE_EXCEEDED', async () => {
+  const client = grpcClient(mesh, GreeterClient, 'greeter-timed') as unknown as Greeter;
   try {
     const started = Date.now();
     const err = await new Promise<grpc.ServiceError>((resolve) => client.ponder(Buffer.from(''), (e) => resolve(e!)));

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { RETRY_DEFAULTS } from '../../src/core/policy.js';
-import { grpcRetryInterceptor } from '../../src/grpc/retry-interceptor.js';
+import { grpcRetryInterceptor } from '../../src/grpc/index.js';
 
 const identity = (b: Buffer) => b;
 const service: grpc.ServiceDefinition = {

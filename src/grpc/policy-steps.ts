@@ -1,0 +1,59 @@
+/**
+ * The steps every gRPC call of a service goes through, first to last: this list is the call path,
+ * as src/client/default-stack.ts is the HTTP request path, and it keeps that stack's order for the
+ * concerns both have. A step whose policy is off is left out, so it costs a call nothing.
+ *
+ * The retry step divides the list: the steps above it act once per call, the attempt hooks of steps
+ * below it once per attempt (where a circuit breaker or a per-try timeout belongs, as in the HTTP
+ * stack).
+ */
+import type { Clock, Random } from '../core/clock.js';
+import type { ServicePolicy } from '../core/policy.js';
+import type { RetryBudget } from '../policy/retry-budget.js';
+import type { MeshMetrics } from '../telemetry/mesh-metrics.js';
+import type { GrpcCallStep } from './grpc-call-step.js';
+import { deadlineStep } from './steps/deadline-step.js';
+import { faultStep } from './steps/fault-step.js';
+import { metricsStep } from './steps/metrics-step.js';
+import { retryStep } from './steps/retry-step.js';
+import { traceStep } from './steps/trace-step.js';
+
+export interface GrpcPolicyEnvironment {
+  /** Where golden metrics and stack events go; none with `metrics: false`. */
+  metrics?: MeshMetrics | undefined;
+  /** The budget retries draw on, asked per call (the service's, shared with its HTTP client). */
+  retryBudget: () => RetryBudget | undefined;
+  clock?: Clock;
+  random?: Random;
+}
+
+export function grpcPolicySteps(service: string, policy: ServicePolicy, env: GrpcPolicyEnvironment): GrpcCallStep[] {
+  const { metrics, clock, random } = env;
+  const onEvent = metrics ? (event: string) => metrics.stackEvent(service, event) : undefined;
+  const retries = policy.retries;
+  const totalMs = policy.timeouts?.totalMs;
+  return [
+    // One span per call, child of the caller's, around everything below: faults and retries show in it.
+    traceStep(service),
+    // Golden metrics by method, above faults and retries: a call counts once, with the status its caller got.
+    ...(metrics ? [metricsStep(metrics, service, clock)] : []),
+    // The service's total timeout becomes the call's deadline, fixed once: every wait and attempt below runs within it.
+    ...(totalMs !== undefined ? [deadlineStep(totalMs, clock)] : []),
+    // Above retries, so an injected fault is never retried (Envoy/Istio semantics).
+    ...(policy.faults?.length ? [faultStep(policy.faults, { ...(clock ? { clock } : {}), ...(random ? { random } : {}), ...(onEvent ? { onEvent } : {}) })] : []),
+    // Last of the per-call steps: it repeats the attempt on a retryable status, within the budget and the deadline.
+    ...(retries === false
+      ? []
+      : [
+          retryStep({
+            budget: env.retryBudget,
+            ...(retries?.backoff ? { backoff: retries.backoff } : {}),
+            ...(retries?.maxAttempts ? { maxAttempts: retries.maxAttempts } : {}),
+            ...(retries?.grpcStatusCodes ? { retryableCodes: retries.grpcStatusCodes } : {}),
+            ...(clock ? { clock } : {}),
+            ...(random ? { random } : {}),
+            ...(onEvent ? { onEvent } : {}),
+          }),
+        ]),
+  ];
+}
