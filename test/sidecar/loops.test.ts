@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { createServer, type AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
 import { request } from 'undici';
+import { openRaw } from '../helpers/raw-socket.js';
 import { startBackend, type TestBackend } from '../helpers/http-backend.js';
 import { startSidecarProcess } from '../helpers/sidecar-process.js';
 
@@ -47,9 +48,9 @@ test('a Host or proxy URI naming one of the sidecar\'s own listeners gets 508 an
       assert.equal(byHost.headers['x-meshwork-error'], 'LOOP_DETECTED');
       assert.match(await byHost.body.text(), /own listener/);
       // Proxy form: the absolute URI names the target.
-      const byUri = await request(`http://${sidecar.outbound}`, { path: `http://${own}/metrics`, headers: { host: own } });
-      assert.equal(byUri.statusCode, 508, own);
-      await byUri.body.dump();
+      const proxyForm = await openRaw(sidecar.outbound);
+      proxyForm.socket.end(`GET http://${own}/metrics HTTP/1.1\r\nHost: ${own}\r\nConnection: close\r\n\r\n`);
+      assert.match(await proxyForm.closed, /^HTTP\/1\.1 508 /, own);
     }
     assert.equal(app.hits, appHits, 'a request for the inbound port reached the app');
     // A service is still reached, and carries its hop count.
