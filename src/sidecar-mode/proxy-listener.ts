@@ -133,9 +133,20 @@ export async function listenProxy(address: HostPort, options: ProxyListenerOptio
     const response = (socket as { _httpMessage?: ServerResponse })._httpMessage;
     const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : timedOut ? 408 : 400;
     refused(timedOut ? (response ? 'request_timeout' : 'headers_timeout') : status === 431 ? 'header_too_large' : 'malformed_request', { status, code: err.code, error: err.message, remote });
-    // Once a response has started there is no room for a status of our own: the connection is cut.
-    if (socket.writable && !(socket as Socket).destroyed && !response?.headersSent) endWithStatus(socket, status, `${STATUS_CODES[status]}: ${err.code ?? 'malformed request'}`);
-    else socket.destroy();
+    const answer = () => {
+      const current = (socket as { _httpMessage?: ServerResponse })._httpMessage;
+      // Once a response has started there is no room for a status of our own: the connection is cut.
+      if (socket.writable && !(socket as Socket).destroyed && !current?.headersSent) endWithStatus(socket, status, `${STATUS_CODES[status]}: ${err.code ?? 'malformed request'}`);
+      else socket.destroy();
+    };
+    // The bad request was pipelined behind one that is whole and still being answered: that answer
+    // goes first, then the 4xx. Answering at once would hand the 4xx to the earlier request (whose
+    // app did run it), and cutting would lose its answer.
+    if (response && response.req.complete && !response.writableFinished) {
+      response.once('close', answer);
+      return;
+    }
+    answer();
   });
   if (options.onUpgrade) http1.on('upgrade', options.onUpgrade);
 

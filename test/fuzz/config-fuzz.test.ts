@@ -54,7 +54,7 @@ const structuralMutation = fc.record({
   edits: fc.array(fc.record({ pick: fc.nat(), op: fc.constantFrom('replace', 'delete', 'add', 'wrap'), value: oddValue, key: fc.oneof(fc.string({ maxLength: 12 }), fc.constantFrom('__proto__', 'constructor', 'timeout', 'endpoints', 'sidecar')) }), { minLength: 1, maxLength: 4 }),
 });
 
-function mutate(text: string, edits: fc.RecordValue<{ pick: number; op: string; value: unknown; key: string }>[]): string {
+function mutate(text: string, edits: { pick: number; op: string; value: unknown; key: string }[]): string {
   const docs = parseAllDocuments(text).map((d) => d.toJS() as unknown);
   for (const edit of edits) {
     const all = docs.flatMap((doc, i) => paths(doc, [i]));
