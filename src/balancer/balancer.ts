@@ -101,9 +101,11 @@ export class Balancer<Req, Res> implements Service<Req, Res> {
         return res;
       },
       (err: unknown) => {
-        endpoint.load.end(startedAt, clock.now());
         // Neither the caller giving up nor a request refused before sending says anything about the endpoint.
-        if (!ctx.signal?.aborted && (err as { code?: unknown } | null)?.code !== 'INVALID_REQUEST') this.#recordFailure(endpoint);
+        const endpointFailed = !ctx.signal?.aborted && (err as { code?: unknown } | null)?.code !== 'INVALID_REQUEST';
+        if (endpointFailed && endpoint.load.failed) endpoint.load.failed(startedAt, clock.now());
+        else endpoint.load.end(startedAt, clock.now());
+        if (endpointFailed) this.#recordFailure(endpoint);
         throw err;
       },
     );
