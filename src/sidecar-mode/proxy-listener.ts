@@ -117,7 +117,7 @@ export async function listenProxy(address: HostPort, options: ProxyListenerOptio
   // A connection on which nothing moves; between requests, keepAliveTimeout (idleTimeout) applies instead.
   http1.timeout = limits.streamIdleTimeoutMs;
   http1.on('timeout', (socket: Socket) => {
-    if ((socket as { _httpMessage?: unknown })._httpMessage) refused('stream_idle_timeout', { remote: socket.remoteAddress });
+    refused((socket as { _httpMessage?: unknown })._httpMessage ? 'stream_idle_timeout' : 'idle_timeout', { remote: socket.remoteAddress });
     socket.destroy();
   });
   http1.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {

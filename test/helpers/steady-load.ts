@@ -15,6 +15,8 @@ export interface LoadReport {
 }
 
 export interface SteadyLoad {
+  /** Resolves once every caller has had an answer (its connection is open and in use). */
+  readonly warm: Promise<void>;
   stop(): Promise<LoadReport>;
 }
 
@@ -39,7 +41,12 @@ export function steadyLoad(options: SteadyLoadOptions): SteadyLoad {
   let failures = 0;
   let running = true;
   const ok = options.ok ?? ((status: number) => status >= 200 && status < 300);
+  const concurrency = options.concurrency ?? 4;
+  let cold = concurrency;
+  let warmed!: () => void;
+  const warm = new Promise<void>((resolve) => (warmed = resolve));
   const caller = async () => {
+    let first = true;
     while (running) {
       const started = performance.now();
       try {
@@ -54,11 +61,14 @@ export function steadyLoad(options: SteadyLoadOptions): SteadyLoad {
         if (failureSamples.length < 5) failureSamples.push(String((err as Error).message));
       }
       latencies.push(performance.now() - started);
+      if (first && --cold === 0) warmed();
+      first = false;
       if (options.pauseMs) await new Promise((r) => setTimeout(r, options.pauseMs));
     }
   };
-  const callers = Array.from({ length: options.concurrency ?? 4 }, caller);
+  const callers = Array.from({ length: concurrency }, caller);
   return {
+    warm,
     async stop() {
       running = false;
       await Promise.all(callers);
