@@ -25,7 +25,7 @@ import { mkdtemp, rename, rm, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fetch, Pool } from 'undici';
-import { createMesh, meshClient } from '../../src/index.js';
+import { createMesh, meshClient, type Mesh, type MeshClient } from '../../src/index.js';
 import { startFleet, type BackendFleet } from '../lib/latency-backends.js';
 import { startSidecarProcess } from '../../test/helpers/sidecar-process.js';
 
@@ -95,6 +95,19 @@ async function closedLoop(options: { total: number; concurrency: number; capMs: 
   return { done, failures, samples, seconds: (performance.now() - t0) / 1000 };
 }
 
+/** One GET of `service`, by meshClient.request or by fetch through the mesh dispatcher; throws unless 200. */
+async function meshGet(mesh: Mesh, client: MeshClient, service: string, byClient: boolean): Promise<void> {
+  if (byClient) {
+    const res = await client.request({ path: '/' });
+    await res.body.dump();
+    if (res.statusCode !== 200) throw new Error(`status ${res.statusCode}`);
+    return;
+  }
+  const res = await fetch(`http://${service}/`, { dispatcher: mesh.dispatcher });
+  await res.arrayBuffer();
+  if (res.status !== 200) throw new Error(`status ${res.status}`);
+}
+
 async function replaceFile(file: string, text: string): Promise<void> {
   await writeFile(`${file}.tmp`, text);
   await rename(`${file}.tmp`, file);
@@ -121,17 +134,7 @@ async function inProcess(fleet: BackendFleet): Promise<void> {
     total,
     concurrency: 32,
     capMs: 200_000,
-    call: async (i) => {
-      if (i % 2 === 0) {
-        const res = await client.request({ path: '/' });
-        await res.body.dump();
-        if (res.statusCode !== 200) throw new Error(`status ${res.statusCode}`);
-      } else {
-        const res = await fetch('http://soak/', { dispatcher: mesh.dispatcher });
-        await res.arrayBuffer();
-        if (res.status !== 200) throw new Error(`status ${res.status}`);
-      }
-    },
+    call: (i) => meshGet(mesh, client, 'soak', i % 2 === 0),
     checkpoints: new Map([[first, () => {
       heapAt100k = heapAfterGc();
       handlesAt100k = handles();
@@ -220,15 +223,7 @@ async function configChurn(fleet: BackendFleet): Promise<void> {
   const traffic = Array.from({ length: 8 }, async (_, w) => {
     while (running) {
       try {
-        if (w % 2 === 0) {
-          const res = await steady.request({ path: '/' });
-          await res.body.dump();
-          if (res.statusCode !== 200) throw new Error(`status ${res.statusCode}`);
-        } else {
-          const res = await fetch('http://steady/', { dispatcher: mesh.dispatcher });
-          await res.arrayBuffer();
-          if (res.status !== 200) throw new Error(`status ${res.status}`);
-        }
+        await meshGet(mesh, steady, 'steady', w % 2 === 0);
       } catch (err) {
         failures++;
         if (samples.length < 5) samples.push((err as Error).message);

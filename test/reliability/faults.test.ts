@@ -59,6 +59,15 @@ function warningsLogger(): { logger: Logger; warnings: string[] } {
   return { warnings, logger: { debug: ignore, info: ignore, error: ignore, warn: (message, fields) => warnings.push(`${message} ${JSON.stringify(fields)}`) } };
 }
 
+/** Calls until `backend` answers (each call a real request), or fails with `problem` after 200 tries. */
+async function untilAnsweredBy(backend: string, call: () => Promise<string>, problem: string): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    if ((await call()) === backend) return;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  assert.fail(problem);
+}
+
 /** Runs `body` and fails if it takes longer than `limitMs`: a hang shows as a failure, not a stuck test. */
 async function within<T>(limitMs: number, what: string, body: () => Promise<T>): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
@@ -175,12 +184,7 @@ test('the endpoint file deleted: traffic goes on over the last endpoints, the er
       }
       for (let i = 0; i < 10; i++) assert.equal(await call(), 'first');
       await writeFile(file, JSON.stringify([second.address]));
-      let answeredBy = '';
-      for (let i = 0; i < 200 && answeredBy !== 'second'; i++) {
-        answeredBy = await call();
-        if (answeredBy !== 'second') await new Promise((r) => setTimeout(r, 25));
-      }
-      assert.equal(answeredBy, 'second', 'the new file was never followed');
+      await untilAnsweredBy('second', call, 'the new file was never followed');
     });
   } finally {
     await first.stop();
@@ -210,12 +214,7 @@ test('the DNS server stopped: traffic goes on over the last endpoints, and the n
       }
       for (let i = 0; i < 10; i++) assert.equal(await call(), 'first');
       await dns.restart([{ name: '_http._tcp.faults.test', target: 'b.faults.test', port: second.port }]);
-      let answeredBy = '';
-      for (let i = 0; i < 200 && answeredBy !== 'second'; i++) {
-        answeredBy = await call();
-        if (answeredBy !== 'second') await new Promise((r) => setTimeout(r, 25));
-      }
-      assert.equal(answeredBy, 'second', 'the records served after the restart were never followed');
+      await untilAnsweredBy('second', call, 'the records served after the restart were never followed');
     });
   } finally {
     await dns.stop();

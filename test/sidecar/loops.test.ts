@@ -4,10 +4,10 @@
  * sidecars (A's service is B's outbound port and B's is A's) is cut by x-meshwork-hops.
  */
 import assert from 'node:assert/strict';
-import { createServer, type AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
 import { request } from 'undici';
 import { openRaw } from '../helpers/raw-socket.js';
+import { freePort } from '../helpers/free-port.js';
 import { startBackend, type TestBackend } from '../helpers/http-backend.js';
 import { startSidecarProcess } from '../helpers/sidecar-process.js';
 
@@ -23,15 +23,6 @@ after(async () => {
   await app.stop();
   await words.stop();
 });
-
-/** A loopback port nothing listens on now (for configs that must name a sidecar's port before it starts). */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 const meshOf = (services: Record<string, string>) =>
   `apiVersion: meshwork.dev/v1alpha1\nkind: Mesh\nspec:\n  services:\n${Object.entries(services)
