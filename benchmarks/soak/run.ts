@@ -21,8 +21,8 @@
  */
 import { spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
-import { mkdtemp, rename, rm, unlink, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdtemp, readFile, rename, rm, unlink, writeFile } from 'node:fs/promises';
+import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fetch, Pool } from 'undici';
 import { createMesh, meshClient, type Mesh, type MeshClient } from '../../src/index.js';
@@ -32,6 +32,7 @@ import { startSidecarProcess } from '../../test/helpers/sidecar-process.js';
 const SCALE = Number(process.env.SOAK_SCALE ?? 1);
 const MB = 1024 * 1024;
 const started = performance.now();
+const loadAtStart = loadavg()[0]!.toFixed(1);
 
 interface Row {
   phase: string;
@@ -385,10 +386,31 @@ try {
 
 const minutes = (performance.now() - started) / 60_000;
 const cell = (s: string) => s.replace(/\|/g, '\\|');
-console.log(`\n## Soak (SOAK_SCALE ${SCALE}), ${minutes.toFixed(1)} minutes\n`);
-console.log('| phase | figure | measured | bound | met |');
-console.log('| --- | --- | --- | --- | --- |');
-for (const r of rows) console.log(`| ${cell(r.phase)} | ${cell(r.figure)} | ${cell(r.measured)} | ${cell(r.bound)} | ${r.ok ? 'yes' : '**no**'} |`);
 const missed = rows.filter((r) => !r.ok).length;
-console.log(`\n${rows.length - missed} of ${rows.length} figures within their bounds; total run time ${minutes.toFixed(1)} minutes.`);
+const cpu = cpus();
+const section = [
+  '### Soak: `npm run soak`',
+  '',
+  `Written by \`npm run soak\` on ${new Date().toISOString().slice(0, 10)}${SCALE === 1 ? '' : ` with SOAK_SCALE ${SCALE}`}: ${minutes.toFixed(1)} minutes. ` +
+    `Machine: ${cpu[0]?.model ?? 'unknown CPU'}, ${cpu.length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM; Node ${process.version}; ` +
+    `load average ${loadAtStart} at the start and ${loadavg()[0]!.toFixed(1)} at the end (other work on the machine slows every phase).`,
+  '',
+  '| phase | figure | measured | bound | met |',
+  '| --- | --- | --- | --- | --- |',
+  ...rows.map((r) => `| ${cell(r.phase)} | ${cell(r.figure)} | ${cell(r.measured)} | ${cell(r.bound)} | ${r.ok ? 'yes' : '**no**'} |`),
+  '',
+  `${rows.length - missed} of ${rows.length} figures within their bounds.`,
+].join('\n');
+console.log(`\n${section}\n\ntotal run time ${minutes.toFixed(1)} minutes`);
+// A full run's table goes into RESULTS.md (and stays there across \`npm run bench\`, which includes this file).
+if (SCALE === 1) {
+  await writeFile(new URL('../soak-results.md', import.meta.url), `${section}\n`);
+  const resultsFile = new URL('../RESULTS.md', import.meta.url);
+  const results = await readFile(resultsFile, 'utf8');
+  const start = results.indexOf('### Soak: `npm run soak`');
+  const end = start === -1 ? -1 : results.indexOf('\n#', start + 1);
+  const kept = start === -1 ? results.trimEnd() : `${results.slice(0, start).trimEnd()}${end === -1 ? '' : `\n\n${results.slice(end + 1).trimEnd()}`}`;
+  await writeFile(resultsFile, `${kept}\n\n${section}\n`);
+  console.log('wrote benchmarks/soak-results.md and its section of benchmarks/RESULTS.md');
+}
 process.exitCode = missed === 0 ? 0 : 1;
