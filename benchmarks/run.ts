@@ -22,6 +22,9 @@ const SUITES: Record<string, () => Promise<{ run(o: { quick: boolean }): Promise
   'grpc-overhead': () => import('./suites/grpc-overhead.js'),
   'kubernetes-discovery': () => import('./suites/kubernetes-discovery.js'),
   'tap-overhead': () => import('./suites/tap-overhead.js'),
+  'consistent-hash': () => import('./suites/consistent-hash.js'),
+  hedging: () => import('./suites/hedging.js'),
+  'adaptive-concurrency': () => import('./suites/adaptive-concurrency.js'),
 };
 
 const quick = process.argv.includes('--quick');

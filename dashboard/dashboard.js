@@ -238,7 +238,7 @@ function addTapRow(e) {
     'tr',
     { 'data-id': e.id, class: e.classification === 'failure' ? 'poor' : '' },
     element('td', {}, e.time.slice(11, 23)),
-    element('td', {}, e.direction === 'inbound' ? 'in' : 'out'),
+    element('td', {}, e.direction === 'inbound' ? 'in' : e.direction === 'outbound' ? 'out' : e.direction),
     element('td', { class: 'authority' }, e.authority),
     element('td', { class: 'method' }, e.method),
     element('td', { class: 'path', title: e.path }, e.path),

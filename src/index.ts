@@ -6,6 +6,8 @@ export { meshClient } from './client/mesh-client.js';
 export type { MeshClient, EndpointStatus, ClientStatus } from './client/mesh-client.js';
 export { createMesh } from './client/create-mesh.js';
 export type { Mesh, MeshOptions } from './client/create-mesh.js';
+export type { EgressConfig } from './config/egress-schema.js';
+export type { EgressDecision } from './client/egress-policy.js';
 export { MeshDispatcher } from './client/mesh-dispatcher.js';
 export type { MeshClientOptions, ClientCodeOptions, BalancerKind } from './client/client-options.js';
 export type { MeshRequest, MeshResponse, HttpHeaders } from './http/http-types.js';

@@ -2,33 +2,33 @@
  * A child process holding N HTTP backends on 127.0.0.1, so the backends' timers and sockets do not
  * share the measuring process's event loop. Each answers after a base latency with a little jitter;
  * the parent can make one slow (or fail) at any time by a control request, and read hit counts.
+ * A backend can also have a heavy tail of its own (a share of its requests, drawn independently,
+ * `tailFactor` times slower), and a request carrying `x-bench-slow: <factor>` is that much slower
+ * wherever it goes (the request itself is expensive: every replica is slow for it together).
  *
  * Run directly: `node --import tsx benchmarks/lib/latency-backends.ts <count> <baseMs>`; it prints
  * one JSON line `{ ports, control }` when listening.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { spawn } from 'node:child_process';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { startChildServer } from './child-server.js';
 
 export interface BackendFleet {
   ports: number[];
-  /** Multiply backend `index`'s latency by `factor` (1 restores it); `status` makes it answer that. */
-  set(index: number, change: { factor?: number; status?: number }): Promise<void>;
+  /**
+   * Multiply backend `index`'s latency by `factor` (1 restores it); `status` makes it answer that;
+   * `tailPercent` of its requests (default none) take `tailFactor` times longer.
+   */
+  set(index: number, change: { factor?: number; status?: number; tailPercent?: number; tailFactor?: number }): Promise<void>;
   hits(): Promise<number[]>;
   resetHits(): Promise<void>;
   stop(): void;
 }
 
 export async function startFleet(count: number, baseMs: number): Promise<BackendFleet> {
-  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), String(count), String(baseMs)], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const line = await new Promise<string>((resolve, reject) => {
-    const rl = createInterface({ input: child.stdout! });
-    rl.once('line', resolve);
-    child.once('exit', (code) => reject(new Error(`backend fleet exited (${code})`)));
-  });
-  const { ports, control } = JSON.parse(line) as { ports: number[]; control: number };
+  const { info, stop } = await startChildServer<{ ports: number[]; control: number }>(import.meta.url, [count, baseMs], 'backend fleet');
+  const { ports, control } = info;
   const call = async (path: string) => {
     const res = await fetch(`http://127.0.0.1:${control}${path}`, { method: 'POST' });
     return res.json() as Promise<unknown>;
@@ -36,13 +36,13 @@ export async function startFleet(count: number, baseMs: number): Promise<Backend
   return {
     ports,
     set: async (index, change) => {
-      await call(`/set?index=${index}&factor=${change.factor ?? 1}&status=${change.status ?? 200}`);
+      await call(`/set?index=${index}&factor=${change.factor ?? 1}&status=${change.status ?? 200}&tailPercent=${change.tailPercent ?? 0}&tailFactor=${change.tailFactor ?? 1}`);
     },
     hits: async () => (await call('/hits')) as number[],
     resetHits: async () => {
       await call('/reset');
     },
-    stop: () => child.kill('SIGTERM'),
+    stop,
   };
 }
 
@@ -50,6 +50,8 @@ function runFleet(count: number, baseMs: number): void {
   const factor = new Array<number>(count).fill(1);
   const status = new Array<number>(count).fill(200);
   const hits = new Array<number>(count).fill(0);
+  const tailPercent = new Array<number>(count).fill(0);
+  const tailFactor = new Array<number>(count).fill(1);
   const listen = (handler: (req: IncomingMessage, res: ServerResponse) => void) =>
     new Promise<number>((resolve) => {
       const server = createServer({ keepAliveTimeout: 60_000 }, handler);
@@ -65,7 +67,9 @@ function runFleet(count: number, baseMs: number): void {
         res.end('{"reviews":[{"id":1,"stars":5}],"ok":true}');
       };
       if (baseMs === 0) return answer();
-      setTimeout(answer, baseMs * factor[i]! * (0.8 + Math.random() * 0.4));
+      const tail = Math.random() * 100 < tailPercent[i]! ? tailFactor[i]! : 1;
+      const expensive = Number(req.headers['x-bench-slow'] ?? 1) || 1;
+      setTimeout(answer, baseMs * factor[i]! * tail * expensive * (0.8 + Math.random() * 0.4));
     }),
   );
   const control = listen((req, res) => {
@@ -74,6 +78,8 @@ function runFleet(count: number, baseMs: number): void {
       const i = Number(url.searchParams.get('index'));
       factor[i] = Number(url.searchParams.get('factor') ?? 1);
       status[i] = Number(url.searchParams.get('status') ?? 200);
+      tailPercent[i] = Number(url.searchParams.get('tailPercent') ?? 0);
+      tailFactor[i] = Number(url.searchParams.get('tailFactor') ?? 1);
     } else if (url.pathname === '/reset') {
       hits.fill(0);
     }

@@ -11,8 +11,8 @@
 import type { Clock } from '../core/clock.js';
 import { DEFAULT_ROUTE, type Direction } from '../telemetry/mesh-metrics.js';
 import type { CompletedRequest, RequestListener } from '../telemetry/request-observer.js';
-import { LatencyHistogram } from './latency-histogram.js';
-import { RollingWindow, windowCoverage, type Slice } from './rolling-window.js';
+import { LatencyHistogram } from '../policy/latency-histogram.js';
+import { RollingWindow, windowCoverage, type Slice } from '../policy/rolling-window.js';
 
 export { DEFAULT_STATS_WINDOW_MS } from '../config/admin-schema.js';
 import { DEFAULT_STATS_WINDOW_MS } from '../config/admin-schema.js';

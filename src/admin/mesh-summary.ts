@@ -21,7 +21,7 @@ import type { RetryBudget } from '../policy/retry-budget.js';
 import type { Direction } from '../telemetry/mesh-metrics.js';
 import { DEFAULT_ROUTE } from '../telemetry/mesh-metrics.js';
 import type { StatsReading, Traffic } from './mesh-stats.js';
-import { LatencyHistogram } from './latency-histogram.js';
+import { LatencyHistogram } from '../policy/latency-histogram.js';
 
 export interface TrafficSummary {
   requests: number;

@@ -4,6 +4,7 @@
  * filter is read from the admin URL's query and from `mesh-sidecar tap`'s flags, and a bad value is
  * refused with what was expected.
  */
+import { DIRECTIONS } from '../core/core-params.js';
 import { DEFAULT_ROUTE, type Direction } from '../telemetry/mesh-metrics.js';
 import type { CompletedRequest } from '../telemetry/request-observer.js';
 
@@ -32,8 +33,8 @@ export function parseTapFilter(get: (field: string) => string | null | undefined
     if (value === null || value === undefined || value === '') continue;
     filter[field] = value as Direction;
   }
-  if (filter.direction !== undefined && filter.direction !== 'inbound' && filter.direction !== 'outbound') {
-    throw new TapFilterError(`direction: expected inbound or outbound, got ${JSON.stringify(filter.direction)}`);
+  if (filter.direction !== undefined && !(DIRECTIONS as readonly string[]).includes(filter.direction)) {
+    throw new TapFilterError(`direction: expected ${DIRECTIONS.join(', ')}, got ${JSON.stringify(filter.direction)}`);
   }
   if (filter.path !== undefined && !filter.path.startsWith('/')) {
     throw new TapFilterError(`path: expected a path prefix starting with /, got ${JSON.stringify(filter.path)}`);

@@ -6,6 +6,7 @@
  */
 import type { TracerProvider } from '@opentelemetry/api';
 import type { Clock, Random } from '../core/clock.js';
+import type { Direction } from '../core/core-params.js';
 import type { Logger } from '../core/logger.js';
 import type { Stack } from '../core/stack.js';
 import type { ServiceConfig } from '../config/service-schema.js';
@@ -29,8 +30,8 @@ export interface ClientCodeOptions {
   metrics?: MeshMetrics | false;
   /** This process's certificate and trust anchors, for services with `tls` (mTLS). */
   identity?: IdentitySource;
-  /** The metrics' `direction` label: `outbound` (default) for calls out, `inbound` for a proxy's calls to its own app. */
-  direction?: 'inbound' | 'outbound';
+  /** The metrics' `direction` label: `outbound` (default) for calls out, `inbound` for a proxy's calls to its own app, `egress` for external hosts. */
+  direction?: Direction;
   /** Where spans go. Default: the provider registered globally (`@opentelemetry/api`), or the mesh's own with `spec.tracing`. */
   tracerProvider?: TracerProvider;
 }

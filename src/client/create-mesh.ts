@@ -35,6 +35,10 @@ import { MeshDispatcher } from './mesh-dispatcher.js';
 import { startMeshAdmin, type MeshAdmin, type MeshAdminOptions } from '../admin/mesh-admin.js';
 import { meshTracerProvider } from './mesh-tracer-provider.js';
 import type { AdminSection } from '../config/admin-schema.js';
+import { egressEntries, egressSchema, type EgressConfig, type EgressEntry } from '../config/egress-schema.js';
+import { schemaProblems } from '../config/schema-problems.js';
+import { formatPath } from '../core/field-path.js';
+import type { EgressDecision } from './egress-policy.js';
 
 export interface MeshOptions extends ClientCodeOptions {
   /** A YAML file with `kind: Mesh` and `kind: ServiceProfile` documents. Give this, `configSource` or `services`. */
@@ -49,6 +53,11 @@ export interface MeshOptions extends ClientCodeOptions {
   unknownHosts?: 'passthrough' | 'refuse';
   /** Where passed-through requests go. Default: undici's global dispatcher when the mesh was created. */
   fallback?: Dispatcher;
+  /**
+   * The external hosts that may be called (`spec.egress` in YAML): `{ allow: [{ host, ports?, ...service options }] }`.
+   * When given, a host that is neither a service nor allowed is refused with EGRESS_DENIED, whatever unknownHosts says.
+   */
+  egress?: EgressConfig;
   /**
    * For embedders with settings of their own in the file (mesh-sidecar's `spec.sidecar`): called with
    * each reloaded config before it is applied. Throw to refuse the change (the last good config keeps
@@ -75,6 +84,12 @@ export interface Mesh {
   serviceFor(authority: string): string | undefined;
   /** What the dispatcher does with hosts that are not services, as configured now. */
   readonly unknownHosts: 'passthrough' | 'refuse';
+  /**
+   * With an egress policy, for an authority that names no service: the client of an allowed
+   * external host (`host:port`, direction="egress"), or the refusal, counted in
+   * meshwork_egress_denied_total. Undefined when the mesh has no egress policy.
+   */
+  egressFor(authority: string, defaultPort?: number): EgressDecision | undefined;
   /** A service's endpoints or discovery, as configured now (gRPC channels resolve through this). */
   discoveryOf(service: string): DiscoverySpec | undefined;
   /** The config file's directory, against which relative discovery paths resolve. */
@@ -150,7 +165,17 @@ export function createMesh(options: MeshOptions): Mesh {
       const name = services.serviceFor(hostname);
       return name === undefined ? undefined : services.handle(name.toLowerCase());
     },
-    { fallback: () => (services.applied.unknownHosts === 'passthrough' ? fallback : undefined) },
+    {
+      fallback: () => (services.applied.unknownHosts === 'passthrough' ? fallback : undefined),
+      egress: (origin) => {
+        // The stack speaks HTTP (or mTLS) to endpoints; TLS to an allowed external host goes out through the fallback.
+        const https = origin.protocol === 'https:';
+        const decision = services.egressFor(origin.host, https ? 443 : 80, !https);
+        if (decision === undefined) return undefined;
+        if ('denied' in decision) return decision.denied;
+        return 'client' in decision ? decision.client : fallback;
+      },
+    },
   );
 
   const registry = (meshMetrics ?? new MeshMetrics()).registry;
@@ -207,6 +232,7 @@ export function createMesh(options: MeshOptions): Mesh {
     get unknownHosts() {
       return services.applied.unknownHosts;
     },
+    egressFor: (authority, defaultPort = 80) => services.egressFor(authority, defaultPort),
     discoveryOf: (service) => services.discoveryOf(service),
     baseDir: configDir,
     get configGeneration() {
@@ -247,9 +273,23 @@ function fromCode(options: MeshOptions): AppliedConfig {
     const { data } = splitClientOptions(serviceOptions);
     services[name] = validateServiceConfig(name, data, `createMesh: services.${name}`, 'INVALID_OPTIONS');
   }
-  return { unknownHosts: options.unknownHosts ?? 'passthrough', services };
+  return { unknownHosts: options.unknownHosts ?? 'passthrough', services, ...(options.egress === undefined ? {} : { egress: egressFromCode(options.egress) }) };
+}
+
+function egressFromCode(config: EgressConfig): EgressEntry[] {
+  const parsed = egressSchema.safeParse(config);
+  const checked = parsed.success ? egressEntries(parsed.data) : { entries: [], problems: schemaProblems(egressSchema, parsed.error.issues, config) };
+  if (checked.problems.length > 0) {
+    throw new MeshError('INVALID_OPTIONS', `createMesh: egress: invalid options:\n  - ${checked.problems.map((p) => `${formatPath(p.key ? p.path.slice(0, -1) : p.path)}: ${p.message}`).join('\n  - ')}`);
+  }
+  return checked.entries;
 }
 
 function fromConfig(config: MeshConfig, options: MeshOptions): AppliedConfig {
-  return { unknownHosts: options.unknownHosts ?? config.unknownHosts, services: config.services, ...(config.admin ? { admin: config.admin } : {}) };
+  return {
+    unknownHosts: options.unknownHosts ?? config.unknownHosts,
+    services: config.services,
+    ...(config.admin ? { admin: config.admin } : {}),
+    ...((options.egress ?? config.egress) === undefined ? {} : { egress: options.egress ? egressFromCode(options.egress) : config.egress! }),
+  };
 }

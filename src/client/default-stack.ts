@@ -7,10 +7,13 @@
  * nothing per request. Users edit this list by role (`options.stack`) instead of rebuilding it.
  */
 import { Stack } from '../core/stack.js';
+import { adaptiveConcurrencyModule } from '../filters/adaptive-concurrency.js';
 import { circuitBreakerModule } from '../filters/circuit-breaker.js';
 import { concurrencyLimitModule } from '../filters/concurrency-limit.js';
 import { faultModule } from '../filters/fault.js';
+import { hedgeModule } from '../filters/hedge.js';
 import { metricsModule } from '../filters/metrics.js';
+import { mirrorModule } from '../filters/mirror.js';
 import { attemptSpanModule, requestSpanModule } from '../filters/tracing.js';
 import { rateLimitModule } from '../filters/rate-limit.js';
 import { retryModule } from '../filters/retry.js';
@@ -32,14 +35,23 @@ export function defaultClientStack(): HttpStack {
     metricsModule,
     // Local protection before any work: a request over the limits is refused at once, never queued.
     concurrencyLimitModule,
+    // Measures everything below (retries included, as Envoy's filter does), so a retry storm or a
+    // backend's queue reads as latency and lowers the limit.
+    adaptiveConcurrencyModule,
     rateLimitModule,
     // The total timeout covers everything below, retries and backoff included (Linkerd semantics),
     // and fixes the deadline that is propagated downstream.
     totalTimeoutModule,
     // Above retries, so an injected fault is never retried (Envoy/Istio semantics).
     faultModule,
+    // Below the fault, so an injected abort is not copied (Envoy's router, which mirrors, never sees
+    // it); above retries, so a request is copied once, not once per attempt.
+    mirrorModule,
     // Retries wrap the split: a retry may go to another destination, like Linkerd's retries.
     retryModule,
+    // Below retries, so a hedged pair's failure is judged like any attempt's; above the split and
+    // the breaker, so the backup is balanced and counted like any attempt.
+    hedgeModule,
     // Picks the destination (canary, blue/green) for this attempt; the balancers are per destination.
     splitModule,
     // Service level: counts every attempt's outcome; open, it fails fast instead of piling on.

@@ -12,6 +12,11 @@ import { OutlierDetector } from '../balancer/outlier-detector.js';
 import { p2cPicker } from '../balancer/p2c-picker.js';
 import { PeakEwmaLoad } from '../balancer/peak-ewma-load.js';
 import { roundRobinPicker } from '../balancer/round-robin-picker.js';
+import { randomPicker } from '../balancer/random-picker.js';
+import { ringHashPicker } from '../balancer/ring-hash-picker.js';
+import { maglevPicker } from '../balancer/maglev-picker.js';
+import type { Picker } from '../balancer/picker.js';
+import { requestHash } from '../balancer/request-hash.js';
 import { endpointKey, type EndpointAddress } from '../discovery/endpoint-address.js';
 import { resolverFromSpec, type DiscoverySpec } from '../discovery/parse-discovery.js';
 import { isFailureResponse } from '../policy/response-classifier.js';
@@ -43,9 +48,14 @@ export interface BalancerDeps {
   onDiscoveryError?(): void;
 }
 
-export function endpointBalancer(name: string, discovery: DiscoverySpec, settings: ServiceSettings, deps: BalancerDeps): EndpointBalancer {
+/**
+ * `subsets`: the label selectors of the service whose endpoints these are (its own, or those of the
+ * split destination this balancer serves).
+ */
+export function endpointBalancer(name: string, discovery: DiscoverySpec, settings: ServiceSettings, deps: BalancerDeps, subsets = settings.subsets): EndpointBalancer {
   const { clock, random, logger } = deps;
-  const resolver = resolverFromSpec(discovery, { clock, random, logger, service: name, ...(deps.baseDir ? { baseDir: deps.baseDir } : {}) });
+  const endpointLabels = subsets !== undefined && Object.keys(subsets).length > 0;
+  const resolver = resolverFromSpec(discovery, { clock, random, logger, service: name, ...(deps.baseDir ? { baseDir: deps.baseDir } : {}), ...(endpointLabels ? { endpointLabels } : {}) });
   const endpoints = new Watchable<readonly EndpointAddress[] | undefined>(undefined);
   resolver.start({
     onEndpoints: (set) => {
@@ -62,7 +72,7 @@ export function endpointBalancer(name: string, discovery: DiscoverySpec, setting
   const balancer = new Balancer<MeshRequest, MeshResponse>(endpoints, {
     service: name,
     clock,
-    picker: kind === 'round-robin' ? roundRobinPicker() : p2cPicker(random),
+    picker: pickerFor(settings, random),
     newLoad: kind === 'p2c-ewma' ? (now) => new PeakEwmaLoad(now, settings.ewma) : () => new LeastRequestLoad(),
     outlierDetector: new OutlierDetector(settings.outlierDetection === false ? { consecutiveFailures: 0 } : settings.outlierDetection, clock),
     makeEndpoint: (address) => {
@@ -72,6 +82,8 @@ export function endpointBalancer(name: string, discovery: DiscoverySpec, setting
     isFailure: (res, ctx) => isFailureResponse(res.statusCode, ctx.routePolicy),
     discoveryTimeoutMs: settings.discoveryTimeoutMs,
     discoveryDescription: resolver.description,
+    ...(subsets ? { subsets } : {}),
+    ...(settings.consistentHash ? { hashOf: requestHash(settings.consistentHash.key) } : {}),
     onEjected: (endpoint) => {
       logger.warn('endpoint ejected after consecutive failures', { service: name, endpoint });
       deps.onEjected?.(endpoint);
@@ -90,6 +102,21 @@ export function endpointBalancer(name: string, discovery: DiscoverySpec, setting
         return status;
       }),
   };
+}
+
+function pickerFor(settings: ServiceSettings, random: Random): Picker {
+  switch (settings.balancer) {
+    case 'round-robin':
+      return roundRobinPicker();
+    case 'random':
+      return randomPicker(random);
+    case 'ring-hash':
+      return ringHashPicker(random, { minimumRingSize: settings.consistentHash!.minimumRingSize });
+    case 'maglev':
+      return maglevPicker(random, { tableSize: settings.consistentHash!.tableSize });
+    default:
+      return p2cPicker(random);
+  }
 }
 
 type MeshedTransport = { connector: buildConnector.connector; h2Options(): ConnectionOptions };

@@ -9,6 +9,7 @@
  */
 import type { ConnectionOptions } from 'node:tls';
 import { Pool, type buildConnector, type Dispatcher } from 'undici';
+import { MeshError } from '../core/errors.js';
 import { ENDPOINT_DEFAULTS } from '../core/policy.js';
 import type { CallContext, Service } from '../core/service.js';
 import { endpointKey, type EndpointAddress } from '../discovery/endpoint-address.js';
@@ -28,6 +29,13 @@ export interface HttpEndpointOptions {
   headersTimeoutMs?: number;
   /** Longest silence while reading a response body, ms. Default 300 000 (undici's default). */
   bodyTimeoutMs?: number;
+  /** Requests one connection carries before it is replaced (undici's maxRequestsPerClient). Default: unbounded. */
+  maxRequestsPerConnection?: number;
+  /**
+   * Requests that may wait for a free connection; beyond them a request is refused at once with
+   * CONCURRENCY_LIMITED rather than queued (Envoy's pending-requests breaker). Default: unbounded.
+   */
+  maxPendingRequests?: number;
   /** mTLS (src/tls/mtls-connector.ts): the HTTP/1.1 connector and the HTTP/2 TLS options; plaintext without. */
   tls?: { connector: buildConnector.connector; h2Options(): ConnectionOptions };
 }
@@ -38,15 +46,21 @@ export function httpEndpoint(address: EndpointAddress, options: HttpEndpointOpti
   const connectTimeoutMs = options.connectTimeoutMs ?? defaults.connectTimeoutMs;
   const headersTimeoutMs = options.headersTimeoutMs ?? defaults.headersTimeoutMs;
   const bodyTimeoutMs = options.bodyTimeoutMs ?? defaults.bodyTimeoutMs;
+  const perConnection = options.maxRequestsPerConnection;
   const poolOptions: Pool.Options = {
     connections: options.connections ?? defaults.connections,
     keepAliveTimeout: options.keepAliveTimeoutMs ?? defaults.keepAliveTimeoutMs,
     connect: { timeout: connectTimeoutMs },
     headersTimeout: headersTimeoutMs,
     bodyTimeout: bodyTimeoutMs,
+    // undici lets a connection carry maxRequestsPerClient + 1 requests and reads 0 as unbounded, so
+    // N is asked for as N - 1, and one request per connection as requests that close it.
+    ...(perConnection !== undefined && perConnection > 1 ? { maxRequestsPerClient: perConnection - 1 } : {}),
   };
+  const closeAfterEach = perConnection === 1;
+  const maxPending = options.maxPendingRequests;
   const tls = options.tls;
-  const pool: Dispatcher = tls ? new Pool(`https://${key}`, { ...poolOptions, connect: tls.connector }) : new Pool(`http://${key}`, poolOptions);
+  const pool: Pool = tls ? new Pool(`https://${key}`, { ...poolOptions, connect: tls.connector }) : new Pool(`http://${key}`, poolOptions);
   // Made on the first HTTP/2 request only: most endpoints never see one.
   let h2: H2Endpoint | undefined;
   const h2Endpoint = () =>
@@ -55,13 +69,21 @@ export function httpEndpoint(address: EndpointAddress, options: HttpEndpointOpti
   return {
     call(req: MeshRequest, ctx: CallContext): Promise<MeshResponse> {
       if (req.protocol === 'h2c') return h2Endpoint().call(req, ctx);
+      if (maxPending !== undefined && pool.stats.queued >= maxPending) return Promise.reject(pendingLimitError(key, maxPending, ctx));
       return new Promise<StreamedResponse>((resolve, reject) => {
-        pool.dispatch(
-          { method: req.method, path: req.path, headers: req.headers ?? null, body: req.body ?? null, upgrade: req.upgrade ?? null },
-          new Http1Exchange(resolve, reject, ctx, key),
-        );
+        const dispatch: Dispatcher.DispatchOptions = { method: req.method, path: req.path, headers: req.headers ?? null, body: req.body ?? null, upgrade: req.upgrade ?? null };
+        if (closeAfterEach) dispatch.reset = true;
+        pool.dispatch(dispatch, new Http1Exchange(resolve, reject, ctx, key));
       });
     },
     close: () => Promise.all([pool.close(), h2?.close()]).then(() => undefined),
   };
+}
+
+function pendingLimitError(endpoint: string, limit: number, ctx: CallContext): MeshError {
+  return new MeshError('CONCURRENCY_LIMITED', `service "${ctx.service}": ${limit} request(s) already wait for a connection to ${endpoint} (connection.maxPendingRequests); refused rather than queued`, {
+    service: ctx.service,
+    route: ctx.route,
+    endpoint,
+  });
 }

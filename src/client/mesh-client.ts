@@ -15,11 +15,12 @@ import { newCallContext } from '../core/service.js';
 import { validateServiceConfig, type ServiceSettings } from '../config/service-settings.js';
 import type { RetryBudgetPolicy } from '../core/policy.js';
 import type { DiscoverySpec } from '../discovery/parse-discovery.js';
+import { OnAdaptiveLimitParam } from '../filters/adaptive-concurrency.js';
 import { OnBreakerBuiltParam, type BreakerState, type CircuitBreakerService } from '../filters/circuit-breaker.js';
 import { MetricsParam } from '../filters/metrics.js';
+import { MirrorTargetParam } from '../filters/mirror.js';
 import { MeshMetrics } from '../telemetry/mesh-metrics.js';
-import { RetryBudgetParam } from '../filters/retry.js';
-import { RetryBudget } from '../policy/retry-budget.js';
+import { RetryBudget, RetryBudgetParam } from '../policy/retry-budget.js';
 import { TracerProviderParam } from '../filters/tracing.js';
 import { splitClientOptions, type ClientCodeOptions, type MeshClientOptions } from './client-options.js';
 import { defaultClientStack, type HttpService, type HttpStack } from './default-stack.js';
@@ -70,6 +71,8 @@ export interface MeshClient {
 export interface ClientEnvironment {
   /** The discovery of another service of the same mesh, if it has one by that name. */
   discoveryOf?(service: string): DiscoverySpec | undefined;
+  /** The subsets (label selectors) of another service of the same mesh. */
+  subsetsOf?(service: string): Record<string, Record<string, string>> | undefined;
   /** The mesh service an authority names (exactly, or by its host's first DNS label), if any. */
   serviceFor?(authority: string): string | undefined;
   /** Relative discovery file paths are resolved against this (the config file's directory). */
@@ -107,24 +110,28 @@ export function buildClient(name: string, settings: ServiceSettings, code: Clien
   const ownDiscovery = (settings.endpoints ?? settings.discovery) as DiscoverySpec;
   const own = endpointBalancer(name, ownDiscovery, settings, deps);
   const canonical = new Map<string, string>();
+  const serviceOf = (destination: string): string => {
+    let service = canonical.get(destination);
+    if (service === undefined) {
+      service = destination === name ? name : (env.serviceFor?.(destination) ?? destination);
+      canonical.set(destination, service);
+    }
+    return service;
+  };
+  const subsetsOf = (service: string) => (service === name ? settings.subsets : env.subsetsOf?.(service));
+  checkSubsetReferences(name, settings, (destination) => subsetsOf(serviceOf(destination)));
   const destinations = new Destinations(
     name,
     own,
-    (destination) => endpointBalancer(destination, env.discoveryOf?.(destination) ?? authorityDiscovery(destination), settings, deps),
-    (destination) => {
-      let service = canonical.get(destination);
-      if (service === undefined) {
-        service = destination === name ? name : (env.serviceFor?.(destination) ?? destination);
-        canonical.set(destination, service);
-      }
-      return service;
-    },
+    (destination) => endpointBalancer(destination, env.discoveryOf?.(destination) ?? authorityDiscovery(destination), settings, deps, subsetsOf(destination)),
+    serviceOf,
   );
 
   const policy = settings.policy;
   const retries = policy.retries ?? {};
   const retryBudget = retries === false ? undefined : (env.retryBudgetFor?.(name, retries.budget) ?? new RetryBudget(retries.budget, clock));
   let breaker: CircuitBreakerService | undefined;
+  let stopLimitGauge: (() => void) | undefined;
   const stack = code.stack ? code.stack(defaultClientStack()) : defaultClientStack();
   // What the policy sets comes from the modules' own declarations; the rest is this client's.
   const params = Params.empty
@@ -137,6 +144,9 @@ export function buildClient(name: string, settings: ServiceSettings, code: Clien
     .with(DirectionParam, code.direction ?? 'outbound')
     .with(RetryBudgetParam, retryBudget)
     .with(OnBreakerBuiltParam, (built) => (breaker = built))
+    .with(OnAdaptiveLimitParam, (currentLimit) => (stopLimitGauge = metrics?.trackConcurrencyLimit(name, currentLimit)))
+    // Copies go where a split sends an attempt, below every policy of the caller's.
+    .with(MirrorTargetParam, destinations)
     .with(TracerProviderParam, code.tracerProvider)
     .withPolicy(policy, stack.params());
   const service: HttpService = stack.build(params, destinations);
@@ -167,11 +177,30 @@ export function buildClient(name: string, settings: ServiceSettings, code: Clien
     async close() {
       if (closed) return;
       closed = true;
+      stopLimitGauge?.();
       await service.close();
     },
   };
   (client as { dispatcher: Dispatcher }).dispatcher = new MeshDispatcher(() => client);
   return client;
+}
+
+/**
+ * Every subset a split (the service's or a route's) names must be one of its
+ * destination's subsets: a request must never find out that its destination has no such subset.
+ */
+function checkSubsetReferences(name: string, settings: ServiceSettings, subsetsOf: (destination: string) => Record<string, unknown> | undefined): void {
+  const policy = settings.policy;
+  const references: { where: string; service: string; subset: string }[] = [];
+  policy.split?.forEach((d, i) => d.subset !== undefined && references.push({ where: `split[${i}]`, service: d.service, subset: d.subset }));
+  policy.routes?.forEach((route, r) => {
+    route.split?.forEach((d, i) => d.subset !== undefined && references.push({ where: `routes[${r}] ("${route.name}").split[${i}]`, service: d.service, subset: d.subset }));
+  });
+  for (const { where, service, subset } of references) {
+    const known = subsetsOf(service);
+    if (known?.[subset] !== undefined) continue;
+    throw new MeshError('INVALID_CONFIG', `service "${name}": ${where} names subset "${subset}" of "${service}", which ${known ? `has only the subsets ${Object.keys(known).join(', ') || '(none)'}` : 'defines no subsets'}; define it under that service's subsets`, { service: name });
+  }
 }
 
 /**

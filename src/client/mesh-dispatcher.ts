@@ -28,6 +28,12 @@ export interface MeshDispatcherOptions {
    * are refused with UNKNOWN_SERVICE. A function is asked per request, so the choice can change.
    */
   fallback?: Dispatcher | (() => Dispatcher | undefined);
+  /**
+   * The egress policy, asked before the fallback for a host that names no service: a target (an
+   * allowed external host's client), a dispatcher to hand the request to as it is, the refusal, or
+   * undefined when there is no policy.
+   */
+  egress?: (origin: URL) => DispatchTarget | Dispatcher | MeshError | undefined;
 }
 
 /** undici's legacy handler callbacks (what `fetch` uses) and the newer controller-style ones. */
@@ -42,6 +48,7 @@ type AnyHandler = Dispatcher.DispatchHandler & {
 export class MeshDispatcher extends Dispatcher {
   readonly #route: DispatchRoute;
   readonly #fallback: () => Dispatcher | undefined;
+  readonly #egress: MeshDispatcherOptions['egress'];
   readonly #hostnames = new Map<string, string>();
   #closed = false;
 
@@ -50,11 +57,21 @@ export class MeshDispatcher extends Dispatcher {
     this.#route = route as DispatchRoute;
     const fallback = options.fallback;
     this.#fallback = typeof fallback === 'function' ? fallback : () => fallback;
+    this.#egress = options.egress;
   }
 
   override dispatch(options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
     const hostname = this.#hostnameOf(options.origin);
-    const target = this.#closed ? undefined : this.#route(hostname);
+    let target = this.#closed ? undefined : this.#route(hostname);
+    if (target === undefined && !this.#closed && this.#egress !== undefined && options.origin !== undefined) {
+      const decision = this.#egress(options.origin instanceof URL ? options.origin : new URL(String(options.origin)));
+      if (decision instanceof MeshError) {
+        queueMicrotask(() => failHandler(handler as AnyHandler, decision));
+        return true;
+      }
+      if (decision instanceof Dispatcher) return decision.dispatch(options, handler);
+      target = decision;
+    }
     if (target === undefined) {
       const fallback = this.#closed ? undefined : this.#fallback();
       if (fallback) return fallback.dispatch(options, handler);

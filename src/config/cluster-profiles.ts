@@ -59,6 +59,11 @@ export class ClusterProfiles {
       const profile = this.#lastGood.get(key)!;
       const target = serviceForProfile(profile.metadata.name, Object.keys(config.services));
       if (target === undefined) continue;
+      const conflict = routesConflict(key, profile, target, config, 'is left out until it fits the config again');
+      if (conflict) {
+        problems.push(conflict);
+        continue;
+      }
       const candidate = structuredClone(inputs.get(target) ?? config.inputs[target] ?? {});
       mergeProfileInto(candidate, profile);
       const result = checkServiceConfig(candidate);
@@ -82,6 +87,8 @@ export class ClusterProfiles {
     if (!parsed.success) return { problem: describe(key, schemaProblems(serviceProfileSchema, parsed.error.issues, object), keeping) };
     const target = serviceForProfile(parsed.data.metadata.name, Object.keys(config.services));
     if (target !== undefined) {
+      const conflict = routesConflict(key, parsed.data, target, config, keeping);
+      if (conflict) return { problem: conflict };
       const candidate = structuredClone(config.inputs[target] ?? {});
       mergeProfileInto(candidate, parsed.data);
       const result = checkServiceConfig(candidate);
@@ -89,6 +96,13 @@ export class ClusterProfiles {
     }
     return { profile: parsed.data };
   }
+}
+
+/** A service takes its routes from one document: a VirtualService in the file, or a profile. */
+function routesConflict(key: string, profile: ServiceProfile, service: string, config: MeshConfig, consequence: string): string | undefined {
+  const where = config.virtualServiceRoutes?.[service];
+  if (where === undefined || profile.spec.routes === undefined) return undefined;
+  return `ServiceProfile ${key}: spec.routes: service "${service}" has its routes from a VirtualService (${where}); give them in one of the two; ${consequence}`;
 }
 
 function versionOf(raw: unknown): string {

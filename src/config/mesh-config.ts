@@ -1,7 +1,7 @@
 /**
  * A mesh config file: YAML documents of `kind: Mesh` (apiVersion meshwork.dev/v1alpha1; the
- * services and their policies) and Linkerd `kind: ServiceProfile` (routes, retry budget,
- * dstOverrides for one service). Every problem in the file is collected and reported at once, each
+ * services and their policies), Linkerd `kind: ServiceProfile` (routes, retry budget,
+ * dstOverrides for one service), Istio `kind: VirtualService` / `kind: DestinationRule`, and Istio's `kind: Gateway` and `kind: ServiceEntry` (config/istio/). Every problem in the file is collected and reported at once, each
  * as `file:line:col: <document> <field path>: <what was expected>`, so one edit-and-retry fixes all.
  */
 import { readFile } from 'node:fs/promises';
@@ -17,7 +17,15 @@ import { tracingSchema, type TracingSection } from './tracing-schema.js';
 import { mergeProfileInto, serviceForProfile, serviceProfileSchema } from './service-profile.js';
 import { kubernetesSectionSchema, type KubernetesSection } from './kubernetes-section.js';
 import { parseYamlFile, type YamlDocument } from './yaml-source.js';
+import { destinationRuleSchema, type DestinationRule } from './istio/destination-rule.js';
+import { virtualServiceSchema, type VirtualService } from './istio/virtual-service.js';
+import { applyIstioDocuments, type IstioSource } from './istio/istio-documents.js';
 import { quoteValue } from '../core/quote-value.js';
+import { gatewaySchema, gatewaySection, unknownRouteServices, type GatewaySection } from './gateway-schema.js';
+import { egressEntries, egressSchema, type EgressEntry } from './egress-schema.js';
+import { gatewayFromResource, gatewayResourceSchema } from './istio/gateway.js';
+import { boundToGateway, gatewayRoutesOf, type GatewayRef } from './istio/gateway-virtual-services.js';
+import { egressFromServiceEntry, serviceEntrySchema } from './istio/service-entry.js';
 
 export const MESH_API_VERSION = 'meshwork.dev/v1alpha1';
 
@@ -49,6 +57,12 @@ export interface MeshConfig {
   inputs: Record<string, Record<string, unknown>>;
   /** The `spec.kubernetes` section: what to read from the cluster's API server. */
   kubernetes?: KubernetesSection;
+  /** Services whose routes a VirtualService of the file gives, and where it is. */
+  virtualServiceRoutes?: Record<string, string>;
+  /** The `spec.gateway` section: mesh-sidecar as the edge (only mesh-sidecar reads it). */
+  gateway?: GatewaySection;
+  /** The `spec.egress` allow-list: when present, external hosts not on it are refused. */
+  egress?: EgressEntry[];
 }
 
 const meshDocumentSchema = z
@@ -63,6 +77,8 @@ const meshDocumentSchema = z
         sidecar: z.unknown().optional(),
         admin: z.unknown().optional(),
         tracing: z.unknown().optional(),
+        gateway: z.unknown().optional(),
+        egress: z.unknown().optional(),
         identity: identitySchema.optional(),
         kubernetes: kubernetesSectionSchema.optional(),
         services: z.record(z.record(z.unknown())),
@@ -103,6 +119,9 @@ function invalidConfigMessage(fileName: string, problems: string[]): string {
   return `${fileName}: invalid config (${problems.length} problem${problems.length > 1 ? 's' : ''}); nothing was applied:\n  ${problems.join('\n  ')}`;
 }
 
+/** What a gateway route takes from a VirtualService's `http[]` entry. */
+const GATEWAY_ONLY_HTTP_FIELDS = new Set(['name', 'match', 'route']);
+
 export function parseMeshConfig(text: string, fileName: string): MeshConfig {
   const { documents, problems: yamlProblems } = parseYamlFile(text, fileName);
   if (documents.length === 0 && yamlProblems.length === 0) throw new EmptyConfigError(fileName);
@@ -116,12 +135,19 @@ export function parseMeshConfig(text: string, fileName: string): MeshConfig {
 
   const services = new Map<string, ServiceEntry>();
   const profiles: { doc: YamlDocument; label: string; value: z.output<typeof serviceProfileSchema> }[] = [];
+  const virtualServices: IstioSource<VirtualService>[] = [];
+  const destinationRules: IstioSource<DestinationRule>[] = [];
   let unknownHosts: 'passthrough' | 'refuse' = 'passthrough';
   let sidecar: SidecarSection | undefined;
   let identity: IdentitySection | undefined;
   let kubernetes: KubernetesSection | undefined;
   let admin: AdminSection | undefined;
   let tracing: TracingSection | undefined;
+  let gateway: GatewaySection | undefined;
+  let egress: EgressEntry[] | undefined;
+  // Istio's Gateway and ServiceEntry documents, applied once every document is read.
+  const istioGateways: { doc: YamlDocument; label: string; section: GatewaySection; ref: GatewayRef }[] = [];
+  const serviceEntries: EgressEntry[] = [];
 
   for (const doc of documents) {
     const value = doc.value as Record<string, unknown> | null;
@@ -154,6 +180,14 @@ export function parseMeshConfig(text: string, fileName: string): MeshConfig {
       sidecar = section('sidecar', sidecarSchema, sidecar) ?? sidecar;
       admin = section('admin', adminSchema, admin) ?? admin;
       tracing = section('tracing', tracingSchema, tracing) ?? tracing;
+      const gatewayParsed = section('gateway', gatewaySchema, gateway);
+      if (gatewayParsed) gateway = gatewaySection(gatewayParsed, (path) => `${doc.locate(['spec', 'gateway', ...path])}: ${label} ${formatPath(['spec', 'gateway', ...path])}`);
+      const egressParsed = section('egress', egressSchema, egress);
+      if (egressParsed) {
+        const checked = egressEntries(egressParsed);
+        reportAll(doc, label, checked.problems.map((p) => ({ ...p, path: ['spec', 'egress', ...p.path] })));
+        egress = checked.entries;
+      }
       for (const [name, input] of Object.entries(parsed.data.spec.services)) {
         const path = ['spec', 'services', name];
         if (services.has(name)) {
@@ -173,11 +207,31 @@ export function parseMeshConfig(text: string, fileName: string): MeshConfig {
         continue;
       }
       profiles.push({ doc, label, value: parsed.data });
+    } else if (kind === 'VirtualService' || kind === 'DestinationRule') {
+      const schema = kind === 'VirtualService' ? virtualServiceSchema : destinationRuleSchema;
+      const parsed = schema.safeParse(value);
+      if (!parsed.success) reportAll(doc, label, schemaProblems(schema, parsed.error.issues, value));
+      else if (kind === 'VirtualService') virtualServices.push({ doc, label, value: parsed.data as VirtualService });
+      else destinationRules.push({ doc, label, value: parsed.data as DestinationRule });
+    } else if (kind === 'Gateway' || kind === 'ServiceEntry') {
+      const schema = kind === 'Gateway' ? gatewayResourceSchema : serviceEntrySchema;
+      const parsed = schema.safeParse(value);
+      if (!parsed.success) reportAll(doc, label, schemaProblems(schema, parsed.error.issues, value));
+      else if (kind === 'ServiceEntry') serviceEntries.push(...egressFromServiceEntry(parsed.data as z.output<typeof serviceEntrySchema>));
+      else {
+        const result = gatewayFromResource(parsed.data as z.output<typeof gatewayResourceSchema>, (path) => `${doc.locate(path)}: ${label} ${formatPath(path)}`);
+        if ('problems' in result) for (const p of result.problems) report(doc, label, p.path, p.message);
+        else {
+          const { name, namespace } = (parsed.data as z.output<typeof gatewayResourceSchema>).metadata;
+          istioGateways.push({ doc, label, section: result.section, ref: { name, namespace } });
+        }
+      }
     } else {
-      report(doc, label, ['kind'], `unknown kind ${JSON.stringify(kind)}; expected "Mesh" (apiVersion ${MESH_API_VERSION}) or "ServiceProfile" (apiVersion linkerd.io/v1alpha2)`);
+      report(doc, label, ['kind'], `unknown kind ${JSON.stringify(kind)}; expected "Mesh" (apiVersion ${MESH_API_VERSION}), "ServiceProfile" (apiVersion linkerd.io/v1alpha2), or "VirtualService", "DestinationRule", "Gateway" or "ServiceEntry" (apiVersion networking.istio.io/v1)`);
     }
   }
 
+  const profileRoutes = new Map<string, string>();
   for (const { doc, label, value } of profiles) {
     const target = serviceForProfile(value.metadata.name, [...services.keys()]);
     if (target === undefined) {
@@ -187,7 +241,13 @@ export function parseMeshConfig(text: string, fileName: string): MeshConfig {
     const entry = services.get(target)!;
     mergeProfileInto(entry.input, value);
     entry.sources.push(doc.locate(['metadata', 'name']));
+    if (value.spec.routes) profileRoutes.set(target, doc.locate(['metadata', 'name']));
   }
+  // A VirtualService applies to the sidecars when it names no gateway or names "mesh"; one that
+  // names only gateways gives routes to the edge, not to the services' own routes.
+  const forMesh = virtualServices.filter(({ value }) => value.spec.gateways === undefined || value.spec.gateways.length === 0 || value.spec.gateways.includes('mesh'));
+  const forGateways = virtualServices.filter(({ value }) => value.spec.gateways?.some((g) => g !== 'mesh'));
+  const virtualServiceRoutes = applyIstioDocuments(destinationRules, forMesh, services, profileRoutes, (doc, label, path, message) => report(doc, label, path, message));
 
   if (!documents.some((d) => (d.value as { kind?: unknown } | null)?.kind === 'Mesh') && problems.length === 0) {
     problems.push(`${fileName}:1:1: no kind: Mesh document; a config needs one to define its services`);
@@ -206,6 +266,39 @@ export function parseMeshConfig(text: string, fileName: string): MeshConfig {
     }
   }
 
+  let gatewayRef: GatewayRef | undefined;
+  for (const [i, { doc, label, section, ref }] of istioGateways.entries()) {
+    if (gateway !== undefined || i > 0) report(doc, label, ['kind'], 'a second gateway (spec.gateway or kind: Gateway); a sidecar runs one');
+    else {
+      gateway = section;
+      gatewayRef = ref;
+    }
+  }
+  for (const { doc, label, value } of forGateways) {
+    if (gateway === undefined || gatewayRef === undefined || !boundToGateway(value, gatewayRef)) {
+      const named = value.spec.gateways!.filter((g) => g !== 'mesh').join('", "');
+      report(doc, label, ['spec', 'gateways'], `no kind: Gateway named "${named}" in this config${gatewayRef ? ` (the Gateway here is "${gatewayRef.namespace ?? 'default'}/${gatewayRef.name}")` : ''}`);
+      continue;
+    }
+    if (!value.spec.gateways!.includes('mesh')) {
+      // Bound to the gateway alone, nothing else would apply these: the gateway route only picks the service.
+      value.spec.http.forEach((http, i) => {
+        for (const [field, v] of Object.entries(http)) {
+          if (v !== undefined && !GATEWAY_ONLY_HTTP_FIELDS.has(field)) {
+            report(doc, label, ['spec', 'http', i, field], `a VirtualService bound only to a gateway picks the service by host and path; ${field} would not apply: put it in a VirtualService for the service (gateways: [mesh]) or add mesh to gateways`);
+          }
+        }
+      });
+    }
+    const { routes, problems: routeProblems } = gatewayRoutesOf(value, (host) => serviceForProfile(host, [...services.keys()]));
+    for (const p of routeProblems) report(doc, label, p.path, p.message);
+    for (const route of routes) {
+      gateway.routes.push(route);
+      gateway.routeWhere.push(`${doc.locate(['metadata', 'name'])}: ${label} ${formatPath(['metadata', 'name'])}`);
+    }
+  }
+  if (serviceEntries.length > 0) egress = [...(egress ?? []), ...serviceEntries];
+  if (gateway) problems.push(...unknownRouteServices(gateway, (name) => services.has(name)));
   if (problems.length > 0) {
     throw new MeshError('INVALID_CONFIG', invalidConfigMessage(fileName, problems));
   }
@@ -217,7 +310,10 @@ export function parseMeshConfig(text: string, fileName: string): MeshConfig {
     ...(kubernetes ? { kubernetes } : {}),
     ...(admin ? { admin } : {}),
     ...(tracing ? { tracing } : {}),
+    ...(gateway ? { gateway } : {}),
+    ...(egress ? { egress } : {}),
     sources: Object.fromEntries([...services].map(([n, e]) => [n, e.sources])),
     inputs: Object.fromEntries([...services].map(([n, e]) => [n, e.input])),
+    ...(virtualServiceRoutes.size > 0 ? { virtualServiceRoutes: Object.fromEntries(virtualServiceRoutes) } : {}),
   };
 }

@@ -9,6 +9,9 @@ import { z } from 'zod';
 import { serviceForAuthority } from '../http/authority.js';
 import { durationSchema, routeSchema, splitWeightSchema } from './service-schema.js';
 
+/** A ServiceProfile route has Linkerd's fields only; the per-route split, faults and Envoy retries are the Mesh document's and Istio's. */
+const profileRouteSchema = routeSchema.omit({ perTryTimeout: true, retries: true, split: true, faults: true, mirror: true, isIdempotent: true });
+
 export const serviceProfileSchema = z
   .object({
     apiVersion: z.literal('linkerd.io/v1alpha2'),
@@ -17,7 +20,7 @@ export const serviceProfileSchema = z
     metadata: z.object({ name: z.string().min(1), namespace: z.string().optional() }).passthrough(),
     spec: z
       .object({
-        routes: z.array(routeSchema).optional(),
+        routes: z.array(profileRouteSchema).optional(),
         retryBudget: z
           .object({
             retryRatio: z.number().min(0, 'expected a ratio >= 0, e.g. 0.2'),
@@ -59,7 +62,7 @@ export function mergeProfileInto(input: Record<string, unknown>, profile: Servic
 }
 
 /** Routes were validated (and their timeouts parsed to ms) by routeSchema; give back the input form. */
-function toRouteInput(route: z.output<typeof routeSchema>): Record<string, unknown> {
+function toRouteInput(route: z.output<typeof profileRouteSchema>): Record<string, unknown> {
   const { timeout, ...rest } = route;
   return timeout === undefined ? rest : { ...rest, timeout };
 }

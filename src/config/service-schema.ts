@@ -6,14 +6,15 @@
  * waiting to happen, so it is an error, with a did-you-mean when a known field is close.
  */
 import { z } from 'zod';
-import type { RequestMatch, ResponseMatch } from '../core/policy.js';
+import { GRADIENT2_DEFAULTS, type RequestMatch, type ResponseMatch } from '../core/policy.js';
 import { parseByteSize } from './byte-size.js';
 import { parseDuration } from '../core/duration.js';
 import { parseQuantity } from './quantity.js';
 import { isSpiffeId } from '../tls/spiffe-id.js';
 import { parseEndpoint } from '../discovery/endpoint-address.js';
-import { UNSUPPORTED_ENDPOINT_FIELDS } from '../discovery/endpoint-list.js';
+import { endpointLabelsProblem, endpointWeightProblem } from '../discovery/endpoint-list.js';
 import { discoveryProblem } from '../discovery/parse-discovery.js';
+import { retryConditionProblem } from '../policy/retry-conditions.js';
 
 export const durationSchema = z.union([z.number(), z.string()]).transform((value, ctx) => {
   const ms = typeof value === 'number' ? value : parseDuration(value);
@@ -85,8 +86,15 @@ export const responseMatchSchema: z.ZodType<ResponseMatch> = z.lazy(() =>
     .strict(),
 );
 
-/** A field that is refused, whatever its value, with the reason as the message. */
-const unsupported = (reason: string) => z.never({ errorMap: () => ({ message: reason }) }).optional();
+const endpointWeight = z.unknown().superRefine((weight, ctx) => {
+  const problem = endpointWeightProblem(weight);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+});
+
+export const labelsSchema = z.unknown().superRefine((labels, ctx) => {
+  const problem = endpointLabelsProblem(labels);
+  if (problem) ctx.addIssue({ code: 'custom', path: problem.path, message: problem.message });
+}) as unknown as z.ZodType<Record<string, string>>;
 
 const endpoint = z.union([
   z.string().superRefine((text, ctx) => {
@@ -100,8 +108,10 @@ const endpoint = z.union([
     .object({
       host: z.string().min(1),
       port: count(1).max(65535, 'expected a port from 1 to 65535'),
-      weight: unsupported(UNSUPPORTED_ENDPOINT_FIELDS.weight),
-      labels: unsupported(UNSUPPORTED_ENDPOINT_FIELDS.labels),
+      // A relative share of the service's traffic, honoured by every balancer.
+      weight: (endpointWeight as unknown as z.ZodType<number>).optional(),
+      // What subsets select by (version: v2, zone: eu-1).
+      labels: labelsSchema.optional(),
       // A meshed endpoint: reached over mTLS, and it must prove this SPIFFE ID.
       identity: z.string().refine(isSpiffeId, 'expected a SPIFFE ID such as spiffe://cluster.local/ns/default/sa/words').optional(),
     })
@@ -127,15 +137,104 @@ const byteSize = z.union([z.number(), z.string()]).transform((value, ctx) => {
   return n;
 });
 
+const faultsSchema = z.array(
+  z
+    .object({
+      match: requestMatchSchema.optional(),
+      delay: z.object({ percent, fixedDelay: durationSchema }).strict().optional(),
+      // grpcStatus: what gRPC calls get instead (a code such as 14 or a name such as UNAVAILABLE).
+      abort: z.object({ percent, httpStatus: status, grpcStatus: grpcStatusCode.optional() }).strict().optional(),
+    })
+    .strict()
+    .refine((f) => f.delay !== undefined || f.abort !== undefined, 'a fault needs a delay, an abort, or both'),
+);
+
+const SUBSET_NAME = /^[A-Za-z0-9]([A-Za-z0-9_.-]*[A-Za-z0-9])?$/;
+const subsetName = z.string().regex(SUBSET_NAME, 'expected a subset name such as v1 (letters, digits, -, _ and .)');
+
+const splitSchema = z
+  .array(z.object({ service: z.string().min(1), subset: subsetName.optional(), weight: splitWeightSchema }).strict())
+  .min(1, 'expected at least one destination')
+  .refine((ds) => ds.some((d) => d.weight > 0), 'at least one destination needs a weight above 0');
+
+const retryCondition = z.union([z.string(), z.number()]).superRefine((condition, ctx) => {
+  const problem = retryConditionProblem(condition);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+});
+
+/** A copy of the traffic to another destination (Istio's mirror, with mirrorPercentage as percent). */
+const mirrorSchema = z
+  .object({
+    service: z.string().min(1, 'expected the destination copies go to, a service or host:port'),
+    percent: percent.optional(),
+    maxInFlight: count(1).optional(),
+    timeout: durationSchema.optional(),
+  })
+  .strict();
+
 export const routeSchema = z
   .object({
     name: z.string().min(1),
     condition: requestMatchSchema,
     isRetryable: z.boolean().optional(),
     timeout: durationSchema.optional(),
+    perTryTimeout: durationSchema.optional(),
     responseClasses: z.array(z.object({ condition: responseMatchSchema, isFailure: z.boolean().optional() }).strict()).optional(),
+    // Envoy's retry conditions for this route; they replace isRetryable's judgement.
+    retries: z.object({ maxAttempts: count(1), retryOn: z.array(retryCondition).min(1, 'expected at least one retry condition') }).strict().optional(),
+    split: splitSchema.optional(),
+    faults: faultsSchema.optional(),
+    // Shadow copies of a share of the route's requests, replacing the service's; false: none.
+    mirror: z.union([z.literal(false), mirrorSchema]).optional(),
+    // The request may be sent twice at once with no harm: the service's hedging applies to it.
+    isIdempotent: z.boolean().optional(),
   })
   .strict();
+
+const consistentHashSchema = z
+  .object({
+    header: z.string().min(1).optional(),
+    cookie: z.string().min(1).optional(),
+    sourceAddress: z.literal(true).optional(),
+    queryParameter: z.string().min(1).optional(),
+    minimumRingSize: count(1).max(8 * 1024 * 1024, 'expected at most 8388608 points').optional(),
+    tableSize: count(3).optional(),
+  })
+  .strict()
+  .refine((h) => [h.header, h.cookie, h.sourceAddress, h.queryParameter].filter((k) => k !== undefined).length === 1, 'give exactly one hash key: header, cookie, sourceAddress or queryParameter');
+
+const hedgingSchema = z
+  .object({
+    percentile: z.number().gt(0, 'expected a percentile above 0 and below 100, e.g. 95').lt(100, 'expected a percentile above 0 and below 100, e.g. 95').optional(),
+    minDelay: durationSchema.optional(),
+    window: durationSchema.optional(),
+    minSamples: count(1).optional(),
+  })
+  .strict();
+
+const adaptiveLimitSchema = z.union([
+  z.literal(true),
+  z
+    .object({
+      initialLimit: count(1).optional(),
+      minLimit: count(1).optional(),
+      maxLimit: count(1).optional(),
+      smoothing: z.number().gt(0, 'expected a number above 0 and at most 1, e.g. 0.2').max(1, 'expected a number above 0 and at most 1, e.g. 0.2').optional(),
+      rttTolerance: z.number().min(1, 'expected a number >= 1, e.g. 1.5').optional(),
+      longWindow: count(1).optional(),
+      queueSize: z.number().min(0, 'expected a number >= 0').optional(),
+      sampleWindow: durationSchema.optional(),
+      minWindowSamples: count(1).optional(),
+    })
+    .strict()
+    .superRefine((a, ctx) => {
+      // The bounds are checked with the defaults filled in: `maxLimit: 10` alone is below the default minLimit.
+      const min = a.minLimit ?? GRADIENT2_DEFAULTS.minLimit;
+      const max = a.maxLimit ?? GRADIENT2_DEFAULTS.maxLimit;
+      if (max < min) ctx.addIssue({ code: 'custom', path: [a.maxLimit === undefined ? 'minLimit' : 'maxLimit'], message: `maxLimit (${max}) must not be below minLimit (${min})` });
+      else if (a.initialLimit !== undefined && (a.initialLimit < min || a.initialLimit > max)) ctx.addIssue({ code: 'custom', path: ['initialLimit'], message: `expected an initial limit from minLimit to maxLimit (${min}..${max})` });
+    }),
+]);
 
 export const serviceConfigSchema = z
   .object({
@@ -147,7 +246,9 @@ export const serviceConfigSchema = z
         if (problem) ctx.addIssue({ code: 'custom', path: problem.path, message: problem.message });
       })
       .optional(),
-    balancer: z.enum(['p2c-ewma', 'p2c-least-request', 'round-robin']).optional(),
+    balancer: z.enum(['p2c-ewma', 'p2c-least-request', 'round-robin', 'random', 'ring-hash', 'maglev']).optional(),
+    // The affinity key of the ring-hash and maglev balancers.
+    consistentHash: consistentHashSchema.optional(),
     ewma: z.object({ decay: durationSchema.optional(), initialRtt: durationSchema.optional() }).strict().optional(),
     outlierDetection: z
       .union([
@@ -169,6 +270,8 @@ export const serviceConfigSchema = z
         connectTimeout: durationSchema.optional(),
         headersTimeout: durationSchema.optional(),
         bodyTimeout: durationSchema.optional(),
+        maxRequestsPerConnection: count(1).optional(),
+        maxPendingRequests: count(0).optional(),
       })
       .strict()
       .optional(),
@@ -211,25 +314,13 @@ export const serviceConfigSchema = z
           .strict(),
       ])
       .optional(),
-    faults: z
-      .array(
-        z
-          .object({
-            match: requestMatchSchema.optional(),
-            delay: z.object({ percent, fixedDelay: durationSchema }).strict().optional(),
-            // grpcStatus: what gRPC calls get instead (a code such as 14 or a name such as UNAVAILABLE).
-            abort: z.object({ percent, httpStatus: status, grpcStatus: grpcStatusCode.optional() }).strict().optional(),
-          })
-          .strict()
-          .refine((f) => f.delay !== undefined || f.abort !== undefined, 'a fault needs a delay, an abort, or both'),
-      )
-      .optional(),
+    faults: faultsSchema.optional(),
     routes: z.array(routeSchema).optional(),
-    split: z
-      .array(z.object({ service: z.string().min(1), weight: splitWeightSchema }).strict())
-      .min(1, 'expected at least one destination')
-      .refine((ds) => ds.some((d) => d.weight > 0), 'at least one destination needs a weight above 0')
-      .optional(),
+    mirror: mirrorSchema.optional(),
+    hedging: hedgingSchema.optional(),
+    split: splitSchema.optional(),
+    // Named label selectors over the endpoints (Istio DestinationRule subsets), for split destinations.
+    subsets: z.record(subsetName, z.object({ labels: labelsSchema }).strict()).optional(),
     tls: z
       .object({
         // The SPIFFE ID(s) the endpoints must prove; requests fail rather than go out unverified.
@@ -245,6 +336,7 @@ export const serviceConfigSchema = z
       .object({
         maxConcurrency: count(1).optional(),
         rateLimit: z.object({ requestsPerSecond: z.number().positive('expected a rate above 0'), burst: count(1).optional() }).strict().optional(),
+        adaptive: adaptiveLimitSchema.optional(),
       })
       .strict()
       .optional(),

@@ -14,6 +14,10 @@ export const LoggerParam = new Param<Logger>('logger', silentLogger);
 /** Where filters count what they did (retries, budget exhaustion, ejections, ...). */
 export const CountersParam = new Param<Counters>('counters', new Counters());
 
-/** Which way a stack's requests go: out of this process to a service, or in from the mesh to the app. */
-export type Direction = 'inbound' | 'outbound';
+/**
+ * Which way a stack's requests go: out of this process to a service, in from the mesh to the app,
+ * in from outside the mesh through the gateway, or out of the mesh to an allowed external host.
+ */
+export const DIRECTIONS = ['inbound', 'outbound', 'gateway', 'egress'] as const;
+export type Direction = (typeof DIRECTIONS)[number];
 export const DirectionParam = new Param<Direction>('direction', 'outbound');

@@ -19,10 +19,14 @@ export interface CallContext {
   routePolicy: RoutePolicy | undefined;
   /** The traffic-split destination (a service name) chosen for the current attempt. */
   destination: string | undefined;
+  /** The subset of the destination's endpoints (by name) the current attempt may go to; all when undefined. */
+  subset: string | undefined;
   /** 1 for the first attempt, 2 for the first retry, ... */
   attempt: number;
   /** The endpoint (`host:port`) chosen by the balancer for the current attempt. */
   endpoint: string | undefined;
+  /** An endpoint the balancer should not pick for this attempt if it has another (a hedge's first attempt is there). */
+  avoidEndpoint: string | undefined;
   /** The OpenTelemetry context holding the request's span, once the tracing filter has run. */
   trace: Context | undefined;
 }
@@ -43,5 +47,5 @@ export function applyFilter<Req, Res>(filter: Filter<Req, Res>, next: Service<Re
 }
 
 export function newCallContext(service: string, signal?: AbortSignal): CallContext {
-  return { service, signal, deadline: undefined, route: undefined, routePolicy: undefined, destination: undefined, endpoint: undefined, attempt: 1, trace: undefined };
+  return { service, signal, deadline: undefined, route: undefined, routePolicy: undefined, destination: undefined, subset: undefined, endpoint: undefined, avoidEndpoint: undefined, attempt: 1, trace: undefined };
 }

@@ -49,6 +49,11 @@ export interface ResolverContext {
   service?: string;
   /** Relative file paths are resolved against this. Default: the working directory. */
   baseDir?: string;
+  /**
+   * The endpoints' labels are needed (the service has subsets). Files and static lists carry them
+   * anyway; Kubernetes discovery then also watches the namespace's pods for them.
+   */
+  endpointLabels?: boolean;
 }
 
 /** What is wrong with a spec: the field inside it (`['port']`, `[]` for the spec itself) and why. */
@@ -209,8 +214,13 @@ function endpointList(entries: readonly unknown[], at: (string | number)[]): End
   });
 }
 
-function kubernetesRuntime(context: ResolverContext): { clock?: Clock; random?: Random; baseDir?: string } {
-  return { ...(context.clock ? { clock: context.clock } : {}), ...(context.random ? { random: context.random } : {}), ...(context.baseDir ? { baseDir: context.baseDir } : {}) };
+function kubernetesRuntime(context: ResolverContext): { clock?: Clock; random?: Random; baseDir?: string; podLabels?: boolean } {
+  return {
+    ...(context.clock ? { clock: context.clock } : {}),
+    ...(context.random ? { random: context.random } : {}),
+    ...(context.baseDir ? { baseDir: context.baseDir } : {}),
+    ...(context.endpointLabels ? { podLabels: true } : {}),
+  };
 }
 
 function absolute(path: string, context: ResolverContext): string {

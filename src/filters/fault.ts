@@ -2,21 +2,22 @@
  * Fault injection with Istio's semantics: a list of faults, each optionally limited to matching
  * requests (the bookinfo example delays only `end-user: jason`); the first whose match applies is
  * used; its delay fires with probability `percent`, then its abort (a made-up response with
- * `httpStatus`) with its own probability. The filter sits above retries, so an injected failure is
+ * `httpStatus`) with its own probability. A matched route's own faults (an Istio route's `fault`)
+ * replace the service's for its requests. The filter sits above retries, so an injected failure is
  * never retried — the point is to see how the caller copes — and aborts carry
  * `x-meshwork-fault: abort` so the retry filter and people reading responses can tell them apart.
  */
 import type { Clock, Random } from '../core/clock.js';
 import { ClockParam, CountersParam, RandomParam } from '../core/core-params.js';
 import { MeshError } from '../core/errors.js';
-import type { FaultPolicy } from '../core/policy.js';
+import type { FaultPolicy, RoutePolicy } from '../core/policy.js';
 import type { HttpModule } from '../http/http-stack.js';
 import { sleep } from '../policy/backoff.js';
 import { grpcStatusForHttp, isGrpcMessage } from '../policy/grpc-over-http.js';
 import { compileRequestMatch, type RequestPredicate } from '../policy/request-match.js';
 import { FAULT_HEADER } from '../policy/injected-fault.js';
 import { syntheticResponse } from '../policy/synthetic-response.js';
-import { FaultPolicyParam } from '../policy/policy-params.js';
+import { FaultPolicyParam, RoutesParam } from '../policy/policy-params.js';
 
 
 interface CompiledFault {
@@ -28,20 +29,21 @@ interface CompiledFault {
 export const faultModule: HttpModule = {
   role: 'fault',
   description: 'injects delays and aborts (Istio semantics), optionally only for matching requests',
-  params: [FaultPolicyParam, ClockParam, RandomParam, CountersParam],
+  params: [FaultPolicyParam, RoutesParam, ClockParam, RandomParam, CountersParam],
   make(params, next) {
-    const faults = params.get(FaultPolicyParam);
-    if (faults.length === 0) return next;
-    const compiled: CompiledFault[] = faults.map((f, i) => {
-      if (!f.delay && !f.abort) throw new MeshError('INVALID_OPTIONS', `faults[${i}]: give a delay, an abort, or both`);
-      return { matches: f.match ? compileRequestMatch(f.match, `faults[${i}].match`) : () => true, delay: f.delay, abort: f.abort };
+    const compiled = compileFaults(params.get(FaultPolicyParam), 'faults');
+    const byRoute = new Map<RoutePolicy, CompiledFault[]>();
+    params.get(RoutesParam).forEach((route, i) => {
+      if (route.faults?.length) byRoute.set(route, compileFaults(route.faults, `routes[${i}] ("${route.name}").faults`));
     });
+    if (compiled.length === 0 && byRoute.size === 0) return next;
     const clock: Clock = params.get(ClockParam);
     const random: Random = params.get(RandomParam);
     const counters = params.get(CountersParam);
     return {
       async call(req, ctx) {
-        const fault = compiled.find((f) => f.matches(req));
+        const faults = (ctx.routePolicy === undefined ? undefined : byRoute.get(ctx.routePolicy)) ?? compiled;
+        const fault = faults.find((f) => f.matches(req));
         if (fault === undefined) return next.call(req, ctx);
         if (fault.delay && random() * 100 < fault.delay.percent) {
           counters.inc('faults_delayed_total');
@@ -63,3 +65,10 @@ export const faultModule: HttpModule = {
   },
 };
 
+
+function compileFaults(faults: readonly FaultPolicy[], where: string): CompiledFault[] {
+  return faults.map((f, i) => {
+    if (!f.delay && !f.abort) throw new MeshError('INVALID_OPTIONS', `${where}[${i}]: give a delay, an abort, or both`);
+    return { matches: f.match ? compileRequestMatch(f.match, `${where}[${i}].match`) : () => true, delay: f.delay, abort: f.abort };
+  });
+}

@@ -11,7 +11,7 @@
  * Each finished request is also reported to the metrics' RequestObserver (the admin's stats windows
  * and tap), only while something listens there.
  */
-import { ClockParam, DirectionParam } from '../core/core-params.js';
+import { ClockParam, DirectionParam, type Direction } from '../core/core-params.js';
 import { isMeshError } from '../core/errors.js';
 import { Param } from '../core/params.js';
 import type { CallContext } from '../core/service.js';
@@ -32,11 +32,11 @@ export const metricsModule: HttpModule = {
     const metrics = params.get(MetricsParam);
     if (metrics === undefined) return next;
     const clock = params.get(ClockParam);
-    const direction = params.get(DirectionParam);
+    const clientDirection = params.get(DirectionParam);
     const observer = metrics.observer;
     // The one place the request path tells the admin's stats and tap about a finished request;
     // callers check `observer.active` first, so nothing is built while no one listens.
-    const observe = (req: MeshRequest, ctx: CallContext, authority: string, latencyMs: number, response: MeshResponse | undefined, classification: Classification, grpcStatus: string | undefined, error: string | undefined) =>
+    const observe = (req: MeshRequest, ctx: CallContext, direction: Direction, authority: string, latencyMs: number, response: MeshResponse | undefined, classification: Classification, grpcStatus: string | undefined, error: string | undefined) =>
       observer.completed({
         at: clock.now(),
         direction,
@@ -58,19 +58,20 @@ export const metricsModule: HttpModule = {
       call(req, ctx) {
         const started = clock.now();
         const authority = req.authority ?? ctx.service;
+        const direction = req.direction ?? clientDirection;
         const series = metrics.route(direction, authority, ctx.route, req.peer);
         series.started();
         return next.call(req, ctx).then(
           (res) => {
             const latencyMs = clock.now() - started;
-            const report: Report | undefined = observer.active ? (classification, grpc) => observe(req, ctx, authority, latencyMs, res, classification, grpc, undefined) : undefined;
+            const report: Report | undefined = observer.active ? (classification, grpc) => observe(req, ctx, direction, authority, latencyMs, res, classification, grpc, undefined) : undefined;
             recordResponse(series, ctx, res, latencyMs, report);
             return res;
           },
           (err: unknown) => {
             const code = isMeshError(err) ? err.code : 'ERROR';
             series.failed(code);
-            if (observer.active) observe(req, ctx, authority, clock.now() - started, undefined, 'failure', undefined, code);
+            if (observer.active) observe(req, ctx, direction, authority, clock.now() - started, undefined, 'failure', undefined, code);
             throw err;
           },
         );

@@ -12,6 +12,8 @@
  *   is never retried. A request that matches no route follows `retryNonRouted`, which defaults to
  *   the method being idempotent (RFC 9110 §9.2.2: GET HEAD OPTIONS PUT DELETE TRACE); Linkerd
  *   retries no unrouted request, which `retryNonRouted: false` gives.
+ * - on a route with Envoy retry conditions (`retries.retryOn`, an Istio route's `retries`): exactly
+ *   what they list, whatever the method (./retry-conditions.ts), up to the route's `maxAttempts`.
  * - never: the caller's abort, the total TIMEOUT set above us, CIRCUIT_OPEN / CONCURRENCY_LIMITED /
  *   RATE_LIMITED (retrying load-shedding defeats it), and injected faults (a response marked
  *   `x-meshwork-fault: abort`; Envoy and Istio likewise never retry their own injected faults).
@@ -28,7 +30,6 @@ import type { Clock, Random } from '../core/clock.js';
 import { ClockParam, CountersParam, RandomParam } from '../core/core-params.js';
 import type { Counters } from '../core/counters.js';
 import { isMeshError, MeshError } from '../core/errors.js';
-import { Param } from '../core/params.js';
 import { RETRY_DEFAULTS, type RetryPolicy } from '../core/policy.js';
 import { applyFilter, type CallContext, type Filter } from '../core/service.js';
 import type { HttpModule, HttpService } from '../http/http-stack.js';
@@ -38,12 +39,11 @@ import { isGrpcContentType } from '../policy/grpc-over-http.js';
 import { isFailureResponse } from '../policy/response-classifier.js';
 import { bufferBody } from '../policy/replayable-body.js';
 import { isInjectedFault } from '../policy/injected-fault.js';
-import { RetryBudget } from '../policy/retry-budget.js';
+import { RetryBudget, RetryBudgetParam } from '../policy/retry-budget.js';
 import { RetryPolicyParam } from '../policy/policy-params.js';
+import { compileRetryConditions, type RetryConditions } from '../policy/retry-conditions.js';
+import type { RoutePolicy, RouteRetryPolicy } from '../core/policy.js';
 
-
-/** The budget the service's retries share with its gRPC clients; without one the filter makes its own. */
-export const RetryBudgetParam = new Param<RetryBudget | undefined>('retryBudget', undefined);
 
 export interface RetryFilterDeps {
   clock: Clock;
@@ -93,24 +93,49 @@ export function retryFilter(policy: RetryPolicy, deps: RetryFilterDeps): Filter<
     throw new MeshError('INVALID_OPTIONS', `retries: ${(err as Error).message}`, { cause: err });
   }
 
-  const routeAllows = (req: MeshRequest, ctx: CallContext): boolean =>
-    ctx.routePolicy !== undefined ? ctx.routePolicy.isRetryable === true : (policy.retryNonRouted ?? IDEMPOTENT_METHODS.has(req.method.toUpperCase()));
+  const routeAllows = (req: MeshRequest, ctx: CallContext): boolean => {
+    const route = ctx.routePolicy;
+    if (route === undefined) return policy.retryNonRouted ?? IDEMPOTENT_METHODS.has(req.method.toUpperCase());
+    return route.retry !== undefined ? route.retry.maxAttempts > 1 : route.isRetryable === true;
+  };
   // Header values are strings: compared as such, no parsing per response.
   const retryableGrpcStatuses = new Set((policy.grpcStatusCodes ?? RETRY_DEFAULTS.grpcStatusCodes).map(String));
+  // Read once per route, on its first failure.
+  const conditionsByRoute = new WeakMap<RoutePolicy, RetryConditions>();
+  const conditionsOf = (route: RoutePolicy, retry: RouteRetryPolicy): RetryConditions => {
+    let conditions = conditionsByRoute.get(route);
+    if (conditions === undefined) conditionsByRoute.set(route, (conditions = compileRetryConditions(retry.retryOn)));
+    return conditions;
+  };
 
   const retryableError = (err: unknown, req: MeshRequest, ctx: CallContext): boolean => {
+    const connectFailed = isMeshError(err, 'CONNECT_FAILED') || isMeshError(err, 'TLS_FAILED');
+    const broke = !connectFailed && (isMeshError(err, 'ENDPOINT_FAILED') || isMeshError(err, 'PER_TRY_TIMEOUT'));
+    const route = ctx.routePolicy;
+    if (route?.retry !== undefined) {
+      const conditions = conditionsOf(route, route.retry);
+      return connectFailed ? conditions.connectFailure : broke && conditions.reset;
+    }
     // Nothing reached the app: another endpoint may well be fine.
-    if (isMeshError(err, 'CONNECT_FAILED') || isMeshError(err, 'TLS_FAILED')) return true;
-    if (isMeshError(err, 'ENDPOINT_FAILED') || isMeshError(err, 'PER_TRY_TIMEOUT')) return routeAllows(req, ctx);
-    return false;
+    if (connectFailed) return true;
+    return broke && routeAllows(req, ctx);
+  };
+
+  const failedResponse = (response: MeshResponse, req: MeshRequest, ctx: CallContext): boolean => {
+    const route = ctx.routePolicy;
+    if (route?.retry !== undefined) {
+      const conditions = conditionsOf(route, route.retry);
+      return conditions.statuses.has(response.statusCode) || (conditions.grpcStatuses.size > 0 && isRetryableGrpcStatus(response, conditions.grpcStatuses));
+    }
+    const failed = isFailureResponse(response.statusCode, route) || isRetryableGrpcStatus(response, retryableGrpcStatuses);
+    return failed && routeAllows(req, ctx);
   };
 
   /** The outcome of an attempt: a response to return as it is, or a failure that may be retried. */
   const judge = (req: MeshRequest, ctx: CallContext, outcome: { response: MeshResponse } | { error: unknown }): Failure | undefined => {
     if ('response' in outcome) {
       const response = outcome.response;
-      const failed = isFailureResponse(response.statusCode, ctx.routePolicy) || isRetryableGrpcStatus(response, retryableGrpcStatuses);
-      if (!failed || isInjectedFault(response) || !routeAllows(req, ctx)) return undefined;
+      if (!failedResponse(response, req, ctx) || isInjectedFault(response)) return undefined;
       return { response };
     }
     if (ctx.signal?.aborted || !retryableError(outcome.error, req, ctx)) throw outcome.error;
@@ -135,7 +160,7 @@ export function retryFilter(policy: RetryPolicy, deps: RetryFilterDeps): Filter<
         failure = verdict!;
       }
 
-      if (attempt >= maxAttempts) return giveUp(failure);
+      if (attempt >= (ctx.routePolicy?.retry?.maxAttempts ?? maxAttempts)) return giveUp(failure);
       const delay = backoff.delayFor(attempt);
       // Checked before the budget, so a retry that could not finish in time spends no budget.
       if (ctx.deadline !== undefined && clock.now() + delay >= ctx.deadline) {

@@ -59,10 +59,12 @@ export const perTryTimeoutModule: HttpModule = {
       call(req, ctx) {
         const remaining = ctx.deadline === undefined ? undefined : ctx.deadline - clock.now();
         const outgoing = remaining === undefined ? req : withDeadlineHeader(req, remaining);
-        if (perTryMs === undefined || (remaining !== undefined && remaining <= perTryMs)) return next.call(outgoing, ctx);
-        return withTimeout(next, outgoing, ctx, clock, perTryMs, () => {
+        // A route's own per-try timeout (an Istio route's retries.perTryTimeout) replaces the service's.
+        const limitMs = ctx.routePolicy?.perTryTimeoutMs ?? perTryMs;
+        if (limitMs === undefined || (remaining !== undefined && remaining <= limitMs)) return next.call(outgoing, ctx);
+        return withTimeout(next, outgoing, ctx, clock, limitMs, () => {
           counters.inc('per_try_timeouts_total');
-          return timeoutError('PER_TRY_TIMEOUT', ctx, perTryMs, 'the per-try timeout');
+          return timeoutError('PER_TRY_TIMEOUT', ctx, limitMs, 'the per-try timeout');
         });
       },
       close: () => next.close(),
@@ -121,10 +123,11 @@ function withTimeout(next: HttpService, req: MeshRequest, ctx: CallContext, cloc
   });
 }
 
-/** What lower layers learnt about the call (endpoint, attempt, destination) stays visible above. */
+/** What lower layers learnt about the call (endpoint, attempt, destination and subset) stays visible above. */
 function copyBack(outer: CallContext, inner: CallContext): void {
   outer.endpoint = inner.endpoint;
   outer.attempt = inner.attempt;
   outer.destination = inner.destination;
+  outer.subset = inner.subset;
 }
 

@@ -13,6 +13,8 @@ import type { Mesh } from '../client/create-mesh.js';
 import { MESH_SCHEME, registerMeshResolver } from './mesh-name-resolver.js';
 import { P2C_EWMA, P2C_LEAST_REQUEST, registerMeshBalancers } from './p2c-load-balancer.js';
 import { servicePolicyInterceptor } from './policy-interceptor.js';
+import { MeshError } from '../core/errors.js';
+import type { BalancerKind } from '../config/service-settings.js';
 
 export { registerMeshResolver, MESH_SCHEME } from './mesh-name-resolver.js';
 export { registerMeshBalancers, P2C_EWMA, P2C_LEAST_REQUEST } from './p2c-load-balancer.js';
@@ -20,7 +22,14 @@ export { grpcDeadlineInterceptor, grpcFaultInterceptor, grpcMetricsInterceptor, 
 export type { GrpcRetryOptions } from './steps/retry-step.js';
 export type { GrpcFaultOptions } from './steps/fault-step.js';
 
-const POLICY = { 'p2c-ewma': P2C_EWMA, 'p2c-least-request': P2C_LEAST_REQUEST, 'round-robin': 'round_robin' } as const;
+const POLICY: Partial<Record<BalancerKind, string>> = { 'p2c-ewma': P2C_EWMA, 'p2c-least-request': P2C_LEAST_REQUEST, 'round-robin': 'round_robin' };
+
+/** The grpc-js policy for a service's balancer; the others balance HTTP requests only, and say so rather than balance otherwise. */
+function grpcPolicyFor(service: string, balancer: BalancerKind): string {
+  const policy = POLICY[balancer];
+  if (policy === undefined) throw new MeshError('INVALID_OPTIONS', `grpcClient("${service}"): balancer ${balancer} is not available to gRPC channels; use p2c-ewma, p2c-least-request or round-robin for a service called over gRPC`, { service });
+  return policy;
+}
 
 type GrpcClientConstructor<T extends Client> = new (address: string, credentials: ChannelCredentials, options?: ClientOptions) => T;
 
@@ -38,11 +47,12 @@ export function grpcClient<T extends Client>(mesh: Mesh, Constructor: GrpcClient
   // one `mesh:///` targets resolve through.
   registerMeshResolver({ discoveryOf: (name) => mesh.discoveryOf(name), ...(mesh.baseDir ? { baseDir: mesh.baseDir } : {}) });
   registerMeshBalancers();
+  const policyName = grpcPolicyFor(handle.name, handle.settings.balancer);
   // The balancer is the channel's, fixed when it is made; the rest of the policy is applied per call.
   const policy = servicePolicyInterceptor(handle, { metrics: mesh.metrics });
   return new Constructor(`${MESH_SCHEME}:///${handle.name}`, options.credentials ?? credentials.createInsecure(), {
     ...options.channelOptions,
-    'grpc.service_config': JSON.stringify({ loadBalancingConfig: [{ [POLICY[handle.settings.balancer]]: {} }] }),
+    'grpc.service_config': JSON.stringify({ loadBalancingConfig: [{ [policyName]: {} }] }),
     interceptors: [...(options.channelOptions?.interceptors ?? []), policy],
   });
 }

@@ -25,6 +25,8 @@ export interface MeshRequest {
   authority?: string;
   /** Who sent the request to a proxy's inbound side, for the metrics' `tls` and `client_id` labels. */
   peer?: { tls: boolean; clientId?: string | undefined };
+  /** The metrics' `direction` for this request when it is not the client's own (the gateway's calls into the mesh). */
+  direction?: 'gateway';
   /**
    * A protocol to switch to (`websocket`): sent with `Connection: upgrade`. A 101 answer carries the
    * connection in `response.upgrade`; any other answer is an ordinary response.

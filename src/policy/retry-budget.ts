@@ -16,6 +16,7 @@
  * an entry expires between 0.9 and 1 ttl after it was made and tests can drive it with a ManualClock.
  */
 import { systemClock, type Clock } from '../core/clock.js';
+import { Param } from '../core/params.js';
 import { RETRY_DEFAULTS, type RetryBudgetPolicy } from '../core/policy.js';
 
 const DEPOSIT = 1_000;
@@ -96,3 +97,9 @@ export class RetryBudget {
     this.#values[i]! += amount;
   }
 }
+
+/**
+ * The budget a service's retries and hedged requests draw on, shared with its gRPC clients; without
+ * one the retry filter makes its own.
+ */
+export const RetryBudgetParam = new Param<RetryBudget | undefined>('retryBudget', undefined);

@@ -10,6 +10,8 @@ import { isConfigMapRef, parseConfigMapRef } from '../config/config-map-source.j
 import { parseTapFilter, TapFilterError, type TapFilter } from '../admin/tap-filter.js';
 import type { HostPort } from '../config/listen-address.js';
 import type { Direction } from '../telemetry/mesh-metrics.js';
+import { DIRECTIONS } from '../core/core-params.js';
+import type { GatewayOverrides } from './gateway-settings.js';
 
 export const HELP = `mesh-sidecar — the meshwork stack as a proxy beside an app in any language.
 
@@ -40,6 +42,8 @@ Options (each overrides the same field of spec.sidecar in the config file):
   --access-log             log every request as a JSON line
   --drain-grace <time>     on SIGTERM, how long requests in flight may take to finish  default 10s
   --max-header-bytes <n>   larger request headers get 431              default 16384
+  --gateway <host:port>    the gateway's HTTPS listener (spec.gateway.https; "none" turns it off)
+  --gateway-http <host:port>  the gateway's plain HTTP listener: 308 to HTTPS (spec.gateway.http)
 
 Limits per listener (outbound, inbound) against slow, stuck and hostile callers; each one closes the
 connection (or refuses the request) and is logged once per kind, then counted in
@@ -61,6 +65,11 @@ mTLS: with spec.identity (certFile, keyFile, trustAnchorsFile) in the config, se
 tls: { identity: <spiffe id> } are called over mutual TLS 1.3, and the inbound port requires it
 (spec.sidecar.inboundTls: strict, the default then; or permissive, or off). The app receives the
 caller's verified SPIFFE ID in x-meshwork-client-id; spec.sidecar.authorization limits who may call.
+
+Gateway: spec.gateway makes the sidecar the edge of the mesh: HTTPS with a certificate per host
+(chosen by SNI, files watched), plain HTTP redirected to HTTPS, routes by host and path to mesh
+services through the whole stack (metrics with direction="gateway"). spec.egress lists the external
+hosts the app may call (each with its own timeout and retries); any other is refused, EGRESS_DENIED.
 
 Kubernetes: discovery: k8s:<service>.<namespace>:<port name or number> follows the Service's
 EndpointSlices (ready pods; terminating ones only when none is ready), spec.kubernetes.serviceProfiles
@@ -88,7 +97,7 @@ Exit codes: 0 after a drain (requests still running at the end of the grace peri
 logged), 1 if the drain itself failed, 2 for a bad flag or config.
 `;
 
-export type CliCommand = { kind: 'help' } | { kind: 'version' } | { kind: 'run'; config: string; overrides: SidecarSection };
+export type CliCommand = { kind: 'help' } | { kind: 'version' } | { kind: 'run'; config: string; overrides: SidecarSection; gateway: GatewayOverrides };
 
 export class CliError extends Error {}
 
@@ -116,6 +125,8 @@ export function parseCli(argv: string[]): CliCommand {
         'max-connections': { type: 'string' },
         'max-requests-in-flight': { type: 'string' },
         'max-hops': { type: 'string' },
+        gateway: { type: 'string' },
+        'gateway-http': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean' },
       },
@@ -193,7 +204,12 @@ export function parseCli(argv: string[]): CliCommand {
     maxHops: count('max-hops'),
   };
   for (const [field, value] of Object.entries(limits)) if (value !== undefined) (overrides as Record<string, unknown>)[field] = value;
-  return { kind: 'run', config: v.config, overrides };
+  const gateway: GatewayOverrides = {};
+  const gatewayHttps = address('gateway', v.gateway, '0.0.0.0');
+  const gatewayHttp = address('gateway-http', v['gateway-http'], '0.0.0.0');
+  if (gatewayHttps !== undefined) gateway.https = gatewayHttps;
+  if (gatewayHttp !== undefined) gateway.http = gatewayHttp;
+  return { kind: 'run', config: v.config, overrides, gateway };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -216,7 +232,7 @@ export type ViewCommand =
   | { kind: 'check'; output: Output; admin?: HostPort; config?: string; pre: boolean; timeoutMs: number };
 
 const ADMIN_HELP = `  --admin <host:port>    the sidecar's admin address                    default ${DEFAULT_ADMIN}`;
-const FILTER_HELP = `  --direction <d>        inbound or outbound
+const FILTER_HELP = `  --direction <d>        inbound, outbound, gateway or egress
   --authority <name>     the service (outbound) or the authority callers addressed (inbound)
   --path <prefix>        request paths starting with this
   --method <method>      GET, POST, ...
@@ -228,10 +244,11 @@ export const VIEW_HELP: Record<ViewCommandName, string> = {
   stat: `mesh-sidecar stat — success rate, request rate and latency per service, as linkerd viz stat.
 
 Usage:
-  mesh-sidecar stat [<name>] [--direction inbound|outbound] [-o wide|json] [--admin <host:port>]
+  mesh-sidecar stat [<name>] [--direction inbound|outbound|gateway|egress] [-o wide|json] [--admin <host:port>]
 
 Every figure covers the sidecar's stats window (spec.admin.statsWindow, 10 s by default). NAME is
-direction/service: outbound/words for calls the app makes, inbound/words for calls it receives.
+direction/service: outbound/words for calls the app makes, inbound/words for calls it receives,
+gateway/words for calls the gateway makes into the mesh, egress/<host:port> for allowed external hosts.
 Columns: SUCCESS (non-failures out of all), RPS, LATENCY_P50/P95/P99 (to response headers),
 RETRIES (retries sent per second) and BREAKER (the circuit breaker's state). -o wide adds the
 retry budget, faults, limit refusals and the endpoints; -o json prints the admin's summary.
@@ -245,7 +262,7 @@ Exit codes: 0 shown, 1 the admin port could not be read (or <name> has no traffi
   routes: `mesh-sidecar routes — the same figures per route, as linkerd viz routes.
 
 Usage:
-  mesh-sidecar routes [<service>] [--direction inbound|outbound] [-o wide|json] [--admin <host:port>]
+  mesh-sidecar routes [<service>] [--direction inbound|outbound|gateway|egress] [-o wide|json] [--admin <host:port>]
 
 Routes come from the config's routes and ServiceProfiles; requests that matched none are the
 [DEFAULT] row. -o wide adds the direction and the number of requests in the window.
@@ -362,7 +379,7 @@ export function parseViewCli(command: ViewCommandName, argv: string[]): ViewComm
     return Number.isInteger(n) && n >= 1 ? n : fail(`--${flag}: expected a whole number >= 1, got ${JSON.stringify(text)}`);
   };
   const direction = v.direction as string | undefined;
-  if (direction !== undefined && direction !== 'inbound' && direction !== 'outbound') fail(`--direction: expected inbound or outbound, got ${JSON.stringify(direction)}`);
+  if (direction !== undefined && !(DIRECTIONS as readonly string[]).includes(direction)) fail(`--direction: expected ${DIRECTIONS.join(', ')}, got ${JSON.stringify(direction)}`);
 
   if (command === 'check') {
     const admin = adminAddress(v.admin as string | undefined);

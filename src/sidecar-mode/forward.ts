@@ -14,6 +14,7 @@ import type { Dispatcher } from 'undici';
 import { MeshError } from '../core/errors.js';
 import { LightAbortSignal } from '../core/light-abort-signal.js';
 import { isGrpcMessage } from '../policy/grpc-over-http.js';
+import { DEADLINE_HEADER } from '../policy/deadline-header.js';
 import type { Logger } from '../core/logger.js';
 import type { MeshRequest } from '../http/http-types.js';
 import type { HeaderRecord, MeshResponse, ResponseBodySink } from '../http/mesh-response.js';
@@ -29,7 +30,7 @@ export interface ForwardTarget {
 }
 
 export interface ForwardOptions {
-  direction: 'inbound' | 'outbound';
+  direction: 'inbound' | 'outbound' | 'gateway';
   /** The authority the caller addressed (`words`, `words.default.svc:80`). */
   authority: string;
   /** Path and query to send on. */
@@ -42,6 +43,8 @@ export interface ForwardOptions {
   maxHops: number;
   /** Inbound: who called. Its verified SPIFFE ID, if any, is passed to the app in x-meshwork-client-id. */
   peer?: { tls: boolean; clientId: string | undefined };
+  /** Gateway: how the caller connected; its Host, X-Forwarded-* and x-meshwork-client-id are replaced. */
+  edgeProto?: 'http' | 'https';
 }
 
 /** The header that tells the app who called it (like Linkerd's l5d-client-id). */
@@ -73,6 +76,7 @@ export function forward(req: ProxyRequest, res: ProxyResponse, target: ForwardTa
     authority: options.label ?? options.authority,
   };
   if (options.peer) request.peer = options.peer;
+  if (options.direction === 'gateway') request.direction = 'gateway';
   target.request(request).then(exchange.onResponse, exchange.onFailure);
 }
 
@@ -210,15 +214,22 @@ export function forwardedHeaders(req: ProxyRequest, options: ForwardOptions, hop
       authority: options.authority,
       clientAddress: req.socket?.remoteAddress,
       hops,
-      ...(options.direction === 'inbound' ? { clientIdHeader: { name: CLIENT_ID_HEADER, value: options.peer?.clientId } } : {}),
+      ...(options.direction !== 'outbound' ? { clientIdHeader: { name: CLIENT_ID_HEADER, value: options.peer?.clientId } } : {}),
+      ...(options.edgeProto ? { edgeProto: options.edgeProto } : {}),
     });
   }
   const headers = endToEndHeaders(req.headers);
   // HTTP/2 carries the authority as a pseudo-header; the next hop (either protocol) reads Host.
   headers.host = options.authority;
+  if (options.edgeProto) {
+    delete headers['x-forwarded-for'];
+    delete headers['x-forwarded-host'];
+    delete headers[DEADLINE_HEADER];
+    headers['x-forwarded-proto'] = options.edgeProto;
+  }
   addForwardedHeaders(headers, req.socket?.remoteAddress, options.authority);
   headers[HOPS_HEADER] = String(hops);
-  if (options.direction === 'inbound') {
+  if (options.direction !== 'outbound') {
     delete headers[CLIENT_ID_HEADER];
     if (options.peer?.clientId) headers[CLIENT_ID_HEADER] = options.peer.clientId;
   }

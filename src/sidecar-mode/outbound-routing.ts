@@ -1,8 +1,9 @@
 /**
  * The outbound side: where the app's request is going (a proxy request's absolute URI, else Host or
  * :authority), and to whom it goes: the mesh service the authority names, through its whole stack;
- * a host the mesh does not know, through a plain agent (or refused, with `unknownHosts: refuse`),
- * never back to this sidecar itself.
+ * with an egress policy, an allowed external host through its own client and any other refused;
+ * without one, a host the mesh does not know goes through a plain agent (or is refused, with
+ * `unknownHosts: refuse`), never back to this sidecar itself.
  */
 import type { IncomingMessage } from 'node:http';
 import { networkInterfaces } from 'node:os';
@@ -24,8 +25,11 @@ interface OutboundTarget {
   path: string;
 }
 
-/** Where an outbound request is going: a proxy request's absolute URI, else Host / :authority. */
-function outboundTarget(req: ProxyRequest): OutboundTarget | { problem: string } {
+/**
+ * Where a request is going: an absolute-form target's authority (a proxy request; Host is then
+ * ignored, RFC 9112 §3.2.2), else Host / :authority. `scheme` is the one absolute targets may have.
+ */
+export function requestTarget(req: ProxyRequest, scheme: 'http' | 'https' = 'http'): OutboundTarget | { problem: string } {
   const url = req.url ?? '';
   if (!isHttp2(req) && /^[a-z][a-z0-9+.-]*:\/\//i.test(url)) {
     let parsed: URL;
@@ -34,7 +38,7 @@ function outboundTarget(req: ProxyRequest): OutboundTarget | { problem: string }
     } catch {
       return { problem: `the request target ${JSON.stringify(url)} is not a valid URL` };
     }
-    if (parsed.protocol !== 'http:') return { problem: `only http:// targets can be proxied, got ${parsed.protocol}//` };
+    if (parsed.protocol !== `${scheme}:`) return { problem: `only ${scheme}:// targets are taken here, got ${parsed.protocol}//` };
     return { authority: parsed.host, path: `${parsed.pathname}${parsed.search}` };
   }
   const authority = authorityOf(req);
@@ -73,7 +77,7 @@ function localAddresses(): Set<string> {
 }
 
 export function routeOutbound(req: ProxyRequest, res: ProxyResponse, mesh: Mesh, passthrough: Dispatcher, own: readonly HostPort[], settings: SidecarSettings, logger: Logger): void {
-  const target = outboundTarget(req);
+  const target = requestTarget(req);
   if ('problem' in target) {
     respondWithFailure(res, 400, 'INVALID_REQUEST', target.problem);
     return;
@@ -82,6 +86,12 @@ export function routeOutbound(req: ProxyRequest, res: ProxyResponse, mesh: Mesh,
   const service = mesh.serviceFor(target.authority);
   if (service !== undefined) {
     forward(req, res, mesh.client(service), { ...forwardOptions, label: service });
+    return;
+  }
+  const egress = mesh.egressFor(target.authority);
+  if (egress !== undefined) {
+    if ('client' in egress) forward(req, res, egress.client, { ...forwardOptions, label: egress.client.name });
+    else respondWithFailure(res, 403, 'EGRESS_DENIED', 'denied' in egress ? egress.denied.message : 'refused');
     return;
   }
   if (mesh.unknownHosts === 'refuse') {
@@ -118,11 +128,15 @@ function passthroughTarget(agent: Dispatcher, origin: string): ForwardTarget {
 
 /** An upgrade (WebSocket) goes through the service's client like any request; see upgrade-tunnel.ts. */
 export function upgradeOutbound(req: IncomingMessage, socket: Duplex, head: Buffer, mesh: Mesh, settings: SidecarSettings, logger: Logger): void {
-  const target = outboundTarget(req);
+  const target = requestTarget(req);
   const refuse = (status: number, code: string, message: string) => endWithStatus(socket, status, message, code);
   if ('problem' in target) return refuse(400, 'INVALID_REQUEST', target.problem);
+  const options = { direction: 'outbound' as const, authority: target.authority, path: target.path, logger, accessLog: settings.accessLog, maxHops: settings.maxHops };
   const service = mesh.serviceFor(target.authority);
-  if (service === undefined) return refuse(502, 'UNKNOWN_SERVICE', `no mesh service is named "${target.authority}"`);
-  forwardUpgrade(req, socket, head, mesh.client(service), { direction: 'outbound', authority: target.authority, label: service, path: target.path, logger, accessLog: settings.accessLog, maxHops: settings.maxHops });
+  if (service !== undefined) return forwardUpgrade(req, socket, head, mesh.client(service), { ...options, label: service });
+  const egress = mesh.egressFor(target.authority);
+  if (egress !== undefined && 'client' in egress) return forwardUpgrade(req, socket, head, egress.client, { ...options, label: egress.client.name });
+  if (egress !== undefined) return refuse(403, 'EGRESS_DENIED', 'denied' in egress ? egress.denied.message : 'refused');
+  return refuse(502, 'UNKNOWN_SERVICE', `no mesh service is named "${target.authority}"`);
 }
 

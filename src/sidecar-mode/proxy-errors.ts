@@ -9,6 +9,7 @@ import { isMeshError, type MeshErrorCode } from '../core/errors.js';
 const STATUS_BY_CODE: Partial<Record<MeshErrorCode, number>> = {
   INVALID_REQUEST: 400,
   UNKNOWN_SERVICE: 502,
+  EGRESS_DENIED: 403,
   CONNECT_FAILED: 502,
   TLS_FAILED: 502,
   ENDPOINT_FAILED: 502,

@@ -6,6 +6,7 @@
  * HTTP/2 pseudo-headers (`:path`, `:authority`, ...) are not headers on the next hop either.
  */
 import type { IncomingHttpHeaders } from 'node:http';
+import { DEADLINE_HEADER } from '../policy/deadline-header.js';
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'transfer-encoding', 'upgrade', 'proxy-authorization', 'proxy-authenticate', 'trailer', 'http2-settings', 'expect']);
 
@@ -110,6 +111,12 @@ export interface ForwardedBy {
   hops: number;
   /** Inbound: the caller's verified identity replaces any `x-meshwork-client-id` it sent. */
   clientIdHeader?: { name: string; value: string | undefined };
+  /**
+   * At the edge of the mesh (the gateway) the caller is not trusted: its Host and X-Forwarded-* are
+   * replaced, not extended, X-Forwarded-Proto says how it connected, and a deadline it sent in the
+   * mesh's own header is dropped (a mesh hop's deadline is the mesh's to set).
+   */
+  edgeProto?: 'http' | 'https';
 }
 
 /**
@@ -128,6 +135,7 @@ export function forwardedRequestHeaders(raw: readonly string[], by: ForwardedBy)
   }
   const out: string[] = [];
   const identity = by.clientIdHeader?.name;
+  const edge = by.edgeProto !== undefined;
   let host = false;
   let chain: string | undefined;
   let proto = false;
@@ -141,22 +149,27 @@ export function forwardedRequestHeaders(raw: readonly string[], by: ForwardedBy)
         if (TE_TRAILERS.test(value)) out.push('te', 'trailers');
         continue;
       }
-      if (HOP_BY_HOP.has(lower) || named?.has(lower) || lower === identity || lower === HOPS) continue;
+      if (HOP_BY_HOP.has(lower) || named?.has(lower) || lower === identity || lower === HOPS || (edge && lower === DEADLINE_HEADER)) continue;
       if (lower === 'host') {
-        if (host) continue;
+        if (host || edge) continue;
         host = true;
       } else if (lower === 'x-forwarded-for') {
-        chain = chain === undefined ? value : `${chain}, ${value}`;
+        if (!edge) chain = chain === undefined ? value : `${chain}, ${value}`;
         continue;
-      } else if (lower === 'x-forwarded-proto') proto = true;
-      else if (lower === 'x-forwarded-host') forwardedHost = true;
+      } else if (lower === 'x-forwarded-proto') {
+        if (edge) continue;
+        proto = true;
+      } else if (lower === 'x-forwarded-host') {
+        if (edge) continue;
+        forwardedHost = true;
+      }
     }
     out.push(name, value);
   }
   if (!host) out.push('host', by.authority);
   const forwardedFor = by.clientAddress === undefined ? chain : chain === undefined ? by.clientAddress : `${chain}, ${by.clientAddress}`;
   if (forwardedFor !== undefined) out.push('x-forwarded-for', forwardedFor);
-  if (!proto) out.push('x-forwarded-proto', 'http');
+  if (!proto) out.push('x-forwarded-proto', by.edgeProto ?? 'http');
   if (!forwardedHost) out.push('x-forwarded-host', by.authority);
   out.push(HOPS, String(by.hops));
   if (identity !== undefined && by.clientIdHeader!.value !== undefined) out.push(identity, by.clientIdHeader!.value);
@@ -165,4 +178,4 @@ export function forwardedRequestHeaders(raw: readonly string[], by: ForwardedBy)
 
 const TE_TRAILERS = /(^|,)\s*trailers\s*(;|,|$)/i;
 const HOPS = 'x-meshwork-hops';
-const REQUEST_SPECIAL_LENGTHS = new Set([...HOP_BY_HOP, 'host', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-meshwork-client-id', HOPS].map((name) => name.length));
+const REQUEST_SPECIAL_LENGTHS = new Set([...HOP_BY_HOP, 'host', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-meshwork-client-id', DEADLINE_HEADER, HOPS].map((name) => name.length));

@@ -51,7 +51,7 @@ if (command.kind === 'version') {
 const logger = jsonLogger(command.overrides.logLevel ?? 'info');
 let sidecar: Sidecar;
 try {
-  sidecar = await startSidecar({ config: command.config, overrides: command.overrides, logger });
+  sidecar = await startSidecar({ config: command.config, overrides: command.overrides, gatewayOverrides: command.gateway, logger });
 } catch (err) {
   // One problem is one line (file:line:col: field: what is wrong); several are listed, one a line.
   let message = isMeshError(err) ? err.message : (err as Error).stack ?? String(err);
@@ -99,6 +99,7 @@ jsonLogger('info').info('mesh-sidecar ready', {
   inbound: address(sidecar.inbound),
   admin: address(sidecar.admin),
   app: address(sidecar.settings.app),
+  ...(sidecar.gateway ? { gatewayHttps: address(sidecar.gateway.https), gatewayHttp: address(sidecar.gateway.http) } : {}),
   services: sidecar.mesh.services(),
   pid: process.pid,
 });

@@ -28,12 +28,16 @@ import { listenerRefusals } from './listener-refusals.js';
 import { listenProxy, type ProxyListener } from './proxy-listener.js';
 import { SidecarPolicy } from './sidecar-policy.js';
 import { installSidecarTracing } from './sidecar-tracing.js';
+import { gatewayRestartNeeded, gatewaySettings, type GatewayOverrides } from './gateway-settings.js';
+import { startGateway, type Gateway } from './gateway-listener.js';
 
 export interface SidecarOptions {
   /** The mesh YAML file (services, profiles and the optional spec.sidecar section), or `k8s:configmap/<ns>/<name>#<key>`. */
   config: string;
   /** Settings that override spec.sidecar (the command-line flags). */
   overrides?: SidecarSection;
+  /** The gateway's listeners from the command line (they override spec.gateway's). */
+  gatewayOverrides?: GatewayOverrides;
   logger: Logger;
 }
 
@@ -43,6 +47,8 @@ export interface Sidecar {
   readonly outbound: HostPort | null;
   readonly inbound: HostPort | null;
   readonly admin: HostPort | null;
+  /** The gateway's listeners, when spec.gateway is set. */
+  readonly gateway: { https: HostPort | null; http: HostPort | null } | null;
   /** Stops accepting, lets requests in flight finish within the grace period, then closes. */
   drain(): Promise<{ clean: boolean }>;
 }
@@ -74,8 +80,18 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     metrics,
     logger,
     tracerProvider,
-    prepareReload: (config) => live.prepare(config, mesh.identity !== undefined),
+    prepareReload: (config) => {
+      const commit = live.prepare(config, mesh.identity !== undefined);
+      return () => {
+        commit();
+        if (config.gateway) gateway?.setRoutes(config.gateway);
+        if (gatewayRestartNeeded(fileConfig.gateway, config.gateway, options.gatewayOverrides)) {
+          logger.warn('the gateway\'s listeners or certificate list changed in the config; routes apply now, the rest after a restart');
+        }
+      };
+    },
   });
+  const gatewaySection = gatewaySettings(fileConfig.gateway, options.gatewayOverrides);
   if (settings.inbound && settings.app) live.startTls(mesh.identity !== undefined);
   const app = settings.app ? appClient(settings.app, metrics, logger) : undefined;
   const passthrough = new Agent({ keepAliveTimeout: 4_000 });
@@ -84,9 +100,23 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
   let inbound: ProxyListener | undefined;
   let admin: AdminServer | undefined;
   let inboundTlsServer: InboundTls | undefined;
+  let gateway: Gateway | undefined;
   let draining = false;
-  const ownListeners = () => [outbound?.address, inbound?.address, admin?.address].filter((a): a is HostPort => a !== undefined);
+  const ownListeners = () => [outbound?.address, inbound?.address, admin?.address, gateway?.https, gateway?.http].filter((a): a is HostPort => a !== undefined && a !== null);
   try {
+    if (gatewaySection) {
+      gateway = await startGateway(gatewaySection, {
+        mesh,
+        logger,
+        clock: systemClock,
+        baseDir: mesh.baseDir ?? process.cwd(),
+        maxHeaderBytes: settings.maxHeaderBytes,
+        limits: settings.limits,
+        refusals: (listener) => listenerRefusals(listener, logger, metrics.registry),
+        maxHops: () => live.settings.maxHops,
+        accessLog: () => live.settings.accessLog,
+      });
+    }
     if (settings.outbound) {
       outbound = await listenProxy(settings.outbound, {
         name: 'outbound',
@@ -141,7 +171,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     const self = settings.app ? namesOwnListener(settings.app, ownListeners()) : undefined;
     if (self) throw new MeshError('INVALID_CONFIG', `the app address ${formatHostPort(settings.app!)} is this sidecar's own listener ${formatHostPort(self)}; give the address the app listens on`);
   } catch (err) {
-    await Promise.all([outbound?.drain(0), inbound?.drain(0), admin?.close(), mesh.close(), app?.close(), passthrough.close()]);
+    await Promise.all([outbound?.drain(0), inbound?.drain(0), gateway?.drain(0), admin?.close(), mesh.close(), app?.close(), passthrough.close()]);
     if (isMeshError(err)) throw err;
     const e = err as NodeJS.ErrnoException;
     throw new MeshError('INVALID_CONFIG', `cannot listen: ${e.code === 'EADDRINUSE' ? `address ${(e as { address?: string }).address}:${(e as { port?: number }).port} is already in use` : e.message}`);
@@ -155,10 +185,11 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
     outbound: outbound?.address ?? null,
     inbound: inbound?.address ?? null,
     admin: admin?.address ?? null,
+    gateway: gateway ? { https: gateway.https, http: gateway.http } : null,
     async drain() {
       draining = true;
       const graceMs = live.settings.drainGraceMs;
-      const results = await Promise.all([outbound?.drain(graceMs) ?? true, inbound?.drain(graceMs) ?? true]);
+      const results = await Promise.all([outbound?.drain(graceMs) ?? true, inbound?.drain(graceMs) ?? true, gateway?.drain(graceMs) ?? true]);
       inboundTlsServer?.close();
       // The listeners' connections are closed by now, which aborts whatever the clients still had in
       // flight; a client that still does not finish (a stuck upstream) must not hold the exit.

@@ -8,7 +8,7 @@
  * Each MeshMetrics owns a prom-client Registry rather than using prom-client's global one, so two
  * meshes (or a mesh and the application's own metrics) never collide on a name.
  */
-import { Counter, Registry } from 'prom-client';
+import { Counter, Gauge, Registry } from 'prom-client';
 import { FastCounter, FastHistogram, type HistogramSeries } from './fast-metrics.js';
 import { RequestObserver } from './request-observer.js';
 
@@ -30,7 +30,14 @@ const STACK_EVENT_HELP: Record<string, string> = {
   retry_skipped_deadline_total: 'Retries not sent because the deadline would pass first.',
   breaker_open_total: 'Times the circuit breaker opened.',
   breaker_rejected_total: 'Requests refused at once because the circuit breaker was open.',
-  concurrency_limited_total: 'Requests refused by the concurrency limit.',
+  concurrency_limited_total: 'Requests refused by the concurrency limit (fixed or adaptive).',
+  mirrors_total: 'Copies of requests sent to a mirror destination.',
+  mirror_dropped_total: 'Copies not sent because the mirror had maxInFlight copies in flight.',
+  mirror_skipped_body_total: 'Copies not sent because the request body was a stream longer than the retry buffer or of unknown length.',
+  mirror_failures_total: 'Copies that failed or got a failure response (the caller never sees these).',
+  hedges_total: 'Backup attempts sent by hedging.',
+  hedge_wins_total: 'Hedged requests answered by the backup attempt.',
+  hedge_budget_exhausted_total: 'Backup attempts not sent because the retry budget was spent.',
   rate_limited_total: 'Requests refused by the rate limit.',
   faults_aborted_total: 'Requests answered by an injected abort fault.',
   faults_delayed_total: 'Requests delayed by an injected delay fault.',
@@ -118,6 +125,9 @@ export class MeshMetrics {
   readonly #latency: FastHistogram;
   readonly #stackEvents = new Map<string, Counter<'authority'>>();
   readonly #routes = new Map<string, Map<string, Map<string, RouteMetrics>>>();
+  /** Per authority, how to read its adaptive concurrency limit; the gauge reads them at scrape time. */
+  readonly #concurrencyLimits = new Map<string, () => number>();
+  #concurrencyLimitGauge: Gauge<'authority'> | undefined = undefined;
 
   constructor(registry: Registry = new Registry()) {
     this.registry = registry;
@@ -171,6 +181,29 @@ export class MeshMetrics {
   /** A gRPC call ended: counted with its `grpc_status`, and its latency observed. Code on the call path keeps `route(...)`'s series instead. */
   grpcResponded(direction: Direction, authority: string, route: string, grpcStatus: number, latencyMs: number): void {
     this.route(direction, authority, route).grpcEnded(grpcStatus, latencyMs);
+  }
+
+  /**
+   * Exports `read()` as `meshwork_concurrency_limit{authority}`, read at each scrape so that the
+   * request path never touches the gauge. Returns the way to stop (a client closing); a newer
+   * client of the same authority (a reload) replaces the older one's reader.
+   */
+  trackConcurrencyLimit(authority: string, read: () => number): () => void {
+    const limits = this.#concurrencyLimits;
+    this.#concurrencyLimitGauge ??= new Gauge({
+      name: 'meshwork_concurrency_limit',
+      help: 'The adaptive concurrency limit now (limits.adaptive): requests allowed in flight to the service.',
+      labelNames: ['authority'],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const [name, current] of limits) this.set({ authority: name }, current());
+      },
+    });
+    limits.set(authority, read);
+    return () => {
+      if (limits.get(authority) === read) limits.delete(authority);
+    };
   }
 
   /** Counts one stack event (`retries_total`, ...) as `meshwork_<event>{authority}`. */

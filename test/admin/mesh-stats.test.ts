@@ -6,10 +6,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ManualClock } from '../../src/index.js';
-import { bucketOf, HISTOGRAM_BUCKETS, LatencyHistogram } from '../../src/admin/latency-histogram.js';
+import { bucketOf, HISTOGRAM_BUCKETS, LatencyHistogram } from '../../src/policy/latency-histogram.js';
 import { MeshStats } from '../../src/admin/mesh-stats.js';
 import { summarize, UNAUTHENTICATED, type SummarySource } from '../../src/admin/mesh-summary.js';
-import { RollingWindow } from '../../src/admin/rolling-window.js';
+import { RollingWindow } from '../../src/policy/rolling-window.js';
 import type { CompletedRequest } from '../../src/telemetry/request-observer.js';
 
 test('the histogram keeps percentiles within its 6% buckets, from sub-millisecond to minutes', () => {

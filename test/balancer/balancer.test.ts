@@ -184,3 +184,22 @@ test('reading the endpoints, as client.endpoints() does, never readmits an eject
   assert.ok(env.fakes.get(1)!.served > before, 'readmitted by the pick');
   assert.equal(outlier().ejectedUntil, 0);
 });
+
+test("a call that names an endpoint to avoid (a hedge's backup) gets another one while there is another", async () => {
+  const env = setup({ picker: { pick: (candidates) => candidates[0]! }, newLoad: () => new LeastRequestLoad() });
+  env.source.set(ports(1, 2));
+  const first = newCallContext('svc');
+  const pending = [env.balancer.call('a', first)];
+  assert.equal(first.endpoint, '10.0.0.1:1', 'this picker always takes the first candidate');
+  const backup = newCallContext('svc');
+  backup.avoidEndpoint = first.endpoint;
+  pending.push(env.balancer.call('b', backup));
+  assert.equal(backup.endpoint, '10.0.0.1:2');
+  env.source.set(ports(1));
+  const only = newCallContext('svc');
+  only.avoidEndpoint = '10.0.0.1:1';
+  pending.push(env.balancer.call('c', only));
+  assert.equal(only.endpoint, '10.0.0.1:1', 'with no other endpoint the one to avoid is used');
+  env.clock.advance(1);
+  await Promise.all(pending);
+});

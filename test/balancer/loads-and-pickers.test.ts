@@ -6,6 +6,9 @@ import { p2cPicker } from '../../src/balancer/p2c-picker.js';
 import { PeakEwmaLoad } from '../../src/balancer/peak-ewma-load.js';
 import { roundRobinPicker } from '../../src/balancer/round-robin-picker.js';
 
+/** Candidates of weight 1 named by key. */
+const named = (...keys: string[]) => keys.map((key) => ({ key, weight: 1 }));
+
 test('peak-EWMA jumps to a slow observation at once and decays back with the time constant', () => {
   const load = new PeakEwmaLoad(0, { decayMs: 10_000, initialRttMs: 10 });
   assert.equal(load.cost(0), 10, 'initial RTT times (pending + 1)');
@@ -47,7 +50,8 @@ test('p2c compares two distinct candidates and takes the cheaper', () => {
   const picker = p2cPicker(seededRandom(7));
   const costs = new Map([['a', 1], ['b', 2], ['c', 3]]);
   const counts = { a: 0, b: 0, c: 0 } as Record<string, number>;
-  for (let i = 0; i < 3_000; i++) counts[picker.pick(['a', 'b', 'c'], (x) => costs.get(x)!)]!++;
+  const candidates = named('a', 'b', 'c');
+  for (let i = 0; i < 3_000; i++) counts[picker.pick(candidates, (x) => costs.get(x.key)!).key]!++;
   // With two distinct samples out of three the most expensive can never win, the cheapest wins
   // whenever it is sampled (2/3 of the time), the middle one the rest (1/3).
   assert.equal(counts.c, 0);
@@ -58,12 +62,14 @@ test('p2c compares two distinct candidates and takes the cheaper', () => {
 test('p2c spreads evenly over equal costs', () => {
   const picker = p2cPicker(seededRandom(11));
   const counts = new Array(5).fill(0) as number[];
-  for (let i = 0; i < 10_000; i++) counts[picker.pick([0, 1, 2, 3, 4], () => 1)]!++;
+  const candidates = named('0', '1', '2', '3', '4');
+  for (let i = 0; i < 10_000; i++) counts[Number(picker.pick(candidates, () => 1).key)]!++;
   for (const c of counts) assert.ok(Math.abs(c - 2_000) < 200, `counts ${counts}`);
 });
 
 test('round robin takes each candidate in turn', () => {
   const picker = roundRobinPicker();
-  const picks = Array.from({ length: 7 }, () => picker.pick(['a', 'b', 'c'], () => 0));
+  const candidates = named('a', 'b', 'c');
+  const picks = Array.from({ length: 7 }, () => picker.pick(candidates, () => 0).key);
   assert.deepEqual(picks, ['a', 'b', 'c', 'a', 'b', 'c', 'a']);
 });

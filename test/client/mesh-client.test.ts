@@ -163,7 +163,7 @@ describe('bad options', () => {
   const cases: [string, unknown, RegExp][] = [
     ['no endpoints', {}, /\(options\): no endpoints: give endpoints: \['127\.0\.0\.1:8080'\] or discovery:/],
     ['both endpoints and discovery', { endpoints: ['127.0.0.1:1'], discovery: 'file:x.json' }, /either "endpoints" or "discovery", not both/],
-    ['unknown balancer', { endpoints: ['127.0.0.1:1'], balancer: 'p2c' }, /balancer: expected one of 'p2c-ewma' \| 'p2c-least-request' \| 'round-robin', got "p2c"/],
+    ['unknown balancer', { endpoints: ['127.0.0.1:1'], balancer: 'p2c' }, /balancer: expected one of 'p2c-ewma' \| 'p2c-least-request' \| 'round-robin' \| 'random' \| 'ring-hash' \| 'maglev', got "p2c"/],
     ['unknown field', { endpoints: ['127.0.0.1:1'], balancr: 'round-robin' }, /\(options\): unknown field "balancr" \(did you mean "balancer"\?\)/],
     ['unknown nested field', { endpoints: ['127.0.0.1:1'], retries: { budget: { retryRatoi: 0.1 } } }, /retries\.budget: unknown field "retryRatoi" \(did you mean "retryRatio"\?\)/],
     ['bad duration', { endpoints: ['127.0.0.1:1'], timeout: '2 parsecs' }, /timeout: expected a duration such as 250ms, 2s or 1m, got "2 parsecs"/],

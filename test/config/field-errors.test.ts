@@ -16,6 +16,7 @@ type Row = [field: string, value: unknown, base?: Record<string, unknown>];
 
 const ENDPOINTS = { endpoints: ['127.0.0.1:9080'] };
 const ROUTE = { routes: [{ name: 'r', condition: { method: 'GET' } }] };
+const MIRROR = { mirror: { service: 'reviews-next' } };
 const DNS = { discovery: { type: 'dns', hostname: 'reviews.local', port: 9080 } };
 
 /** One bad value per field of a service's options. */
@@ -101,6 +102,27 @@ const SERVICE_ROWS: Row[] = [
   ['limits.maxConcurrency', 0],
   ['limits.rateLimit.requestsPerSecond', 0],
   ['limits.rateLimit.burst', 1.5, { limits: { rateLimit: { requestsPerSecond: 10 } } }],
+  ['limits.adaptive', 'yes'],
+  ['limits.adaptive.smoothing', 2],
+  ['limits.adaptive.rttTolerance', 0.5],
+  ['limits.adaptive.longWindow', 0],
+  ['limits.adaptive.maxLimit', 5, { limits: { adaptive: { minLimit: 10 } } }],
+  ['limits.adaptive.initialLimit', 300],
+  ['limits.adaptive.sampleWindow', 'soon'],
+  ['limits.adaptive.minWindowSamples', 0],
+  ['mirror', 'reviews-next'],
+  ['mirror.service', '', { mirror: {} }],
+  ['mirror.percent', 101, MIRROR],
+  ['mirror.maxInFlight', 0, MIRROR],
+  ['mirror.timeout', 'soon', MIRROR],
+  ['routes[0].mirror', true, ROUTE],
+  ['routes[0].mirror.percent', -1, { routes: [{ name: 'r', condition: {}, mirror: { service: 'reviews-next' } }] }],
+  ['routes[0].isIdempotent', 'yes', ROUTE],
+  ['hedging', true],
+  ['hedging.percentile', 100],
+  ['hedging.minDelay', 'soon'],
+  ['hedging.window', -1],
+  ['hedging.minSamples', 0],
 ];
 
 /** Fields of a Mesh document outside its services, and of a ServiceProfile: YAML only. */
@@ -235,20 +257,28 @@ test('an unknown field is named, not quoted, in discovery objects as elsewhere',
   assert.equal(problemAbout(message, 'spec.services.reviews.discovery'), 'unknown field "nameserver" for type dns; allowed: type, hostname, port, nameservers, refreshIntervalMs, minRefreshMs, maxRefreshMs, queryTimeoutMs');
 });
 
-test('endpoint weight and labels are refused, with the reason, until a balancer reads them', () => {
-  const refusals: [string, unknown, RegExp][] = [
-    ['weight', 2, /^endpoint weights are not supported yet \(no balancer reads them\); remove the field, and use split to weight traffic between services, got 2$/],
-    ['labels', { zone: 'eu-1' }, /^endpoint labels are not supported yet \(nothing selects label subsets\); remove the field, got \{"zone":"eu-1"\}$/],
+test('endpoint weight and labels are taken everywhere an endpoint is written; bad ones are refused with the reason', () => {
+  const entry = { host: '127.0.0.1', port: 9081, weight: 3, labels: { version: 'v2' } };
+  for (const options of [{ endpoints: ['127.0.0.1:9080', entry] }, { discovery: [entry] }, { discovery: { type: 'static', endpoints: [entry] } }]) {
+    const mesh = createMesh({ services: { reviews: options as never } });
+    void mesh.close();
+    assert.doesNotThrow(() => parseMeshConfig(stringify(meshDocument({ services: { reviews: options } })), 'mesh.yaml'));
+  }
+  const refusals: [string, unknown, string, RegExp][] = [
+    ['weight', 0, 'weight', /^expected a weight above 0 \(a relative share, such as 1 or 3; to take an endpoint out of rotation, remove it\), got 0$/],
+    ['weight', 'heavy', 'weight', /^expected a weight above 0 .*, got "heavy"$/],
+    ['labels', { version: 2 }, 'labels.version', /^expected a label value as a string \(quote it in YAML: "2"\), got 2$/],
+    ['labels', ['v2'], 'labels', /^expected labels as a mapping of names to strings, such as \{ version: v2 \}, got \["v2"\]$/],
   ];
-  for (const [field, value, reason] of refusals) {
-    const entry = { host: '127.0.0.1', port: 9081, [field]: value };
-    const options = { endpoints: ['127.0.0.1:9080', entry] };
-    assert.match(problemAbout(codeError(options), `endpoints[1].${field}`), reason, 'code options');
-    assert.throws(() => meshClient('reviews', options as never), (err: unknown) => isMeshError(err, 'INVALID_OPTIONS') && err.message.includes(`endpoints[1].${field}: `));
-    assert.match(problemAbout(yamlError([meshDocument({ services: { reviews: options } })]), `spec.services.reviews.endpoints[1].${field}`), reason, 'YAML');
+  for (const [field, value, at, reason] of refusals) {
+    const bad = { host: '127.0.0.1', port: 9081, [field]: value };
+    const options = { endpoints: ['127.0.0.1:9080', bad] };
+    assert.match(problemAbout(codeError(options), `endpoints[1].${at}`), reason, 'code options');
+    assert.throws(() => meshClient('reviews', options as never), (err: unknown) => isMeshError(err, 'INVALID_OPTIONS') && err.message.includes(`endpoints[1].${at}: `));
+    assert.match(problemAbout(yamlError([meshDocument({ services: { reviews: options } })]), `spec.services.reviews.endpoints[1].${at}`), reason, 'YAML');
     // Static discovery lists, in code and in YAML.
-    assert.match(problemAbout(codeError({ discovery: [entry] }), `discovery[0].${field}`), reason, 'code discovery list');
-    const yaml = yamlError([meshDocument({ services: { reviews: { discovery: { type: 'static', endpoints: [entry] } } } })]);
-    assert.match(problemAbout(yaml, `spec.services.reviews.discovery.endpoints[0].${field}`), reason, 'YAML static discovery');
+    assert.match(problemAbout(codeError({ discovery: [bad] }), `discovery[0].${at}`), reason, 'code discovery list');
+    const yaml = yamlError([meshDocument({ services: { reviews: { discovery: { type: 'static', endpoints: [bad] } } } })]);
+    assert.match(problemAbout(yaml, `spec.services.reviews.discovery.endpoints[0].${at}`), reason, 'YAML static discovery');
   }
 });

@@ -36,7 +36,7 @@ const cases: [string, string, RegExp][] = [
   ['unknown field with did-you-mean', withField('balancr: round-robin'), /bad\.yaml:9:7: Mesh service "reviews" spec\.services\.reviews: unknown field "balancr" \(did you mean "balancer"\?\)/],
   ['unknown nested field', withField('retries:\n  budget:\n    retryRation: 0.2'), /bad\.yaml:11:11: Mesh service "reviews" spec\.services\.reviews\.retries\.budget: unknown field "retryRation" \(did you mean "retryRatio"\?\)/],
   ['unknown field in spec', `${HEAD}  sevices: {}\n`, /bad\.yaml:9:3: Mesh "t" spec: unknown field "sevices" \(did you mean "services"\?\)/],
-  ['unknown balancer', withField('balancer: fastest'), /bad\.yaml:9:17: .*spec\.services\.reviews\.balancer: expected one of 'p2c-ewma' \| 'p2c-least-request' \| 'round-robin', got "fastest"/],
+  ['unknown balancer', withField('balancer: fastest'), /bad\.yaml:9:17: .*spec\.services\.reviews\.balancer: expected one of 'p2c-ewma' \| 'p2c-least-request' \| 'round-robin' \| 'random' \| 'ring-hash' \| 'maglev', got "fastest"/],
   ['bad duration', withField('timeout: 2 parsecs'), /bad\.yaml:9:16: .*spec\.services\.reviews\.timeout: expected a duration such as 250ms, 2s or 1m, got "2 parsecs"/],
   ['negative timeout', withField('perTryTimeout: -5'), /bad\.yaml:9:22: .*perTryTimeout: expected a duration above 0, got -5/],
   ['wrong type', withField('retries:\n  maxAttempts: three'), /bad\.yaml:10:22: Mesh service "reviews" spec\.services\.reviews\.retries\.maxAttempts: expected a number, got "three"/],

@@ -47,8 +47,19 @@ test('examples/mesh.yaml uses every feature and loads', async () => {
   assert.deepEqual(reviews.policy.split, [{ service: 'reviews', weight: 90 }, { service: 'reviews-v2', weight: 10 }]);
   assert.equal(reviews.policy.routes?.[0]?.timeoutMs, 300);
   assert.deepEqual(config.services.ratings!.policy.faults?.[0], { match: { headers: { 'end-user': 'jason' } }, delay: { percent: 100, fixedDelayMs: 7000 } });
-  assert.deepEqual(config.services.productpage!.policy.limits, { maxConcurrency: 200, rateLimit: { requestsPerSecond: 500, burst: 100 } });
+  assert.deepEqual(config.services.productpage!.policy.limits, {
+    maxConcurrency: 200,
+    rateLimit: { requestsPerSecond: 500, burst: 100 },
+    adaptive: { initialLimit: 20, minLimit: 20, maxLimit: 200, smoothing: 0.2, rttTolerance: 1.5, longWindow: 600, queueSize: 4, sampleWindowMs: 100, minWindowSamples: 10 },
+  });
+  assert.equal(reviews.policy.routes?.[0]?.isIdempotent, true);
+  assert.deepEqual(reviews.policy.hedging, { percentile: 95, minDelayMs: 1, windowMs: 30_000, minSamples: 20 });
+  assert.deepEqual(reviews.policy.mirror, { service: 'reviews-v2', percent: 10, maxInFlight: 100, timeoutMs: 2_000 });
   assert.equal(config.services.details!.policy.retries, false);
+  const v2 = config.services['reviews-v2']!;
+  assert.deepEqual(v2.endpoints, [{ host: '127.0.0.1', port: 9091, weight: 3, labels: { version: 'v2' } }, { host: '127.0.0.1', port: 9092, labels: { version: 'v2', track: 'canary' } }]);
+  assert.deepEqual(v2.subsets, { canary: { track: 'canary' } });
+  assert.deepEqual([v2.balancer, v2.consistentHash?.key], ['ring-hash', { header: 'x-user' }]);
   assert.equal(config.unknownHosts, 'passthrough');
   assert.deepEqual(config.admin, { tap: { enabled: true, maxEventsPerSecond: 100, redactHeaders: ['x-api-key'] }, statsWindow: 10_000 });
   assert.equal(config.tracing?.otlp.endpoint, 'http://127.0.0.1:4318/v1/traces');
@@ -87,4 +98,18 @@ spec:
     'mixed.yaml',
   );
   assert.deepEqual(config.services.reviews!.policy.retries, { budget: { retryRatio: 0.1, minRetriesPerSecond: 5, ttlMs: 60_000 }, maxAttempts: 2 });
+});
+
+test('a ServiceProfile route keeps to Linkerd\'s fields: a split, faults or Envoy retries there are refused', () => {
+  const text = `apiVersion: meshwork.dev/v1alpha1
+kind: Mesh
+spec: { services: { reviews: { endpoints: ["127.0.0.1:1"] } } }
+---
+apiVersion: linkerd.io/v1alpha2
+kind: ServiceProfile
+metadata: { name: reviews }
+spec:
+  routes: [{ name: a, condition: { pathRegex: /.* }, split: [{ service: x, weight: 1 }] }]
+`;
+  assert.throws(() => parseMeshConfig(text, 'f.yaml'), /f\.yaml:9:54: ServiceProfile "reviews" spec\.routes\[0\]: unknown field "split"/);
 });

@@ -136,6 +136,7 @@ test('RBAC grants read access to exactly what the code reads, and nothing to wri
   for (const [group, resource] of [
     ['discovery.k8s.io', 'endpointslices'],
     ['linkerd.io', 'serviceprofiles'],
+    ['', 'pods'],
     ['', 'configmaps'],
   ] as const) {
     const rule = allows(group, resource);

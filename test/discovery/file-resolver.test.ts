@@ -43,14 +43,19 @@ test('reads JSON, follows edits and renames over the file, and keeps the last go
     assert.match(seen.errors[1]!.message, /eps\.json: entry \[1\]\.port: expected a whole number from 1 to 65535, got "http"/);
     assert.equal(seen.last(), '127.0.0.1:9083,[::1]:9084', 'the last good set is still the current one');
 
-    // No balancer reads weights or labels yet: a file that sets them is a bad file, not one half-applied.
-    await writeFile(file, JSON.stringify(['127.0.0.1:9088', { host: '127.0.0.1', port: 9089, weight: 3 }]));
+    // Weights and labels are carried; a bad one makes a bad file, never one half-applied.
+    await writeFile(file, 'endpoints:\n  - { host: 127.0.0.1, port: 9088, weight: 3, labels: { version: v2, zone: eu-1 } }\n  - 127.0.0.1:9089\n');
+    await seen.until('weights and labels', () => seen.last() === '127.0.0.1:9088,127.0.0.1:9089');
+    assert.deepEqual(seen.sets.at(-1)![0], { host: '127.0.0.1', port: 9088, weight: 3, labels: { version: 'v2', zone: 'eu-1' } });
+    await writeFile(file, JSON.stringify(['127.0.0.1:9090', { host: '127.0.0.1', port: 9089, weight: 0 }]));
     await seen.until('weight error', () => seen.errors.length === 3);
-    assert.match(seen.errors[2]!.message, /eps\.json: entry \[1\]\.weight: endpoint weights are not supported yet .*, got 3; keeping the last known endpoints/);
-    await writeFile(file, 'endpoints:\n  - { host: 127.0.0.1, port: 9088, labels: { zone: eu-1 } }\n');
+    assert.match(seen.errors[2]!.message, /eps\.json: entry \[1\]\.weight: expected a weight above 0 .*, got 0; keeping the last known endpoints/);
+    await writeFile(file, 'endpoints:\n  - { host: 127.0.0.1, port: 9090, labels: { version: 2 } }\n');
     await seen.until('labels error', () => seen.errors.length === 4);
-    assert.match(seen.errors[3]!.message, /eps\.json: entry \[0\]\.labels: endpoint labels are not supported yet .*, got \{"zone":"eu-1"\}; keeping the last known endpoints/);
-    assert.equal(seen.last(), '127.0.0.1:9083,[::1]:9084', 'the last good set is still the current one');
+    assert.match(seen.errors[3]!.message, /eps\.json: entry \[0\]\.labels\.version: expected a label value as a string \(quote it in YAML: "2"\), got 2; keeping the last known endpoints/);
+    assert.equal(seen.last(), '127.0.0.1:9088,127.0.0.1:9089', 'the last good set is still the current one');
+    await writeFile(file, 'endpoints:\n  - { host: 127.0.0.1, port: 9088, weight: 3, labels: { version: v3, zone: eu-1 } }\n  - 127.0.0.1:9089\n');
+    await seen.until('a label change alone is a new set', () => seen.sets.at(-1)![0]!.labels?.version === 'v3');
 
     // Editors and ConfigMaps replace the file by renaming a new one over it.
     const temp = join(dir, 'eps.json.tmp');

@@ -1,9 +1,10 @@
 /**
  * A real DNS server for tests: dnsmasq (Debian package dnsmasq-base; `npm test` installs it) serving
- * A records from a hosts file and SRV records from flags, on 127.0.0.1 and a free UDP port.
+ * A records from a hosts file and SRV records from flags, on 127.0.0.1 and a free port.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createSocket } from 'node:dgram';
+import { createServer } from 'node:net';
 import { writeFile } from 'node:fs/promises';
 import { findPeer } from './test-peers.js';
 
@@ -25,18 +26,34 @@ export interface Dnsmasq {
   stop(): Promise<void>;
 }
 
-async function freeUdpPort(): Promise<number> {
-  const socket = createSocket('udp4');
-  await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
-  const { port } = socket.address();
-  await new Promise<void>((resolve) => socket.close(() => resolve()));
-  return port;
+/**
+ * dnsmasq listens on UDP and TCP alike, so a port only UDP checked as free can be taken by a TCP
+ * socket; and ports from the kernel's ephemeral range are handed to outgoing connections of the
+ * other tests at any moment. So: a port below that range, free on both.
+ */
+async function freeDnsPort(): Promise<number> {
+  for (;;) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    const udp = createSocket('udp4');
+    const udpFree = await new Promise<boolean>((resolve) => {
+      udp.once('error', () => resolve(false));
+      udp.bind(port, '127.0.0.1', () => resolve(true));
+    });
+    const tcp = createServer();
+    const tcpFree = await new Promise<boolean>((resolve) => {
+      tcp.once('error', () => resolve(false));
+      tcp.listen(port, '127.0.0.1', () => resolve(true));
+    });
+    await new Promise<void>((resolve) => (udpFree ? udp.close(() => resolve()) : resolve()));
+    await new Promise<void>((resolve) => (tcpFree ? tcp.close(() => resolve()) : resolve()));
+    if (udpFree && tcpFree) return port;
+  }
 }
 
 export async function startDnsmasq(hostsFile: string, hosts: [string, string][], srv: SrvRecord[]): Promise<Dnsmasq> {
   const binary = findPeer('dnsmasq');
   if (!binary) throw new Error('dnsmasq is not installed: install the Debian package dnsmasq-base (`npm run test:peers` does, as root)');
-  const port = await freeUdpPort();
+  let port = await freeDnsPort();
   const writeHosts = (lines: [string, string][]) => writeFile(hostsFile, lines.map(([a, n]) => `${a} ${n}`).join('\n') + '\n');
   await writeHosts(hosts);
   let child: ChildProcess;
@@ -100,7 +117,16 @@ export async function startDnsmasq(hostsFile: string, hosts: [string, string][],
       child.once('exit', () => resolve());
       child.kill('SIGTERM');
     });
-  await launch(srv);
+  // The port can still be taken between the check and dnsmasq's bind: try another.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await launch(srv);
+      break;
+    } catch (error) {
+      if (attempt === 5 || !/Address already in use/.test((error as Error).message)) throw error;
+      port = await freeDnsPort();
+    }
+  }
   return {
     port,
     nameserver: `127.0.0.1:${port}`,

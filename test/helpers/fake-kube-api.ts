@@ -37,6 +37,7 @@ export const RESOURCES = {
   endpointslices: { prefix: '/apis/discovery.k8s.io/v1', plural: 'endpointslices', kind: 'EndpointSlice', apiVersion: 'discovery.k8s.io/v1', builtIn: true, bookmarkFields: { addressType: '', endpoints: null, ports: null } },
   serviceprofiles: { prefix: '/apis/linkerd.io/v1alpha2', plural: 'serviceprofiles', kind: 'ServiceProfile', apiVersion: 'linkerd.io/v1alpha2', builtIn: false },
   configmaps: { prefix: '/api/v1', plural: 'configmaps', kind: 'ConfigMap', apiVersion: 'v1', builtIn: true },
+  pods: { prefix: '/api/v1', plural: 'pods', kind: 'Pod', apiVersion: 'v1', builtIn: true },
 } satisfies Record<string, ResourceType>;
 
 export type Plural = keyof typeof RESOURCES;

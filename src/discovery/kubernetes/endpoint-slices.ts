@@ -13,6 +13,8 @@
  *   listed twice counts once, with its best condition.
  * - Only the first address of an endpoint is used: the API says they are fungible, and kube-proxy
  *   does the same. FQDN slices are skipped: their "addresses" are names, not pods.
+ * - Slices carry no pod labels; `labelsOf` (given when subsets need them) looks them up by the
+ *   endpoint's `targetRef`, as Istio's control plane does from the pods it watches.
  * - A slice, endpoint or port of the wrong shape (a watch stream can carry anything) is skipped: it
  *   must neither yield an address nothing can connect to nor, by throwing, stop every later update.
  */
@@ -63,7 +65,7 @@ function portIn(slice: EndpointSlice, port: string | number): number | undefined
   return typeof found.port === 'number' && Number.isInteger(found.port) && found.port >= 1 && found.port <= 65_535 ? found.port : undefined;
 }
 
-export function endpointsFromSlices(slices: Iterable<EndpointSlice>, port: string | number): EndpointAddress[] {
+export function endpointsFromSlices(slices: Iterable<EndpointSlice>, port: string | number, labelsOf?: (endpoint: SliceEndpoint) => Record<string, string> | undefined): EndpointAddress[] {
   const best = new Map<string, { address: EndpointAddress; standing: Standing }>();
   for (const slice of slices) {
     if (slice.addressType === 'FQDN') continue;
@@ -75,7 +77,8 @@ export function endpointsFromSlices(slices: Iterable<EndpointSlice>, port: strin
       const host: unknown = Array.isArray(endpoint?.addresses) ? endpoint.addresses[0] : undefined;
       if (typeof host !== 'string' || isIP(host) === 0) continue;
       const standing = standingOf(endpoint);
-      const address: EndpointAddress = { host, port: target };
+      const labels = labelsOf?.(endpoint);
+      const address: EndpointAddress = labels === undefined ? { host, port: target } : { host, port: target, labels };
       const key = endpointKey(address);
       const seen = best.get(key);
       if (!seen || standing < seen.standing) best.set(key, { address, standing });

@@ -35,6 +35,8 @@ interface Runtime {
   random?: Random;
   /** Relative kubeconfig paths resolve against this. */
   baseDir?: string;
+  /** Label the endpoints with their pods' labels. */
+  podLabels?: boolean;
 }
 
 export function kubernetesResolverFromString(target: string, runtime: Runtime): KubernetesResolver {
@@ -76,8 +78,8 @@ export function kubernetesResolverOptions(spec: KubernetesDiscoverySpec, runtime
   return options;
 }
 
-function runtimeOptions(runtime: Runtime): Pick<KubernetesResolverOptions, 'clock' | 'random'> {
-  return { ...(runtime.clock ? { clock: runtime.clock } : {}), ...(runtime.random ? { random: runtime.random } : {}) };
+function runtimeOptions(runtime: Runtime): Pick<KubernetesResolverOptions, 'clock' | 'random' | 'podLabels'> {
+  return { ...(runtime.clock ? { clock: runtime.clock } : {}), ...(runtime.random ? { random: runtime.random } : {}), ...(runtime.podLabels ? { podLabels: true } : {}) };
 }
 
 function duration(value: unknown, field: string): number {
