@@ -16,7 +16,7 @@ import type { Registry } from 'prom-client';
 import { getGlobalDispatcher, type Dispatcher } from 'undici';
 import { MeshMetrics } from '../telemetry/mesh-metrics.js';
 import type { IdentitySource } from '../tls/identity-source.js';
-import { systemClock } from '../core/clock.js';
+import { systemClock, type Clock } from '../core/clock.js';
 import { MeshError } from '../core/errors.js';
 import { silentLogger } from '../core/logger.js';
 import { ClusterProfileFeed } from '../config/cluster-profile-feed.js';
@@ -26,6 +26,7 @@ import { ConfigReloadMetrics } from '../config/config-reload-metrics.js';
 import { parseMeshConfig, type MeshConfig } from '../config/mesh-config.js';
 import { validateServiceConfig, type ServiceSettings } from '../config/service-settings.js';
 import type { DiscoverySpec } from '../discovery/parse-discovery.js';
+import { ServiceBreakers } from '../policy/service-breakers.js';
 import { ServiceRetryBudgets } from '../policy/service-retry-budgets.js';
 import { splitClientOptions, type ClientCodeOptions, type MeshClientOptions } from './client-options.js';
 import { checkServiceName, type MeshClient } from './mesh-client.js';
@@ -94,6 +95,8 @@ export interface Mesh {
   discoveryOf(service: string): DiscoverySpec | undefined;
   /** The config file's directory, against which relative discovery paths resolve. */
   readonly baseDir: string | undefined;
+  /** The clock the mesh's policies run on (the `clock` option, else the system's); grpcClient's steps use it too. */
+  readonly clock: Clock;
   /** How many configs have been applied (1 after start, +1 per good reload). */
   readonly configGeneration: number;
   /** The last reload's error while the config file is bad, else the problems of ServiceProfiles from the cluster; undefined when all is good. */
@@ -138,6 +141,8 @@ export function createMesh(options: MeshOptions): Mesh {
   if (ownTracing) code.tracerProvider = ownTracing;
   // Outside the clients, so that a service's HTTP and gRPC retries, reloads included, draw on one budget.
   const retryBudgets = new ServiceRetryBudgets(code.clock ?? systemClock);
+  // Likewise one circuit breaker per service, which its HTTP client and its grpcClients count in and obey.
+  const breakers = new ServiceBreakers(code.clock ?? systemClock);
 
   // ServiceProfiles from the cluster (spec.kubernetes), merged after the file's own.
   let fileConfig = firstConfig;
@@ -152,7 +157,7 @@ export function createMesh(options: MeshOptions): Mesh {
   const services = new MeshServices(
     firstConfig ? fromConfig(clusterProfiles.merge(firstConfig), options) : fromCode(options),
     code,
-    { retryBudgetFor: (service, policy) => retryBudgets.budgetFor(service, policy), ...(configDir ? { baseDir: configDir } : {}) },
+    { retryBudgetFor: (service, policy) => retryBudgets.budgetFor(service, policy), breakerFor: (service, policy) => breakers.breakerFor(service, policy), ...(configDir ? { baseDir: configDir } : {}) },
     logger,
   );
 
@@ -235,6 +240,7 @@ export function createMesh(options: MeshOptions): Mesh {
     egressFor: (authority, defaultPort = 80) => services.egressFor(authority, defaultPort),
     discoveryOf: (service) => services.discoveryOf(service),
     baseDir: configDir,
+    clock: code.clock ?? systemClock,
     get configGeneration() {
       return services.generation;
     },

@@ -13,10 +13,11 @@ import { silentLogger } from '../core/logger.js';
 import { Params } from '../core/params.js';
 import { newCallContext } from '../core/service.js';
 import { validateServiceConfig, type ServiceSettings } from '../config/service-settings.js';
-import type { RetryBudgetPolicy } from '../core/policy.js';
+import type { CircuitBreakerPolicy, RetryBudgetPolicy } from '../core/policy.js';
 import type { DiscoverySpec } from '../discovery/parse-discovery.js';
 import { OnAdaptiveLimitParam } from '../filters/adaptive-concurrency.js';
-import { OnBreakerBuiltParam, type BreakerState, type CircuitBreakerService } from '../filters/circuit-breaker.js';
+import { OnBreakerBuiltParam, SharedBreakerParam, type BreakerState, type CircuitBreakerService } from '../filters/circuit-breaker.js';
+import { breakerOptions, FailureRateBreaker } from '../policy/failure-rate-breaker.js';
 import { MetricsParam } from '../filters/metrics.js';
 import { MirrorTargetParam } from '../filters/mirror.js';
 import { MeshMetrics } from '../telemetry/mesh-metrics.js';
@@ -63,6 +64,8 @@ export interface MeshClient {
   status(): ClientStatus;
   /** The retry budget this service's retries draw on (in a mesh, shared with its grpcClients); undefined with `retries: false`. */
   readonly retryBudget: RetryBudget | undefined;
+  /** The circuit breaker this service's calls are counted in (in a mesh, shared with its grpcClients); undefined with `circuitBreaker: false`. */
+  readonly circuitBreaker: FailureRateBreaker | undefined;
   /** Stops discovery and closes every connection after in-flight requests finish. */
   close(): Promise<void>;
 }
@@ -79,6 +82,8 @@ export interface ClientEnvironment {
   baseDir?: string;
   /** The mesh's retry budget for a service with these settings (see service-retry-budgets.ts). */
   retryBudgetFor?(service: string, policy: RetryBudgetPolicy | undefined): RetryBudget;
+  /** The mesh's circuit breaker for a service with these settings (see service-breakers.ts). */
+  breakerFor?(service: string, policy: CircuitBreakerPolicy | undefined): FailureRateBreaker;
 }
 
 const SERVICE_NAME = /^[A-Za-z0-9]([A-Za-z0-9_.-]*[A-Za-z0-9])?$/;
@@ -130,6 +135,8 @@ export function buildClient(name: string, settings: ServiceSettings, code: Clien
   const policy = settings.policy;
   const retries = policy.retries ?? {};
   const retryBudget = retries === false ? undefined : (env.retryBudgetFor?.(name, retries.budget) ?? new RetryBudget(retries.budget, clock));
+  const breakerPolicy = policy.circuitBreaker;
+  const circuitBreaker = breakerPolicy === false ? undefined : (env.breakerFor?.(name, breakerPolicy) ?? new FailureRateBreaker(breakerOptions(breakerPolicy ?? {}), clock.now()));
   let breaker: CircuitBreakerService | undefined;
   let stopLimitGauge: (() => void) | undefined;
   const stack = code.stack ? code.stack(defaultClientStack()) : defaultClientStack();
@@ -143,6 +150,7 @@ export function buildClient(name: string, settings: ServiceSettings, code: Clien
     .with(MetricsParam, metrics)
     .with(DirectionParam, code.direction ?? 'outbound')
     .with(RetryBudgetParam, retryBudget)
+    .with(SharedBreakerParam, circuitBreaker)
     .with(OnBreakerBuiltParam, (built) => (breaker = built))
     .with(OnAdaptiveLimitParam, (currentLimit) => (stopLimitGauge = metrics?.trackConcurrencyLimit(name, currentLimit)))
     // Copies go where a split sends an attempt, below every policy of the caller's.
@@ -174,6 +182,7 @@ export function buildClient(name: string, settings: ServiceSettings, code: Clien
       destinations: destinations.destinations().map(([destination, service]) => ({ destination, endpoints: (service as EndpointBalancer).endpoints() })),
     }),
     retryBudget,
+    circuitBreaker,
     async close() {
       if (closed) return;
       closed = true;
@@ -207,7 +216,7 @@ function checkSubsetReferences(name: string, settings: ServiceSettings, subsetsO
  * A split destination that is not a service of this mesh is an authority, as in Linkerd's
  * dstOverrides (`reviews-v2.default.svc.cluster.local:9080`): resolve it by DNS, port 80 by default.
  */
-function authorityDiscovery(authority: string): DiscoverySpec {
+export function authorityDiscovery(authority: string): DiscoverySpec {
   return /:\d+$/.test(authority) ? `dns:${authority}` : `dns:${authority}:80`;
 }
 

@@ -49,6 +49,9 @@ export class ServiceHandle implements MeshClient {
   get retryBudget() {
     return this.current.retryBudget;
   }
+  get circuitBreaker() {
+    return this.current.circuitBreaker;
+  }
   close() {
     return this.current.close();
   }

@@ -29,11 +29,14 @@ import type { CircuitBreakerPolicy } from '../core/policy.js';
 import type { CallContext } from '../core/service.js';
 import type { HttpModule, HttpService } from '../http/http-stack.js';
 import type { MeshResponse } from '../http/http-types.js';
-import { FailureRateBreaker, type BreakerState } from '../policy/failure-rate-breaker.js';
+import { breakerOptions, FailureRateBreaker, openCircuitMessage, type BreakerState } from '../policy/failure-rate-breaker.js';
 import { isFailureResponse } from '../policy/response-classifier.js';
 import { CircuitBreakerPolicyParam } from '../policy/policy-params.js';
 
 export type { BreakerState };
+
+/** The breaker the service's HTTP client shares with its grpcClients; without one the filter makes its own. */
+export const SharedBreakerParam = new Param<FailureRateBreaker | undefined>('sharedBreaker', undefined);
 
 /** Handed the breaker once it is built, so that a client can show its state. */
 export const OnBreakerBuiltParam = new Param<((breaker: CircuitBreakerService) => void) | undefined>('onBreakerBuilt', undefined);
@@ -50,12 +53,14 @@ export interface CircuitBreakerDeps {
   counters: Counters;
   /** Names the breaker and its errors; falls back to `ctx.service`. */
   service?: string;
+  /** The service's breaker, shared with its grpcClients (service-breakers.ts); default: one of this filter's own. */
+  breaker?: FailureRateBreaker | undefined;
 }
 
 export const circuitBreakerModule: HttpModule = {
   role: 'circuit-breaker',
   description: 'fails fast with CIRCUIT_OPEN while most recent calls to the service fail (Hystrix-style failure rate)',
-  params: [CircuitBreakerPolicyParam, ClockParam, CountersParam, ServiceName, OnBreakerBuiltParam],
+  params: [CircuitBreakerPolicyParam, ClockParam, CountersParam, ServiceName, OnBreakerBuiltParam, SharedBreakerParam],
   make(params, next) {
     const policy = params.get(CircuitBreakerPolicyParam);
     if (policy === false) return next;
@@ -63,40 +68,22 @@ export const circuitBreakerModule: HttpModule = {
       clock: params.get(ClockParam),
       counters: params.get(CountersParam),
       service: params.get(ServiceName),
+      breaker: params.get(SharedBreakerParam),
     });
     params.get(OnBreakerBuiltParam)?.(breaker);
     return breaker;
   },
 };
 
-const BUCKETS = 10;
-
 export function circuitBreakerService(policy: CircuitBreakerPolicy, next: HttpService, deps: CircuitBreakerDeps): CircuitBreakerService {
-  const errorThresholdPercentage = policy.errorThresholdPercentage ?? 50;
-  const volumeThreshold = policy.volumeThreshold ?? 20;
-  const resetTimeoutMs = policy.resetTimeoutMs ?? 10_000;
-  const rollingWindowMs = policy.rollingWindowMs ?? 10_000;
-  validate(errorThresholdPercentage >= 0 && errorThresholdPercentage <= 100, `errorThresholdPercentage must be 0..100, got ${errorThresholdPercentage}`);
-  validate(Number.isInteger(volumeThreshold) && volumeThreshold >= 0, `volumeThreshold must be a whole number >= 0, got ${volumeThreshold}`);
-  validate(Number.isFinite(resetTimeoutMs) && resetTimeoutMs >= 0, `resetTimeoutMs must be a number of ms >= 0, got ${resetTimeoutMs}`);
-  validate(Number.isFinite(rollingWindowMs) && rollingWindowMs >= BUCKETS, `rollingWindowMs must be at least ${BUCKETS} ms, got ${rollingWindowMs}`);
-
   const { clock, counters } = deps;
-  const breaker = new FailureRateBreaker({ errorThresholdPercentage, volumeThreshold, resetTimeoutMs, rollingWindowMs, buckets: BUCKETS }, clock.now());
+  const breaker = deps.breaker ?? new FailureRateBreaker(breakerOptions(policy), clock.now());
   let closed = false;
 
   const rejected = (ctx: CallContext): MeshError => {
     counters.inc('breaker_rejected_total');
     const service = deps.service || ctx.service;
-    const wait = Math.max(0, Math.ceil((breaker.probeAt() ?? 0) - clock.now()));
-    const when = breaker.probing
-      ? 'a probe request is in flight now; calls resume if it succeeds'
-      : `it lets one probe request through in ${wait} ms`;
-    return new MeshError(
-      'CIRCUIT_OPEN',
-      `service "${service}": circuit breaker is open because more than ${errorThresholdPercentage}% of recent calls failed; ${when}. Failing fast instead of adding load; check the service's health.`,
-      { service, route: ctx.route },
-    );
+    return new MeshError('CIRCUIT_OPEN', openCircuitMessage(breaker, service, clock.now()), { service, route: ctx.route });
   };
 
   const probe = (req: Parameters<HttpService['call']>[0], ctx: CallContext): Promise<MeshResponse> =>
@@ -151,9 +138,5 @@ export function circuitBreakerService(policy: CircuitBreakerPolicy, next: HttpSe
 function callerAborted(ctx: CallContext): boolean {
   const signal = ctx.signal;
   return signal?.aborted === true && !isMeshError(signal.reason, 'TIMEOUT') && !isMeshError(signal.reason, 'PER_TRY_TIMEOUT');
-}
-
-function validate(ok: boolean, message: string): void {
-  if (!ok) throw new MeshError('INVALID_OPTIONS', `circuitBreaker.${message}`);
 }
 

@@ -1,5 +1,5 @@
 /**
- * A local token bucket: `requestsPerSecond` sustained, `burst` at once (default one second's worth).
+ * A local token bucket (../policy/token-bucket.ts): `requestsPerSecond` sustained, `burst` at once (default one second's worth).
  * It protects a dependency from this process alone — a global limit needs a shared counter, which is
  * a different tool — and refuses at once with RATE_LIMITED instead of delaying, so callers decide.
  */
@@ -7,6 +7,7 @@ import { ClockParam, CountersParam } from '../core/core-params.js';
 import { MeshError } from '../core/errors.js';
 import type { HttpModule } from '../http/http-stack.js';
 import { LimitsParam } from '../policy/policy-params.js';
+import { TokenBucket } from '../policy/token-bucket.js';
 
 export const rateLimitModule: HttpModule = {
   role: 'rate-limit',
@@ -17,22 +18,15 @@ export const rateLimitModule: HttpModule = {
     if (limit === undefined) return next;
     const clock = params.get(ClockParam);
     const counters = params.get(CountersParam);
-    const rate = limit.requestsPerSecond / 1000;
-    const burst = limit.burst ?? Math.max(1, Math.ceil(limit.requestsPerSecond));
-    let tokens = burst;
-    let updatedAt = clock.now();
+    const bucket = new TokenBucket(limit, clock.now());
     return {
       call(req, ctx) {
-        const now = clock.now();
-        tokens = Math.min(burst, tokens + (now - updatedAt) * rate);
-        updatedAt = now;
-        if (tokens < 1) {
+        if (!bucket.tryTake(clock.now())) {
           counters.inc('rate_limited_total');
           return Promise.reject(
-            new MeshError('RATE_LIMITED', `service "${ctx.service}": over ${limit.requestsPerSecond} requests/s (burst ${burst}); refused without sending`, { service: ctx.service, route: ctx.route }),
+            new MeshError('RATE_LIMITED', `service "${ctx.service}": over ${limit.requestsPerSecond} requests/s (burst ${bucket.burst}); refused without sending`, { service: ctx.service, route: ctx.route }),
           );
         }
-        tokens -= 1;
         return next.call(req, ctx);
       },
       close: () => next.close(),

@@ -23,6 +23,7 @@
 import type { InterceptorOptions, Metadata, StatusObject } from '@grpc/grpc-js';
 import type { Span } from '@opentelemetry/api';
 import type { Clock } from '../core/clock.js';
+import type { Admission, FailureRateBreaker } from '../policy/failure-rate-breaker.js';
 import type { RetryBudget } from '../policy/retry-budget.js';
 import type { RouteMetrics } from '../telemetry/mesh-metrics.js';
 
@@ -44,6 +45,12 @@ export interface GrpcCall {
   routeMetrics: RouteMetrics | undefined;
   startedAt: number;
   retryBudget: RetryBudget | undefined;
+  /** The circuit breaker the call's attempts are counted in. */
+  breaker: FailureRateBreaker | undefined;
+  /** How the breaker admitted the attempt in flight, until its outcome is recorded. */
+  breakerAdmission: Exclude<Admission, 'rejected'> | undefined;
+  /** Whether the call holds one of the concurrency limit's slots, to give back when it ends. */
+  holdsConcurrencySlot: boolean;
 
   /** Goes on with the steps after the one that held the call in `started`. */
   resume(): void;
@@ -56,6 +63,11 @@ export interface GrpcCall {
    * DEADLINE_EXCEEDED at the deadline. A caller's cancel ends the wait too.
    */
   wait(clock: Clock, ms: number, then: () => void): void;
+  /**
+   * Called from `attempting`: cancels the attempt about to be made after `ms` on `clock`, with the
+   * status `expire` returns then, unless the attempt ends first.
+   */
+  limitAttempt(clock: Clock, ms: number, expire: () => StatusObject): void;
   /** Ends the call with `status` (an attempt still in flight is cancelled). */
   end(status: StatusObject): void;
 }

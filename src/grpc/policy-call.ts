@@ -14,6 +14,7 @@
 import { Metadata, status as Status, type InterceptingListener, type InterceptorOptions, type NextCall, type StatusObject } from '@grpc/grpc-js';
 import type { Span } from '@opentelemetry/api';
 import type { Clock, TimerHandle } from '../core/clock.js';
+import type { Admission, FailureRateBreaker } from '../policy/failure-rate-breaker.js';
 import type { RetryBudget } from '../policy/retry-budget.js';
 import type { RouteMetrics } from '../telemetry/mesh-metrics.js';
 import type { GrpcCall, GrpcCallPipeline } from './grpc-call-step.js';
@@ -39,6 +40,9 @@ export class PolicyCall implements GrpcCall {
   routeMetrics: RouteMetrics | undefined = undefined;
   startedAt = 0;
   retryBudget: RetryBudget | undefined = undefined;
+  breaker: FailureRateBreaker | undefined = undefined;
+  breakerAdmission: Exclude<Admission, 'rejected'> | undefined = undefined;
+  holdsConcurrencySlot = false;
 
   readonly #pipeline: GrpcCallPipeline;
   readonly #nextCall: NextCall;
@@ -51,6 +55,7 @@ export class PolicyCall implements GrpcCall {
   #cancelled = false;
   #endStatus: StatusObject | undefined = undefined;
   #timer: TimerHandle | undefined = undefined;
+  #attemptTimer: TimerHandle | undefined = undefined;
   // What the caller sent, for an attempt made later: a retry, or a first attempt a step held back.
   #request: unknown = NONE;
   #pending: [MessageContext, unknown][] | undefined = undefined;
@@ -100,10 +105,21 @@ export class PolicyCall implements GrpcCall {
           }, ms, KEEP_ALIVE);
   }
 
+  limitAttempt(clock: Clock, ms: number, expire: () => StatusObject): void {
+    this.#attemptTimer = clock.setTimer(() => {
+      this.#attemptTimer = undefined;
+      if (!this.#inFlight || this.#ended) return;
+      const status = expire();
+      // The attempt's status (this one) comes back through onReceiveStatus, where the steps see it.
+      this.#attempt!.cancelWithStatus(status.code, status.details);
+    }, ms);
+  }
+
   end(status: StatusObject): void {
     if (this.#ended) return;
     this.#ended = true;
     this.#timer?.cancel();
+    this.#attemptTimer?.cancel();
     if (this.#inFlight) {
       this.#inFlight = false;
       this.#attempt!.cancelWithStatus(status.code, status.details);
@@ -191,6 +207,10 @@ export class PolicyCall implements GrpcCall {
 
   onReceiveStatus(status: StatusObject): void {
     this.#inFlight = false;
+    if (this.#attemptTimer !== undefined) {
+      this.#attemptTimer.cancel();
+      this.#attemptTimer = undefined;
+    }
     if (this.#ended) return;
     if (!this.#cancelled) {
       const steps = this.#pipeline.attemptEnded;

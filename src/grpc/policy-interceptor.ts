@@ -29,8 +29,8 @@ export function stepsInterceptor(steps: readonly GrpcCallStep[]): Interceptor {
 }
 
 /** The interceptor applying `service`'s policy as the mesh has it now (grpcClient's). */
-export function servicePolicyInterceptor(service: MeshClient, env: Omit<GrpcPolicyEnvironment, 'retryBudget'>): Interceptor {
-  const environment: GrpcPolicyEnvironment = { ...env, retryBudget: () => service.retryBudget };
+export function servicePolicyInterceptor(service: MeshClient, env: Omit<GrpcPolicyEnvironment, 'retryBudget' | 'breaker'>): Interceptor {
+  const environment: GrpcPolicyEnvironment = { ...env, retryBudget: () => service.retryBudget, breaker: () => service.circuitBreaker };
   const build = (settings: ServiceSettings) => new GrpcCallPipeline(grpcPolicySteps(service.name, settings.policy, environment));
   let settings = service.settings;
   let pipeline = build(settings);

@@ -12,6 +12,8 @@
  * about 1.5 µs of CPU per request (benchmarks/RESULTS.md), and testing it on a ManualClock meant
  * driving its internals.
  */
+import { MeshError } from '../core/errors.js';
+import type { CircuitBreakerPolicy } from '../core/policy.js';
 
 export type BreakerState = 'closed' | 'open' | 'half-open';
 
@@ -24,11 +26,40 @@ export interface FailureRateBreakerOptions {
   buckets?: number;
 }
 
+const BUCKETS = 10;
+
+/**
+ * A service's `circuitBreaker` settings with the defaults filled in, checked: Hystrix's 50 %, a 10 s
+ * window and `volumeThreshold` 20 (its `requestVolumeThreshold`), `resetTimeoutMs` 10 s to match the window.
+ */
+export function breakerOptions(policy: CircuitBreakerPolicy): Required<FailureRateBreakerOptions> {
+  const errorThresholdPercentage = policy.errorThresholdPercentage ?? 50;
+  const volumeThreshold = policy.volumeThreshold ?? 20;
+  const resetTimeoutMs = policy.resetTimeoutMs ?? 10_000;
+  const rollingWindowMs = policy.rollingWindowMs ?? 10_000;
+  validate(errorThresholdPercentage >= 0 && errorThresholdPercentage <= 100, `errorThresholdPercentage must be 0..100, got ${errorThresholdPercentage}`);
+  validate(Number.isInteger(volumeThreshold) && volumeThreshold >= 0, `volumeThreshold must be a whole number >= 0, got ${volumeThreshold}`);
+  validate(Number.isFinite(resetTimeoutMs) && resetTimeoutMs >= 0, `resetTimeoutMs must be a number of ms >= 0, got ${resetTimeoutMs}`);
+  validate(Number.isFinite(rollingWindowMs) && rollingWindowMs >= BUCKETS, `rollingWindowMs must be at least ${BUCKETS} ms, got ${rollingWindowMs}`);
+  return { errorThresholdPercentage, volumeThreshold, resetTimeoutMs, rollingWindowMs, buckets: BUCKETS };
+}
+
+function validate(ok: boolean, message: string): void {
+  if (!ok) throw new MeshError('INVALID_OPTIONS', `circuitBreaker.${message}`);
+}
+
+/** Why a call to `service` is refused at `now`, and when calls may resume: what the HTTP error and the gRPC status say. */
+export function openCircuitMessage(breaker: FailureRateBreaker, service: string, now: number): string {
+  const wait = Math.max(0, Math.ceil((breaker.probeAt() ?? 0) - now));
+  const when = breaker.probing ? 'a probe request is in flight now; calls resume if it succeeds' : `it lets one probe request through in ${wait} ms`;
+  return `service "${service}": circuit breaker is open because more than ${breaker.options.errorThresholdPercentage}% of recent calls failed; ${when}. Failing fast instead of adding load; check the service's health.`;
+}
+
 /** What a caller may do now: send as usual, send the one probe, or fail fast. */
 export type Admission = 'closed' | 'probe' | 'rejected';
 
 export class FailureRateBreaker {
-  readonly #options: FailureRateBreakerOptions;
+  readonly options: Readonly<FailureRateBreakerOptions>;
   readonly #sliceMs: number;
   readonly #calls: Int32Array;
   readonly #failures: Int32Array;
@@ -41,7 +72,7 @@ export class FailureRateBreaker {
 
   constructor(options: FailureRateBreakerOptions, now: number) {
     const buckets = options.buckets ?? 10;
-    this.#options = options;
+    this.options = options;
     this.#sliceMs = options.rollingWindowMs / buckets;
     this.#calls = new Int32Array(buckets);
     this.#failures = new Int32Array(buckets);
@@ -65,8 +96,8 @@ export class FailureRateBreaker {
     if (!failed) return false;
     this.#failures[i]!++;
     this.#totalFailures++;
-    if (this.#open || this.#totalCalls < this.#options.volumeThreshold) return false;
-    if ((this.#totalFailures / this.#totalCalls) * 100 <= this.#options.errorThresholdPercentage) return false;
+    if (this.#open || this.#totalCalls < this.options.volumeThreshold) return false;
+    if ((this.#totalFailures / this.#totalCalls) * 100 <= this.options.errorThresholdPercentage) return false;
     this.#tripAt(now);
     return true;
   }
@@ -115,7 +146,7 @@ export class FailureRateBreaker {
 
   #tripAt(now: number): void {
     this.#open = true;
-    this.#probeAt = now + this.#options.resetTimeoutMs;
+    this.#probeAt = now + this.options.resetTimeoutMs;
   }
 
   /** Empties the buckets whose time has passed since the last call. */

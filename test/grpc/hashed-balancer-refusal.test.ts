@@ -33,3 +33,26 @@ test('a gRPC client of a service balanced by random, ring-hash or maglev is refu
     await mesh.close();
   }
 });
+
+test('a gRPC client of a split service is refused when its channel could not honour the split: round-robin, or a destination subset', async () => {
+  const mesh = createMesh({
+    services: {
+      plain: { endpoints: ['127.0.0.1:1'], balancer: 'round-robin', split: [{ service: 'v1', weight: 9 }, { service: 'v2', weight: 1 }] },
+      labelled: {
+        endpoints: [{ host: '127.0.0.1', port: 1, labels: { version: 'v2' } }],
+        subsets: { v2: { labels: { version: 'v2' } } },
+        split: [{ service: 'labelled', subset: 'v2', weight: 1 }],
+      },
+      weighted: { endpoints: ['127.0.0.1:1'], split: [{ service: 'v1', weight: 9 }, { service: 'v2', weight: 1 }] },
+      v1: { endpoints: ['127.0.0.1:2'] },
+      v2: { endpoints: ['127.0.0.1:3'] },
+    },
+  });
+  try {
+    assert.throws(() => grpcClient(mesh, GreeterClient, 'plain'), /grpcClient\("plain"\): a traffic split is picked by the p2c-ewma and p2c-least-request balancers, not round-robin/);
+    assert.throws(() => grpcClient(mesh, GreeterClient, 'labelled'), /grpcClient\("labelled"\): split destination "labelled" names subset "v2", which gRPC channels do not select/);
+    grpcClient(mesh, GreeterClient, 'weighted').close();
+  } finally {
+    await mesh.close();
+  }
+});
