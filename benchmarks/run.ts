@@ -60,7 +60,9 @@ const header = [
 if (only === undefined) {
   // Hand-written analysis of the figures (profiles, causes) that a run cannot produce by itself.
   const notes = await readFile(new URL('./profile-notes.md', import.meta.url), 'utf8').catch(() => '');
-  await writeFile(new URL('./RESULTS.md', import.meta.url), `${header}\n${results.map((r) => r.markdown).join('\n\n')}\n${notes ? `\n${notes}` : ''}`);
+  // The last full `npm run soak` wrote its own table; it is kept beside the benchmarks.
+  const soak = await readFile(new URL('./soak-results.md', import.meta.url), 'utf8').catch(() => '');
+  await writeFile(new URL('./RESULTS.md', import.meta.url), `${header}\n${[...results.map((r) => r.markdown), soak.trim()].filter(Boolean).join('\n\n')}\n${notes ? `\n${notes}` : ''}`);
   console.error('wrote benchmarks/RESULTS.md');
 } else {
   console.error('(--only: RESULTS.md left as it was)');

@@ -118,11 +118,13 @@ export class Balancer<Req, Res> implements Service<Req, Res> {
         return res;
       },
       (err: unknown) => {
-        endpoint.load.end(startedAt, clock.now());
         // Neither the caller giving up nor a request refused before sending (malformed, or over the
         // endpoint's pending-requests limit) says anything about the endpoint's health.
         const code = (err as { code?: unknown } | null)?.code;
-        if (!ctx.signal?.aborted && code !== 'INVALID_REQUEST' && code !== 'CONCURRENCY_LIMITED') this.#recordFailure(endpoint);
+        const endpointFailed = !ctx.signal?.aborted && code !== 'INVALID_REQUEST' && code !== 'CONCURRENCY_LIMITED';
+        if (endpointFailed && endpoint.load.failed) endpoint.load.failed(startedAt, clock.now());
+        else endpoint.load.end(startedAt, clock.now());
+        if (endpointFailed) this.#recordFailure(endpoint);
         throw err;
       },
     );

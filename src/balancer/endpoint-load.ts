@@ -9,6 +9,8 @@ export interface EndpointLoad {
   start(now: number): void;
   /** `startedAt` is the `now` given to the matching `start`. */
   end(startedAt: number, now: number): void;
+  /** Instead of `end` when the request failed without an answer (refused, reset); default: `end`. */
+  failed?(startedAt: number, now: number): void;
   cost(now: number): number;
   /** The latency estimate (ms) behind the cost, for loads that keep one (peak-EWMA). */
   estimate?(now: number): number;

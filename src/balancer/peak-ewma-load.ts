@@ -22,6 +22,13 @@ export interface PeakEwmaOptions {
 
 /** Charged when requests are pending but the estimate has decayed to zero: assume the worst. */
 const PENALTY_MS = 1e6;
+/**
+ * Observed for a request that failed without an answer. A refused connection fails in well under
+ * a millisecond: taken as a latency, it made a dead endpoint the cheapest, and p2c sent the request
+ * and every retry straight back to it. Decaying like any peak, it costs the endpoint its traffic
+ * for tens of seconds unless every other one is slower.
+ */
+const FAILURE_PENALTY_MS = 1_000;
 
 export class PeakEwmaLoad implements EndpointLoad {
   pending = 0;
@@ -42,6 +49,11 @@ export class PeakEwmaLoad implements EndpointLoad {
   end(startedAt: number, now: number): void {
     this.pending--;
     this.#observe(now, Math.max(0, now - startedAt));
+  }
+
+  failed(startedAt: number, now: number): void {
+    this.pending--;
+    this.#observe(now, Math.max(FAILURE_PENALTY_MS, now - startedAt));
   }
 
   cost(now: number): number {

@@ -156,7 +156,8 @@ export function parseMeshConfig(text: string, fileName: string): MeshConfig {
       continue;
     }
     const kind = value.kind;
-    const label = `${String(kind ?? 'document')}${typeof (value.metadata as { name?: unknown } | undefined)?.name === 'string' ? ` "${(value.metadata as { name: string }).name}"` : ` ${doc.index + 1}`}`;
+    // A kind that is not a string (a list, a mapping) cannot name the document; its place and the kind field's problem do.
+    const label = `${typeof kind === 'string' ? kind : 'document'}${typeof (value.metadata as { name?: unknown } | undefined)?.name === 'string' ? ` ${quoteValue((value.metadata as { name: string }).name)}` : ` ${doc.index + 1}`}`;
     if (kind === 'Mesh') {
       const parsed = meshDocumentSchema.safeParse(value);
       if (!parsed.success) {
@@ -190,11 +191,11 @@ export function parseMeshConfig(text: string, fileName: string): MeshConfig {
       for (const [name, input] of Object.entries(parsed.data.spec.services)) {
         const path = ['spec', 'services', name];
         if (services.has(name)) {
-          report(doc, label, path, `service "${name}" is defined twice (first at ${services.get(name)!.sources[0]})`, true);
+          report(doc, label, path, `service ${quoteValue(name)} is defined twice (first at ${services.get(name)!.sources[0]})`, true);
           continue;
         }
         if (!/^[A-Za-z0-9]([A-Za-z0-9_.-]*[A-Za-z0-9])?$/.test(name)) {
-          report(doc, label, path, `"${name}" is not a service name; use a DNS-like name such as "reviews"`, true);
+          report(doc, label, path, `${quoteValue(name)} is not a service name; use a DNS-like name such as "reviews"`, true);
           continue;
         }
         services.set(name, { input: { ...input }, doc, path, sources: [doc.locate(path, true)] });
@@ -234,7 +235,7 @@ export function parseMeshConfig(text: string, fileName: string): MeshConfig {
   for (const { doc, label, value } of profiles) {
     const target = serviceForProfile(value.metadata.name, [...services.keys()]);
     if (target === undefined) {
-      report(doc, label, ['metadata', 'name'], `no Mesh service is named "${value.metadata.name}" or "${value.metadata.name.split('.')[0]}"; define it under spec.services of a kind: Mesh document`);
+      report(doc, label, ['metadata', 'name'], `no Mesh service is named ${quoteValue(value.metadata.name)} or ${quoteValue(value.metadata.name.split('.')[0])}; define it under spec.services of a kind: Mesh document`);
       continue;
     }
     const entry = services.get(target)!;

@@ -50,7 +50,7 @@ function describeIssue(schema: z.ZodTypeAny, issue: z.ZodIssue, input: unknown):
       return issue.keys
         .map((key) => {
           const suggestion = closest(key, allowedKeysAt(schema, issue.path, input));
-          return `unknown field "${key}"${suggestion ? ` (did you mean "${suggestion}"?)` : ''}`;
+          return `unknown field ${JSON.stringify(key)}${suggestion ? ` (did you mean "${suggestion}"?)` : ''}`;
         })
         .join('; ');
     case 'invalid_enum_value':

@@ -7,6 +7,8 @@
  */
 import { isMap, isScalar, isSeq, LineCounter, parseAllDocuments, type Document, type Node } from 'yaml';
 
+const MAX_ALIAS_COUNT = 100;
+
 export interface YamlDocument {
   readonly index: number;
   readonly value: unknown;
@@ -32,9 +34,17 @@ export function parseYamlFile(text: string, fileName: string): { documents: Yaml
   list.forEach((doc: Document.Parsed, index) => {
     for (const error of doc.errors) problems.push({ where: at(error.pos[0]), message: `YAML syntax: ${error.message.split('\n')[0]}` });
     if (doc.errors.length > 0 || isEmptyDocument(doc)) return;
+    let value: unknown;
+    try {
+      value = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
+    } catch (err) {
+      // Aliases that expand past the limit (a "billion laughs" document) throw here, not as a parse error.
+      problems.push({ where: at(doc.range[0]), message: `YAML: document ${index + 1}: ${(err as Error).message} (more than ${MAX_ALIAS_COUNT} alias expansions)` });
+      return;
+    }
     documents.push({
       index,
-      value: doc.toJS({ maxAliasCount: 100 }),
+      value,
       locate(path, preferKey = false) {
         let node: unknown = doc.contents;
         let keyNode: unknown;

@@ -121,7 +121,8 @@ export class DnsResolver implements Resolver {
   }
 
   async #resolveSrv(name: string): Promise<Answer> {
-    const records = await this.#dns.resolveSrv(name);
+    // Port 0 and the target "." say the service is not there (RFC 2782); neither is an endpoint.
+    const records = (await this.#dns.resolveSrv(name)).filter((r) => r.port > 0 && r.name !== '' && r.name !== '.');
     const answers = await Promise.all(records.map((r) => this.#resolveHost(r.name, r.port, r.weight > 0 ? r.weight : undefined)));
     // resolveSrv gives no TTL; the targets' address TTLs bound how long the set stays right.
     return { endpoints: answers.flatMap((a) => a.endpoints), ttlSeconds: Math.min(...answers.map((a) => a.ttlSeconds)) };

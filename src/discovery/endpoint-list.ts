@@ -66,7 +66,7 @@ export function readEndpointEntry(entry: unknown): EndpointAddress {
   if (entry === null || typeof entry !== 'object' || Array.isArray(entry)) return fail([], `expected "host:port" or { host, port }, got ${quoteValue(entry)}`);
   const { host, port, weight, labels, identity, ...rest } = entry as Record<string, unknown>;
   const unknown = Object.keys(rest);
-  if (unknown.length > 0) fail([], `unknown field ${unknown.map((k) => `"${k}"`).join(', ')}; allowed: host, port, weight, labels, identity`);
+  if (unknown.length > 0) fail([], `unknown field ${unknown.map((k) => JSON.stringify(k)).join(', ')}; allowed: host, port, weight, labels, identity`);
   if (identity !== undefined && (typeof identity !== 'string' || !isSpiffeId(identity))) {
     fail(['identity'], `expected a SPIFFE ID such as spiffe://cluster.local/ns/default/sa/words, got ${quoteValue(identity)}`);
   }

@@ -138,7 +138,8 @@ function planDiscovery(spec: unknown): Plan {
   if (spec === null || typeof spec !== 'object') throw new DiscoveryError([], `expected a string, a list or an object (${FORMS}), got ${quoteValue(spec)}`);
   const object = spec as Record<string, unknown>;
   const type = object.type;
-  const allowed = typeof type === 'string' ? FIELDS[type] : undefined;
+  // Own keys only: a type such as "constructor" must not find Object's.
+  const allowed = typeof type === 'string' && Object.hasOwn(FIELDS, type) ? FIELDS[type] : undefined;
   if (allowed === undefined) throw new DiscoveryError(['type'], `expected one of 'static' | 'file' | 'dns' | 'dns+srv' | 'kubernetes', got ${quoteValue(type)}`);
   if (type === 'kubernetes') {
     try {
@@ -149,7 +150,7 @@ function planDiscovery(spec: unknown): Plan {
     return { type: 'kubernetes', spec: object as unknown as KubernetesDiscoverySpec };
   }
   const unknown = Object.keys(object).filter((key) => !allowed.includes(key));
-  if (unknown.length > 0) throw new DiscoveryError([], `unknown field ${unknown.map((k) => `"${k}"`).join(', ')} for type ${type}; allowed: ${allowed.join(', ')}`);
+  if (unknown.length > 0) throw new DiscoveryError([], `unknown field ${unknown.map((k) => JSON.stringify(k)).join(', ')} for type ${type}; allowed: ${allowed.join(', ')}`);
   const bad = (field: string, expected: string): never => {
     throw new DiscoveryError([field], `expected ${expected}, got ${quoteValue(object[field])}`);
   };

@@ -60,7 +60,14 @@ export class ResponseBody extends Readable {
     if (collector !== undefined) {
       this.#collector = undefined;
       collector.reject(error);
+      // The reader has the error from its promise; an 'error' event too, which nobody listens to,
+      // would crash the process (a backend resetting mid-body did).
+      this.destroy();
+      return;
     }
+    // Nobody reads the body yet: the error waits for whoever does (a mixin rejects with it, a stream
+    // reader sees it) rather than crashing the process as an 'error' event without a listener.
+    if (this.listenerCount('error') === 0) this.on('error', () => {});
     this.destroy(error);
   }
 
@@ -139,6 +146,10 @@ export class ResponseBody extends Readable {
   }
 
   #collect(): Promise<Buffer> {
+    if (this.errored && !this.#used) {
+      this.#used = true;
+      return Promise.reject(this.errored);
+    }
     if (this.bodyUsed) return Promise.reject(new TypeError('the response body has already been read'));
     this.#used = true;
     // Chunks already buffered in the Readable come first; then the source fills the collector directly.

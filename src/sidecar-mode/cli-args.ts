@@ -44,6 +44,20 @@ Options (each overrides the same field of spec.sidecar in the config file):
   --max-header-bytes <n>   larger request headers get 431              default 16384
   --gateway <host:port>    the gateway's HTTPS listener (spec.gateway.https; "none" turns it off)
   --gateway-http <host:port>  the gateway's plain HTTP listener: 308 to HTTPS (spec.gateway.http)
+
+Limits per listener (outbound, inbound) against slow, stuck and hostile callers; each one closes the
+connection (or refuses the request) and is logged once per kind, then counted in
+meshwork_listener_refused_total{listener,reason}:
+  --headers-timeout <time>      a request's headers (a new connection's first bytes) must arrive
+                                within this (slow loris); 408                     default 30s
+  --request-timeout <time|off>  the whole request, body included (slow uploads); 408  default 5m
+  --idle-timeout <time>         a keep-alive connection with no request in progress  default 65s
+  --stream-idle-timeout <time|off>  no byte moved either way on a connection (a caller that
+                                stopped reading, a silent HTTP/2 session)          default 5m
+  --max-connections <n>         open connections; more are closed as they arrive    default 10000
+  --max-requests-in-flight <n>  requests in progress; more get 503 OVERLOADED       default 10000
+  --max-hops <n>                sidecars a request may pass (x-meshwork-hops); more get
+                                508 LOOP_DETECTED, which cuts a loop between sidecars  default 16
   -h, --help               show this text
   --version                print the version
 
@@ -104,6 +118,13 @@ export function parseCli(argv: string[]): CliCommand {
         'access-log': { type: 'boolean' },
         'drain-grace': { type: 'string' },
         'max-header-bytes': { type: 'string' },
+        'headers-timeout': { type: 'string' },
+        'request-timeout': { type: 'string' },
+        'idle-timeout': { type: 'string' },
+        'stream-idle-timeout': { type: 'string' },
+        'max-connections': { type: 'string' },
+        'max-requests-in-flight': { type: 'string' },
+        'max-hops': { type: 'string' },
         gateway: { type: 'string' },
         'gateway-http': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
@@ -158,6 +179,31 @@ export function parseCli(argv: string[]): CliCommand {
     if (!Number.isInteger(bytes) || bytes < 1024) throw new CliError(`--max-header-bytes: expected a whole number of bytes >= 1024, got ${JSON.stringify(v['max-header-bytes'])}`);
     overrides.maxHeaderBytes = bytes;
   }
+  const duration = (flag: 'headers-timeout' | 'request-timeout' | 'idle-timeout' | 'stream-idle-timeout', offAllowed: boolean): number | undefined => {
+    const text = v[flag];
+    if (text === undefined) return undefined;
+    if (offAllowed && text === 'off') return 0;
+    const ms = parseDuration(text);
+    if (ms === undefined || !(ms > 0)) throw new CliError(`--${flag}: expected a duration such as 500ms, 30s or 5m${offAllowed ? ', or off' : ''}, got ${JSON.stringify(text)}`);
+    return ms;
+  };
+  const count = (flag: 'max-connections' | 'max-requests-in-flight' | 'max-hops'): number | undefined => {
+    const text = v[flag];
+    if (text === undefined) return undefined;
+    const n = Number(text);
+    if (!/^\d+$/.test(text) || n < 1) throw new CliError(`--${flag}: expected a whole number of at least 1, got ${JSON.stringify(text)}`);
+    return n;
+  };
+  const limits: SidecarSection = {
+    headersTimeout: duration('headers-timeout', false),
+    requestTimeout: duration('request-timeout', true),
+    idleTimeout: duration('idle-timeout', false),
+    streamIdleTimeout: duration('stream-idle-timeout', true),
+    maxConnections: count('max-connections'),
+    maxRequestsInFlight: count('max-requests-in-flight'),
+    maxHops: count('max-hops'),
+  };
+  for (const [field, value] of Object.entries(limits)) if (value !== undefined) (overrides as Record<string, unknown>)[field] = value;
   const gateway: GatewayOverrides = {};
   const gatewayHttps = address('gateway', v.gateway, '0.0.0.0');
   const gatewayHttp = address('gateway-http', v['gateway-http'], '0.0.0.0');

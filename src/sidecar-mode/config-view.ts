@@ -22,6 +22,8 @@ export function effectiveConfig(file: string, live: SidecarPolicy, mesh: Mesh, t
       logLevel: settings.logLevel,
       accessLog: settings.accessLog,
       maxHeaderBytes: settings.maxHeaderBytes,
+      limits: settings.limits,
+      maxHops: settings.maxHops,
       inboundTls: live.tlsMode,
       authorization: settings.authorization,
       // Changed in the file, but the listeners run with what they started with until a restart.

@@ -19,6 +19,7 @@ import type { Logger } from '../core/logger.js';
 import type { MeshRequest } from '../http/http-types.js';
 import type { HeaderRecord, MeshResponse, ResponseBodySink } from '../http/mesh-response.js';
 import { addForwardedHeaders, endToEndHeaders, endToEndRawHeaders, forwardedRequestHeaders, rawHeader } from './proxy-headers.js';
+import { HOPS_HEADER, nextHop } from './hop-limit.js';
 import { proxyFailure } from './proxy-errors.js';
 
 export type ProxyRequest = IncomingMessage | Http2ServerRequest;
@@ -38,6 +39,8 @@ export interface ForwardOptions {
   accessLog: boolean;
   /** The label metrics and logs use for the target (the service name, or the authority). */
   label?: string;
+  /** Refuse a request that has already passed this many sidecars (x-meshwork-hops). */
+  maxHops: number;
   /** Inbound: who called. Its verified SPIFFE ID, if any, is passed to the app in x-meshwork-client-id. */
   peer?: { tls: boolean; clientId: string | undefined };
   /** Gateway: how the caller connected; its Host, X-Forwarded-* and x-meshwork-client-id are replaced. */
@@ -54,12 +57,17 @@ export function isHttp2(req: ProxyRequest): req is Http2ServerRequest {
 }
 
 export function forward(req: ProxyRequest, res: ProxyResponse, target: ForwardTarget, options: ForwardOptions): void {
+  const hops = nextHop(req, options.maxHops);
+  if (typeof hops !== 'number') {
+    options.logger.debug('request refused', { direction: options.direction, authority: options.authority, path: options.path, code: hops.code, error: hops.message });
+    return respondWithFailure(res, hops.status, hops.code, hops.message);
+  }
   const exchange = new ProxiedExchange(req, res, options);
   const h2 = exchange.h2;
   const request: MeshRequest = {
     method: req.method as Dispatcher.HttpMethod,
     path: options.path,
-    headers: forwardedHeaders(req, options, h2),
+    headers: forwardedHeaders(req, options, hops, h2),
     body: hasBody(req) ? (req as Readable) : null,
     signal: exchange.abort.asAbortSignal(),
     // gRPC needs HTTP/2 end to end, so it goes on as h2c; any other HTTP/2 request goes on as
@@ -200,11 +208,12 @@ class ProxiedExchange implements ResponseBodySink {
  * HTTP/1.1 requests are read from their raw list (proxy-headers.ts), so Node never builds a header
  * object for a request that is only passed on.
  */
-export function forwardedHeaders(req: ProxyRequest, options: ForwardOptions, h2 = isHttp2(req)): HeaderRecord | string[] {
+export function forwardedHeaders(req: ProxyRequest, options: ForwardOptions, hops: number, h2 = isHttp2(req)): HeaderRecord | string[] {
   if (!h2) {
     return forwardedRequestHeaders(req.rawHeaders, {
       authority: options.authority,
       clientAddress: req.socket?.remoteAddress,
+      hops,
       ...(options.direction !== 'outbound' ? { clientIdHeader: { name: CLIENT_ID_HEADER, value: options.peer?.clientId } } : {}),
       ...(options.edgeProto ? { edgeProto: options.edgeProto } : {}),
     });
@@ -219,6 +228,7 @@ export function forwardedHeaders(req: ProxyRequest, options: ForwardOptions, h2 
     headers['x-forwarded-proto'] = options.edgeProto;
   }
   addForwardedHeaders(headers, req.socket?.remoteAddress, options.authority);
+  headers[HOPS_HEADER] = String(hops);
   if (options.direction !== 'outbound') {
     delete headers[CLIENT_ID_HEADER];
     if (options.peer?.clientId) headers[CLIENT_ID_HEADER] = options.peer.clientId;

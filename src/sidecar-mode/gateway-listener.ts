@@ -18,6 +18,8 @@ import type { Clock } from '../core/clock.js';
 import type { Logger } from '../core/logger.js';
 import type { HostPort } from '../config/listen-address.js';
 import type { GatewaySection } from '../config/gateway-schema.js';
+import type { ListenerLimits } from '../config/sidecar-schema.js';
+import type { ReportRefusal } from './listener-refusals.js';
 import { forward, isHttp2, respondWithFailure, type ProxyRequest, type ProxyResponse } from './forward.js';
 import { proxyFailure } from './proxy-errors.js';
 import { hostMatches } from '../config/host-pattern.js';
@@ -33,6 +35,10 @@ export interface GatewayOptions {
   /** The config file's directory, for relative certificate paths. */
   baseDir: string;
   maxHeaderBytes: number;
+  /** The same timeouts and limits as the sidecar's other listeners, refusals reported per listener. */
+  limits: ListenerLimits;
+  refusals: (listener: string) => ReportRefusal;
+  maxHops: () => number;
   accessLog: () => boolean;
 }
 
@@ -65,6 +71,8 @@ export async function startGateway(section: GatewaySection, options: GatewayOpti
       https = await listenProxy(section.https, {
         name: 'gateway-https',
         maxHeaderBytes: options.maxHeaderBytes,
+        limits: options.limits,
+        refused: options.refusals('gateway-https'),
         logger,
         // Only TLS is spoken here: a plaintext request gets 403 TLS_REQUIRED.
         tls: { mode: () => 'strict', server },
@@ -75,7 +83,7 @@ export async function startGateway(section: GatewaySection, options: GatewayOpti
     if (section.http) {
       const httpsPort = https?.address.port ?? section.https?.port ?? 443;
       const handler: RequestHandler = section.httpsRedirect ? (req, res) => redirectToHttps(req, res, httpsPort) : (req, res) => routeRequest(req, res, 'http');
-      http = await listenProxy(section.http, { name: 'gateway-http', maxHeaderBytes: options.maxHeaderBytes, logger, handler });
+      http = await listenProxy(section.http, { name: 'gateway-http', maxHeaderBytes: options.maxHeaderBytes, limits: options.limits, refused: options.refusals('gateway-http'), logger, handler });
       listeners.push(http);
     }
   } catch (err) {
@@ -113,6 +121,7 @@ export async function startGateway(section: GatewaySection, options: GatewayOpti
       path: target.path,
       logger,
       accessLog: options.accessLog(),
+      maxHops: options.maxHops(),
       edgeProto: scheme,
     });
   }

@@ -48,12 +48,12 @@ export function inboundAdmission(options: InboundAdmissionOptions): {
     handler(req, res) {
       const { authority, label, peer, path, denied } = admit(req);
       if (denied) return respondWithFailure(res, 403, 'FORBIDDEN', denied);
-      forward(req, res, app, { direction: 'inbound', authority, label, path, logger, accessLog: policy.settings.accessLog, peer });
+      forward(req, res, app, { direction: 'inbound', authority, label, path, logger, accessLog: policy.settings.accessLog, maxHops: policy.settings.maxHops, peer });
     },
     onUpgrade(req, socket, head) {
       const { authority, label, peer, path, denied } = admit(req);
       if (denied) return endWithStatus(socket, 403, denied, 'FORBIDDEN');
-      forwardUpgrade(req, socket, head, app, { direction: 'inbound', authority, label, path, logger, accessLog: policy.settings.accessLog, peer });
+      forwardUpgrade(req, socket, head, app, { direction: 'inbound', authority, label, path, logger, accessLog: policy.settings.accessLog, maxHops: policy.settings.maxHops, peer });
     },
   };
 }

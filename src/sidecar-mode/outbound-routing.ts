@@ -6,6 +6,7 @@
  * `unknownHosts: refuse`), never back to this sidecar itself.
  */
 import type { IncomingMessage } from 'node:http';
+import { networkInterfaces } from 'node:os';
 import type { Duplex } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { Mesh } from '../client/create-mesh.js';
@@ -62,13 +63,26 @@ export function hostOnly(authority: string): string {
   return authority.startsWith('[') ? authority.slice(0, authority.indexOf(']') + 1) : authority.replace(/:\d+$/, '');
 }
 
-export function routeOutbound(req: ProxyRequest, res: ProxyResponse, mesh: Mesh, passthrough: Dispatcher, own: HostPort, settings: SidecarSettings, logger: Logger): void {
+/** Whether `target` reaches one of this sidecar's own listeners: by loopback, by the bound address, or by any local address when bound to all. */
+export function namesOwnListener(target: HostPort, listeners: readonly HostPort[]): HostPort | undefined {
+  return listeners.find((own) => {
+    if (target.port !== own.port) return false;
+    if (isLoopbackHost(target.host) || target.host === own.host) return true;
+    return (own.host === '0.0.0.0' || own.host === '::') && localAddresses().has(target.host);
+  });
+}
+
+function localAddresses(): Set<string> {
+  return new Set(Object.values(networkInterfaces()).flatMap((list) => (list ?? []).map((i) => i.address)));
+}
+
+export function routeOutbound(req: ProxyRequest, res: ProxyResponse, mesh: Mesh, passthrough: Dispatcher, own: readonly HostPort[], settings: SidecarSettings, logger: Logger): void {
   const target = requestTarget(req);
   if ('problem' in target) {
     respondWithFailure(res, 400, 'INVALID_REQUEST', target.problem);
     return;
   }
-  const forwardOptions = { direction: 'outbound' as const, authority: target.authority, path: target.path, logger, accessLog: settings.accessLog };
+  const forwardOptions = { direction: 'outbound' as const, authority: target.authority, path: target.path, logger, accessLog: settings.accessLog, maxHops: settings.maxHops };
   const service = mesh.serviceFor(target.authority);
   if (service !== undefined) {
     forward(req, res, mesh.client(service), { ...forwardOptions, label: service });
@@ -89,9 +103,11 @@ export function routeOutbound(req: ProxyRequest, res: ProxyResponse, mesh: Mesh,
     respondWithFailure(res, 400, 'INVALID_REQUEST', `"${target.authority}" is not a host to pass through to`);
     return;
   }
-  // Sending a request for ourselves to ourselves would loop until sockets run out.
-  if (parsed.port === own.port && (isLoopbackHost(parsed.host) || parsed.host === own.host)) {
-    respondWithFailure(res, 508, 'LOOP_DETECTED', `${target.authority} is this sidecar's own outbound address; name a service instead`);
+  // Sending a request for ourselves to ourselves would loop until sockets run out (outbound), or
+  // reach the app or the admin port by a path no policy was written for.
+  const self = namesOwnListener(parsed, own);
+  if (self !== undefined) {
+    respondWithFailure(res, 508, 'LOOP_DETECTED', `${target.authority} is this sidecar's own listener (${formatHostPort(self)}); name a service instead`);
     return;
   }
   forward(req, res, passthroughTarget(passthrough, `http://${formatHostPort(parsed)}`), forwardOptions);
@@ -115,7 +131,7 @@ export function upgradeOutbound(req: IncomingMessage, socket: Duplex, head: Buff
   const target = requestTarget(req);
   const refuse = (status: number, code: string, message: string) => endWithStatus(socket, status, message, code);
   if ('problem' in target) return refuse(400, 'INVALID_REQUEST', target.problem);
-  const options = { direction: 'outbound' as const, authority: target.authority, path: target.path, logger, accessLog: settings.accessLog };
+  const options = { direction: 'outbound' as const, authority: target.authority, path: target.path, logger, accessLog: settings.accessLog, maxHops: settings.maxHops };
   const service = mesh.serviceFor(target.authority);
   if (service !== undefined) return forwardUpgrade(req, socket, head, mesh.client(service), { ...options, label: service });
   const egress = mesh.egressFor(target.authority);

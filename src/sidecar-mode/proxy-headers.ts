@@ -107,6 +107,8 @@ export interface ForwardedBy {
   authority: string;
   /** The caller's address, appended to X-Forwarded-For. */
   clientAddress: string | undefined;
+  /** The hop count to send on in x-meshwork-hops (hop-limit.ts), replacing the one that came in. */
+  hops: number;
   /** Inbound: the caller's verified identity replaces any `x-meshwork-client-id` it sent. */
   clientIdHeader?: { name: string; value: string | undefined };
   /**
@@ -147,7 +149,7 @@ export function forwardedRequestHeaders(raw: readonly string[], by: ForwardedBy)
         if (TE_TRAILERS.test(value)) out.push('te', 'trailers');
         continue;
       }
-      if (HOP_BY_HOP.has(lower) || named?.has(lower) || lower === identity || (edge && lower === DEADLINE_HEADER)) continue;
+      if (HOP_BY_HOP.has(lower) || named?.has(lower) || lower === identity || lower === HOPS || (edge && lower === DEADLINE_HEADER)) continue;
       if (lower === 'host') {
         if (host || edge) continue;
         host = true;
@@ -169,9 +171,11 @@ export function forwardedRequestHeaders(raw: readonly string[], by: ForwardedBy)
   if (forwardedFor !== undefined) out.push('x-forwarded-for', forwardedFor);
   if (!proto) out.push('x-forwarded-proto', by.edgeProto ?? 'http');
   if (!forwardedHost) out.push('x-forwarded-host', by.authority);
+  out.push(HOPS, String(by.hops));
   if (identity !== undefined && by.clientIdHeader!.value !== undefined) out.push(identity, by.clientIdHeader!.value);
   return out;
 }
 
 const TE_TRAILERS = /(^|,)\s*trailers\s*(;|,|$)/i;
-const REQUEST_SPECIAL_LENGTHS = new Set([...HOP_BY_HOP, 'host', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-meshwork-client-id', DEADLINE_HEADER].map((name) => name.length));
+const HOPS = 'x-meshwork-hops';
+const REQUEST_SPECIAL_LENGTHS = new Set([...HOP_BY_HOP, 'host', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-meshwork-client-id', DEADLINE_HEADER, HOPS].map((name) => name.length));

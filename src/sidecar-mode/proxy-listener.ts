@@ -7,6 +7,11 @@
  * It also counts requests in flight, so that a drain can wait for them, and answers requests the
  * HTTP/1.1 parser rejects (conflicting Content-Length and Transfer-Encoding, bad chunking, headers
  * over the limit) with a 4xx of its own: such a request never reaches a handler.
+ *
+ * A caller gets bounded time and room (ListenerLimits): headers and the whole request must arrive in
+ * time (slow loris, slow uploads), a connection on which nothing moves is closed (idle keep-alive,
+ * a caller that stopped reading), and connections and requests in progress are capped, so a hostile
+ * or broken client costs a slot for a while and never the service to everyone else.
  */
 import { createServer as createHttpServer, STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createServer as createHttp2Server, type Http2SecureServer, type Http2ServerRequest, type Http2ServerResponse, type Http2Session } from 'node:http2';
@@ -15,6 +20,9 @@ import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from '../core/logger.js';
 import type { HostPort } from '../config/listen-address.js';
+import type { ListenerLimits } from '../config/sidecar-schema.js';
+import { respondWithFailure } from './forward.js';
+import type { ReportRefusal } from './listener-refusals.js';
 import { endWithStatus } from './raw-response.js';
 import { describeTlsClientError } from './tls-refusal.js';
 
@@ -40,18 +48,18 @@ export interface ProxyListenerOptions {
   handler: RequestHandler;
   onUpgrade?: UpgradeHandler;
   maxHeaderBytes: number;
+  limits: ListenerLimits;
+  refused: ReportRefusal;
   logger: Logger;
 }
 
-/** How long a new connection may take to send enough bytes to tell its protocol (as the header timeout). */
-const FIRST_BYTES_TIMEOUT_MS = 30_000;
 /** What an HTTP/2 client with prior knowledge sends first (RFC 9113 §3.4). */
 const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
 /** The first byte of every TLS connection (a handshake record); no HTTP/1.1 method starts with it. */
 const TLS_HANDSHAKE = 0x16;
 
 export async function listenProxy(address: HostPort, options: ProxyListenerOptions): Promise<ProxyListener> {
-  const { logger, name } = options;
+  const { logger, name, limits, refused } = options;
   let inFlight = 0;
   let draining = false;
   let drained: (() => void) | undefined;
@@ -64,8 +72,16 @@ export async function listenProxy(address: HostPort, options: ProxyListenerOptio
     if (draining && inFlight === 0) drained?.();
   };
   const handle: RequestHandler = (req, res) => {
+    if (inFlight >= limits.maxRequestsInFlight) {
+      refused('max_requests_in_flight', { remote: req.socket?.remoteAddress });
+      res.setHeader('retry-after', '1');
+      respondWithFailure(res, 503, 'OVERLOADED', `this sidecar's ${name} listener has ${limits.maxRequestsInFlight} requests in progress (maxRequestsInFlight); retry shortly`);
+      return;
+    }
     inFlight++;
     res.on('close', onResponseClose);
+    // Node sets no inactivity timeout again on a kept-alive connection's later requests; this does.
+    if (req.httpVersionMajor === 1) req.socket.setTimeout(limits.streamIdleTimeoutMs);
     // While draining, HTTP/1.1 callers are told to reconnect elsewhere after this response.
     if (draining && req.httpVersionMajor === 1) res.setHeader('connection', 'close');
     try {
@@ -79,11 +95,31 @@ export async function listenProxy(address: HostPort, options: ProxyListenerOptio
     }
   };
 
-  const http1 = createHttpServer({ maxHeaderSize: options.maxHeaderBytes, requireHostHeader: false }, handle);
-  // Streams may run for minutes (gRPC, downloads); the deadline, not the socket, bounds a request.
-  http1.requestTimeout = 0;
-  http1.headersTimeout = 30_000;
-  http1.keepAliveTimeout = 65_000;
+  // Node refuses a headers timeout longer than the request timeout; the request's bounds the headers'.
+  const headersTimeout = limits.requestTimeoutMs > 0 ? Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs) : limits.headersTimeoutMs;
+  const http1 = createHttpServer(
+    {
+      maxHeaderSize: options.maxHeaderBytes,
+      requireHostHeader: false,
+      headersTimeout,
+      requestTimeout: limits.requestTimeoutMs,
+      keepAliveTimeout: limits.idleTimeoutMs,
+      // Node looks for requests past their time on this interval (30 s by default): a short timeout
+      // needs a shorter look, or it is only enforced up to 30 s late.
+      connectionsCheckingInterval: Math.max(50, Math.min(1_000, headersTimeout / 4)),
+    },
+    handle,
+  );
+  // This server never listens itself (connections are handed to it), and Node starts the tracking
+  // that enforces headersTimeout and requestTimeout, and that closeIdleConnections() reads, only on
+  // 'listening': without this, neither timeout was ever applied.
+  http1.emit('listening');
+  // A connection on which nothing moves; between requests, keepAliveTimeout (idleTimeout) applies instead.
+  http1.timeout = limits.streamIdleTimeoutMs;
+  http1.on('timeout', (socket: Socket) => {
+    refused((socket as { _httpMessage?: unknown })._httpMessage ? 'stream_idle_timeout' : 'idle_timeout', { remote: socket.remoteAddress });
+    socket.destroy();
+  });
   http1.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
     // A caller that hung up (reset, or closed half way) sent nothing wrong; there is no one to answer.
     if (err.code === 'ECONNRESET' || err.code === 'EPIPE' || !socket.writable) {
@@ -91,14 +127,36 @@ export async function listenProxy(address: HostPort, options: ProxyListenerOptio
       socket.destroy();
       return;
     }
-    const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
-    logger.warn('malformed request refused', { listener: name, status, code: err.code, error: err.message });
-    if (socket.writable && !(socket as Socket).destroyed) endWithStatus(socket, status, `${STATUS_CODES[status]}: ${err.code ?? 'malformed request'}`);
-    else socket.destroy();
+    const remote = (socket as Socket).remoteAddress;
+    // Node reports both timeouts with one code: a request whose headers were complete broke the request timeout.
+    const timedOut = err.code === 'ERR_HTTP_REQUEST_TIMEOUT';
+    const response = (socket as { _httpMessage?: ServerResponse })._httpMessage;
+    const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : timedOut ? 408 : 400;
+    refused(timedOut ? (response ? 'request_timeout' : 'headers_timeout') : status === 431 ? 'header_too_large' : 'malformed_request', { status, code: err.code, error: err.message, remote });
+    const answer = () => {
+      const current = (socket as { _httpMessage?: ServerResponse })._httpMessage;
+      // Once a response has started there is no room for a status of our own: the connection is cut.
+      if (socket.writable && !(socket as Socket).destroyed && !current?.headersSent) endWithStatus(socket, status, `${STATUS_CODES[status]}: ${err.code ?? 'malformed request'}`);
+      else socket.destroy();
+    };
+    // The bad request was pipelined behind one that is whole and still being answered: that answer
+    // goes first, then the 4xx. Answering at once would hand the 4xx to the earlier request (whose
+    // app did run it), and cutting would lose its answer.
+    if (response && response.req.complete && !response.writableFinished) {
+      response.once('close', answer);
+      return;
+    }
+    answer();
   });
   if (options.onUpgrade) http1.on('upgrade', options.onUpgrade);
 
   const http2 = createHttp2Server({ maxSessionMemory: 64, settings: { maxHeaderListSize: options.maxHeaderBytes } }, handle);
+  // A session on which no frame moves either way (pings included) for streamIdleTimeout is closed.
+  http2.setTimeout(limits.streamIdleTimeoutMs);
+  (http2 as NodeJS.EventEmitter).on('timeout', (session: Http2Session) => {
+    logger.debug('HTTP/2 session closed: nothing moved on it for streamIdleTimeout', { listener: name });
+    session.destroy();
+  });
   http2.on('session', (session: Http2Session) => {
     sessions.add(session);
     session.once('close', () => sessions.delete(session));
@@ -128,6 +186,12 @@ export async function listenProxy(address: HostPort, options: ProxyListenerOptio
   // handed to the TLS server would keep Nagle's algorithm, which held small mTLS responses back for
   // tens of milliseconds (half the throughput of plaintext without it).
   const tcp = createTcpServer({ noDelay: true, keepAlive: true, keepAliveInitialDelay: 60_000 }, (socket) => {
+    if (sockets.size >= limits.maxConnections) {
+      refused('max_connections', { remote: socket.remoteAddress });
+      socket.on('error', () => {});
+      socket.destroy();
+      return;
+    }
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
     socket.on('error', () => socket.destroy());
@@ -135,13 +199,19 @@ export async function listenProxy(address: HostPort, options: ProxyListenerOptio
     // bytes of its preface are there, since an HTTP/1.1 request may arrive a byte at a time ("P" of
     // POST or PUT is the preface's first byte too).
     let seen: Buffer | undefined;
-    // A connection that says nothing (or only part of a preface) is not kept for ever.
-    socket.setTimeout(FIRST_BYTES_TIMEOUT_MS, () => socket.destroy());
+    // A connection that says nothing (or only part of a preface) is not kept for ever: the first
+    // bytes are the start of the first request's headers.
+    const onSilence = () => {
+      refused('headers_timeout', { remote: socket.remoteAddress, before: 'the protocol was known' });
+      socket.destroy();
+    };
+    socket.setTimeout(headersTimeout, onSilence);
     const onData = (chunk: Buffer) => {
       seen = seen === undefined ? chunk : Buffer.concat([seen, chunk]);
       const kind = sniff(seen, options.tls !== undefined && options.tls.mode() !== 'off');
       if (kind === 'undecided') return;
       socket.setTimeout(0);
+      socket.off('timeout', onSilence);
       socket.off('data', onData);
       socket.pause();
       socket.unshift(seen);
@@ -199,6 +269,7 @@ export async function listenProxy(address: HostPort, options: ProxyListenerOptio
       }));
       // Whatever is left after the grace period (or idle sockets of a finished drain) is cut.
       http1.closeAllConnections();
+      http1.close();
       for (const session of sessions) session.destroy();
       for (const socket of sockets) socket.destroy();
       return finished;

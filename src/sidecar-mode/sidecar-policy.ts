@@ -13,7 +13,7 @@ import { compileAuthorization, type Authorize } from './inbound-authorization.js
 import type { InboundTlsMode } from './inbound-tls.js';
 
 /** spec.sidecar fields the listeners are built with: a reload that changes them waits for a restart. */
-const RESTART_ONLY = ['outbound', 'inbound', 'admin', 'app', 'maxHeaderBytes'] as const;
+const RESTART_ONLY = ['outbound', 'inbound', 'admin', 'app', 'maxHeaderBytes', 'limits'] as const;
 
 export class SidecarPolicy {
   settings: SidecarSettings;

@@ -23,7 +23,8 @@ import { systemClock } from '../core/clock.js';
 import { effectiveConfig } from './config-view.js';
 import { inboundAdmission } from './inbound-admission.js';
 import { inboundTls, type InboundTls } from './inbound-tls.js';
-import { routeOutbound, upgradeOutbound } from './outbound-routing.js';
+import { namesOwnListener, routeOutbound, upgradeOutbound } from './outbound-routing.js';
+import { listenerRefusals } from './listener-refusals.js';
 import { listenProxy, type ProxyListener } from './proxy-listener.js';
 import { SidecarPolicy } from './sidecar-policy.js';
 import { installSidecarTracing } from './sidecar-tracing.js';
@@ -101,6 +102,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
   let inboundTlsServer: InboundTls | undefined;
   let gateway: Gateway | undefined;
   let draining = false;
+  const ownListeners = () => [outbound?.address, inbound?.address, admin?.address, gateway?.https, gateway?.http].filter((a): a is HostPort => a !== undefined && a !== null);
   try {
     if (gatewaySection) {
       gateway = await startGateway(gatewaySection, {
@@ -109,16 +111,20 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
         clock: systemClock,
         baseDir: mesh.baseDir ?? process.cwd(),
         maxHeaderBytes: settings.maxHeaderBytes,
+        limits: settings.limits,
+        refusals: (listener) => listenerRefusals(listener, logger, metrics.registry),
+        maxHops: () => live.settings.maxHops,
         accessLog: () => live.settings.accessLog,
       });
     }
     if (settings.outbound) {
-      const own = settings.outbound;
-      outbound = await listenProxy(own, {
+      outbound = await listenProxy(settings.outbound, {
         name: 'outbound',
         maxHeaderBytes: settings.maxHeaderBytes,
+        limits: settings.limits,
+        refused: listenerRefusals('outbound', logger, metrics.registry),
         logger,
-        handler: (req, res) => routeOutbound(req, res, mesh, passthrough, outbound?.address ?? own, live.settings, logger),
+        handler: (req, res) => routeOutbound(req, res, mesh, passthrough, ownListeners(), live.settings, logger),
         onUpgrade: (req, socket, head) => upgradeOutbound(req, socket, head, mesh, live.settings, logger),
       });
     }
@@ -132,6 +138,8 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
         inbound = await listenProxy(settings.inbound, {
           name: 'inbound',
           maxHeaderBytes: settings.maxHeaderBytes,
+          limits: settings.limits,
+          refused: listenerRefusals('inbound', logger, metrics.registry),
           logger,
           handler,
           onUpgrade,
@@ -159,6 +167,9 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
         logger,
       );
     }
+    // An app address that is one of the sidecar's own listeners would send inbound traffic round in a circle.
+    const self = settings.app ? namesOwnListener(settings.app, ownListeners()) : undefined;
+    if (self) throw new MeshError('INVALID_CONFIG', `the app address ${formatHostPort(settings.app!)} is this sidecar's own listener ${formatHostPort(self)}; give the address the app listens on`);
   } catch (err) {
     await Promise.all([outbound?.drain(0), inbound?.drain(0), gateway?.drain(0), admin?.close(), mesh.close(), app?.close(), passthrough.close()]);
     if (isMeshError(err)) throw err;

@@ -18,6 +18,7 @@ import { MeshError } from '../core/errors.js';
 import { LightAbortSignal } from '../core/light-abort-signal.js';
 import type { MeshResponse } from '../http/mesh-response.js';
 import { forwardedHeaders, hasBody, type ForwardOptions, type ForwardTarget } from './forward.js';
+import { nextHop } from './hop-limit.js';
 import { endToEndRawHeaders } from './proxy-headers.js';
 import { proxyFailure } from './proxy-errors.js';
 import { endWithStatus } from './raw-response.js';
@@ -31,6 +32,11 @@ export function forwardUpgrade(req: IncomingMessage, client: Duplex, head: Buffe
     endWithStatus(client, 400, 'an upgrade request names one protocol in Upgrade and has no body', 'INVALID_REQUEST');
     return;
   }
+  const hops = nextHop(req, options.maxHops);
+  if (typeof hops !== 'number') {
+    endWithStatus(client, hops.status, hops.message, hops.code);
+    return;
+  }
   const abort = new LightAbortSignal();
   const onClientGone = () => abort.abort(new MeshError('REQUEST_ABORTED', 'the caller closed the connection during the upgrade'));
   client.once('close', onClientGone);
@@ -39,7 +45,7 @@ export function forwardUpgrade(req: IncomingMessage, client: Duplex, head: Buffe
     .request({
       method: req.method as Dispatcher.HttpMethod,
       path: options.path,
-      headers: forwardedHeaders(req, options, false),
+      headers: forwardedHeaders(req, options, hops, false),
       body: null,
       upgrade: protocol,
       signal: abort.asAbortSignal(),

@@ -6,18 +6,9 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { createServer, type AddressInfo } from 'node:net';
 import { test } from 'node:test';
+import { freePort } from '../helpers/free-port.js';
 import { REPO, ensureBuilt } from '../helpers/sidecar-process.js';
-
-/** A port nothing listens on: connections are refused at once. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 function runScript(source: string): { status: number | null; stdout: string; stderr: string } {
   ensureBuilt();
@@ -26,7 +17,7 @@ function runScript(source: string): { status: number | null; stdout: string; std
 }
 
 test('a request waiting in a retry backoff keeps the process alive until it settles', async () => {
-  const port = await closedPort();
+  const port = await freePort();
   const result = runScript(`
     import { meshClient } from 'meshwork';
     const client = meshClient('gone', { endpoints: ['127.0.0.1:${port}'], retries: { backoff: { base: 300, max: 300 } } });

@@ -24,6 +24,8 @@ export interface SidecarProcess {
   /** Sends a signal and resolves with the exit code. */
   stop(signal?: NodeJS.Signals): Promise<number | null>;
   metrics(): Promise<string>;
+  /** Resolves once `count` log lines (so far or to come) match. */
+  waitForLogs(match: (entry: Record<string, unknown>) => boolean, count?: number): Promise<void>;
 }
 
 export function ensureBuilt(): void {
@@ -54,6 +56,7 @@ export async function startSidecarProcess(yaml: string, extraArgs: string[] = []
     ...(options.env ? { env: { ...process.env, ...options.env } } : {}),
   });
   const logs: Record<string, unknown>[] = [];
+  const waiters = new Set<() => void>();
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const ready = await new Promise<Record<string, unknown>>((resolve, reject) => {
     // Killed when it does not become ready, so a failed start leaves nothing running to keep the tests alive.
@@ -70,6 +73,7 @@ export async function startSidecarProcess(yaml: string, extraArgs: string[] = []
         entry = { raw: line };
       }
       logs.push(entry);
+      for (const check of waiters) check();
       if (entry.msg === 'mesh-sidecar ready') {
         clearTimeout(timer);
         resolve(entry);
@@ -95,6 +99,17 @@ export async function startSidecarProcess(yaml: string, extraArgs: string[] = []
     async metrics() {
       const res = await fetch(`http://${admin}/metrics`);
       return res.text();
+    },
+    waitForLogs(match, count = 1) {
+      return new Promise<void>((resolve) => {
+        const check = () => {
+          if (logs.filter(match).length < count) return;
+          waiters.delete(check);
+          resolve();
+        };
+        waiters.add(check);
+        check();
+      });
     },
   };
 }

@@ -27,7 +27,7 @@ ${extra}`;
 test('--help explains every flag and exits 0; --version prints the version', () => {
   const help = runSidecarCli(['--help']);
   assert.equal(help.status, 0);
-  for (const flag of ['--config', '--outbound', '--inbound', '--admin', '--app', '--log-level', '--access-log', '--drain-grace', '--max-header-bytes']) {
+  for (const flag of ['--config', '--outbound', '--inbound', '--admin', '--app', '--log-level', '--access-log', '--drain-grace', '--max-header-bytes', '--headers-timeout', '--request-timeout', '--idle-timeout', '--stream-idle-timeout', '--max-connections', '--max-requests-in-flight', '--max-hops']) {
     assert.ok(help.stdout.includes(flag), `--help mentions ${flag}`);
   }
   const version = runSidecarCli(['--version']);
@@ -62,6 +62,19 @@ test('bad flags and bad configs exit 2 with a reason that names the problem', ()
   rmSync(dirname(onePath), { recursive: true, force: true });
   assert.equal(oneProblem.status, 2);
   assert.match(oneProblem.stderr, /^mesh-sidecar: \S*mesh\.yaml:7:16: Mesh service "words" spec\.services\.words\.timeout: expected a duration[^\n]*\n$/);
+
+  const badTimeout = runSidecarCli(['--config', 'x.yaml', '--headers-timeout', 'soon']);
+  assert.equal(badTimeout.status, 2);
+  assert.match(badTimeout.stderr, /--headers-timeout: expected a duration such as 500ms, 30s or 5m, got "soon"/);
+  const badCount = runSidecarCli(['--config', 'x.yaml', '--max-connections', '0']);
+  assert.equal(badCount.status, 2);
+  assert.match(badCount.stderr, /--max-connections: expected a whole number of at least 1, got "0"/);
+  const limitsPath = writeConfig('apiVersion: meshwork.dev/v1alpha1\nkind: Mesh\nspec:\n  sidecar:\n    idleTimeout: off\n    maxHops: 0\n  services:\n    words:\n      endpoints: ["127.0.0.1:1"]\n');
+  const badLimits = runSidecarCli(['--config', limitsPath]);
+  rmSync(dirname(limitsPath), { recursive: true, force: true });
+  assert.equal(badLimits.status, 2);
+  assert.match(badLimits.stderr, /mesh\.yaml:5:18: Mesh 1 spec\.sidecar\.idleTimeout: expected a duration/);
+  assert.match(badLimits.stderr, /mesh\.yaml:6:14: Mesh 1 spec\.sidecar\.maxHops: expected a whole number of at least 1/);
 
   const absent = runSidecarCli(['--config', '/nonexistent/mesh.yaml']);
   assert.equal(absent.status, 2);
@@ -140,7 +153,7 @@ test('malformed HTTP gets a 4xx and never reaches the service', async () => {
     const ok = await request(`http://${sidecar.outbound}/after`, { headers: { host: 'words' } });
     assert.equal(ok.statusCode, 200);
     await ok.body.dump();
-    assert.ok(sidecar.logs.some((l) => l.msg === 'malformed request refused' && l.status === 431));
+    assert.ok(sidecar.logs.some((l) => l.reason === 'header_too_large' && l.status === 431));
   } finally {
     await sidecar.stop();
     await backend.stop();

@@ -15,7 +15,10 @@
  *   does the same. FQDN slices are skipped: their "addresses" are names, not pods.
  * - Slices carry no pod labels; `labelsOf` (given when subsets need them) looks them up by the
  *   endpoint's `targetRef`, as Istio's control plane does from the pods it watches.
+ * - A slice, endpoint or port of the wrong shape (a watch stream can carry anything) is skipped: it
+ *   must neither yield an address nothing can connect to nor, by throwing, stop every later update.
  */
+import { isIP } from 'node:net';
 import type { EndpointAddress } from '../endpoint-address.js';
 import { endpointKey } from '../endpoint-address.js';
 import type { KubeObject } from './list-watch.js';
@@ -56,23 +59,23 @@ function standingOf(endpoint: SliceEndpoint): Standing {
 
 /** The slice's port for a Service port name, or the endpoint port number itself; undefined when the slice has no such port. */
 function portIn(slice: EndpointSlice, port: string | number): number | undefined {
-  const ports = slice.ports ?? [];
+  const ports = Array.isArray(slice.ports) ? slice.ports.filter((p): p is SlicePort => typeof p === 'object' && p !== null) : [];
   const found = typeof port === 'number' ? ports.find((p) => p.port === port) : ports.find((p) => (p.name ?? '') === port);
   if (!found || (found.protocol && found.protocol !== 'TCP')) return undefined;
-  return typeof found.port === 'number' ? found.port : undefined;
+  return typeof found.port === 'number' && Number.isInteger(found.port) && found.port >= 1 && found.port <= 65_535 ? found.port : undefined;
 }
 
 export function endpointsFromSlices(slices: Iterable<EndpointSlice>, port: string | number, labelsOf?: (endpoint: SliceEndpoint) => Record<string, string> | undefined): EndpointAddress[] {
   const best = new Map<string, { address: EndpointAddress; standing: Standing }>();
   for (const slice of slices) {
     if (slice.addressType === 'FQDN') continue;
-    const sliceEndpoints = slice.endpoints ?? [];
+    const sliceEndpoints = Array.isArray(slice.endpoints) ? slice.endpoints : [];
     if (sliceEndpoints.length === 0) continue;
     const target = portIn(slice, port);
     if (target === undefined) continue;
     for (const endpoint of sliceEndpoints) {
-      const host = endpoint.addresses?.[0];
-      if (!host) continue;
+      const host: unknown = Array.isArray(endpoint?.addresses) ? endpoint.addresses[0] : undefined;
+      if (typeof host !== 'string' || isIP(host) === 0) continue;
       const standing = standingOf(endpoint);
       const labels = labelsOf?.(endpoint);
       const address: EndpointAddress = labels === undefined ? { host, port: target } : { host, port: target, labels };

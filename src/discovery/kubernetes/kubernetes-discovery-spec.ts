@@ -50,7 +50,7 @@ export function kubernetesResolverFromObject(spec: KubernetesDiscoverySpec, runt
 /** The resolver's options from the object form; throws an Error naming the field that is wrong. Builds nothing. */
 export function kubernetesResolverOptions(spec: KubernetesDiscoverySpec, runtime: Runtime): KubernetesResolverOptions {
   const unknown = Object.keys(spec).filter((k) => !FIELDS.includes(k));
-  if (unknown.length > 0) throw new Error(`unknown field ${unknown.map((k) => `"${k}"`).join(', ')}; a kubernetes discovery takes ${FIELDS.slice(1).join(', ')}`);
+  if (unknown.length > 0) throw new Error(`unknown field ${unknown.map((k) => JSON.stringify(k)).join(', ')}; a kubernetes discovery takes ${FIELDS.slice(1).join(', ')}`);
   const options: KubernetesResolverOptions = { service: checkService(spec.service), port: checkPort(spec.port), ...runtimeOptions(runtime) };
   if (spec.namespace !== undefined) options.namespace = checkNamespace(spec.namespace);
   if (spec.labelSelector !== undefined) {
