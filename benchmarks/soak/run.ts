@@ -3,18 +3,21 @@
  * `npm test` runs short. Each phase measures figures and the run ends with a table of every figure
  * against its bound (met or not), and the total time.
  *
- * Phases, in order. About 11 minutes on a quiet 2-core machine; phases 1 to 3 stop at a time cap
+ * Phases, in order. About 13 minutes on a quiet 2-core machine; phases 1 to 3 stop at a time cap
  * (200, 200 and 150 s) and report how far they got, so a slow machine ends in about 15 minutes:
  *   1. one million requests in-process (meshClient and fetch through the mesh dispatcher, half each):
  *      heap after GC from the first 100k to the end, open file descriptors, active timers and sockets;
  *   2. one million requests through mesh-sidecar: its heap (the floor of its samples), descriptors;
  *   3. 1,000 config reloads (services added, removed, changed) under steady traffic: failed requests,
  *      heap, descriptors and handles (closed clients really close);
- *   4. endpoint churn: the endpoint file rewritten every 100 ms for 90 s under load;
+ *   4. endpoint churn: the endpoint file rewritten every 100 ms for 90 s under load, then the same
+ *      through Kubernetes discovery (an EndpointSlice rewritten on the fake API server);
  *   5. the endpoint file deleted for a minute under load, then back with another endpoint;
  *   6. the hostile-client tests with 10,000 idle keep-alive connections, and the fuzz tests with
- *      five times the runs (their seeds are printed; FUZZ_SEED replays one).
- * Left out so far: certificate rotation under load.
+ *      five times the runs (their seeds are printed; FUZZ_SEED replays one);
+ *   7. certificates rotated every 3 s for 60 s, the caller's and the sidecar's in turn, under load
+ *      through a strict-mTLS inbound, with connections renewed every 50 requests so that handshakes
+ *      keep meeting the new certificates.
  *
  * SOAK_SCALE (default 1) scales counts and durations, e.g. 0.1 for a quick check of the harness.
  * Run with --expose-gc (the npm script does) so heap figures are taken after a full collection.
@@ -27,7 +30,13 @@ import { join } from 'node:path';
 import { fetch, Pool } from 'undici';
 import { createMesh, meshClient, type Mesh, type MeshClient } from '../../src/index.js';
 import { startFleet, type BackendFleet } from '../lib/latency-backends.js';
-import { startSidecarProcess } from '../../test/helpers/sidecar-process.js';
+import { startSidecarProcess, writeConfig } from '../../test/helpers/sidecar-process.js';
+import { createAuthority, issueLeaf } from '../../src/tls/certificate-authority.js';
+import { writeLeaf } from '../../src/tls/identity-files.js';
+import { FakeKubeApi } from '../../test/helpers/fake-kube-api.js';
+import { endpointSlice, writeKubeconfig } from '../../test/helpers/kube-objects.js';
+import { makeClusterTls } from '../../test/helpers/kube-tls.js';
+import { startPods, type Pod } from '../../test/helpers/pod-backends.js';
 
 const SCALE = Number(process.env.SOAK_SCALE ?? 1);
 const MB = 1024 * 1024;
@@ -263,9 +272,9 @@ async function configChurn(fleet: BackendFleet): Promise<void> {
   await rm(dir, { recursive: true, force: true });
 }
 
-/** Steady GETs against a service discovered from `file`, while `change` runs; returns what the callers saw. */
-async function underLoad(file: string, change: () => Promise<void>): Promise<{ requests: number; failures: number; samples: string[] }> {
-  const client = meshClient('churn', { discovery: { type: 'file', path: file, pollIntervalMs: 200 } });
+/** Steady GETs against a service discovered from `file` (or by `discovery`), while `change` runs; returns what the callers saw. */
+async function underLoad(file: string | Record<string, unknown>, change: () => Promise<void>): Promise<{ requests: number; failures: number; samples: string[] }> {
+  const client = meshClient('churn', { discovery: typeof file === 'string' ? { type: 'file', path: file, pollIntervalMs: 200 } : file });
   let running = true;
   let requests = 0;
   let failures = 0;
@@ -315,6 +324,39 @@ async function endpointChurn(fleet: BackendFleet): Promise<void> {
   row('endpoint churn', `failed GETs of ${result.requests}`, String(result.failures), '0', result.failures === 0);
   if (result.samples.length) console.log(`  failures: ${result.samples.join('; ')}`);
   await rm(dir, { recursive: true, force: true });
+}
+
+async function kubernetesChurn(): Promise<void> {
+  console.log('4b. endpoint churn every 100 ms through Kubernetes discovery (the fake API server)');
+  const seconds = Math.round(90 * SCALE);
+  const token = 'soak-token';
+  const tls = await makeClusterTls();
+  const api = await FakeKubeApi.start({ tls: { certPem: tls.server.certPem, keyPem: tls.server.keyPem, caPem: tls.caPem }, tokens: [token] });
+  const dir = await mkdtemp(join(tmpdir(), 'meshwork-soak-k8s-'));
+  const kubeconfig = writeKubeconfig(dir, api, { caPem: tls.caPem, token });
+  const pods = await startPods(6);
+  const slice = (members: Pod[]) => api.put('endpointslices', endpointSlice('churn', 'churn-a', members.map((p) => ({ ip: p.ip })), { name: 'http', port: pods[0]!.port }));
+  slice(pods.slice(0, 2));
+  let changes = 0;
+  try {
+    const result = await underLoad({ type: 'kubernetes', service: 'churn', namespace: 'default', port: 'http', kubeconfig }, async () => {
+      await settle(500);
+      const until = performance.now() + seconds * 1000;
+      while (performance.now() < until) {
+        const subset = pods.filter(() => Math.random() < 0.5);
+        slice(subset.length ? subset : [pods[changes % pods.length]!]);
+        changes++;
+        await settle(100);
+      }
+    });
+    row('kubernetes churn', `EndpointSlice changes in ${seconds} s`, String(changes), `≥ ${seconds * 5}`, changes >= seconds * 5);
+    row('kubernetes churn', `failed GETs of ${result.requests}`, String(result.failures), '0', result.failures === 0);
+    if (result.samples.length) console.log(`  failures: ${result.samples.join('; ')}`);
+  } finally {
+    await api.close();
+    await Promise.all(pods.map((p) => p.stop()));
+    await rm(dir, { recursive: true, force: true });
+  }
 }
 
 async function discoveryDown(fleet: BackendFleet): Promise<void> {
@@ -370,6 +412,68 @@ async function hostileAndFuzz(): Promise<void> {
   if (!fuzz.passed) console.log(fuzz.output.slice(-4000));
 }
 
+async function certificateRotation(fleet: BackendFleet): Promise<void> {
+  console.log('7. certificates rotated every 3 s under load, through strict mTLS');
+  const seconds = Math.round(60 * SCALE);
+  const dir = await mkdtemp(join(tmpdir(), 'meshwork-soak-rotation-'));
+  const trustDomain = 'cluster.local';
+  const callerId = `spiffe://${trustDomain}/ns/default/sa/caller`;
+  const serverId = `spiffe://${trustDomain}/ns/default/sa/words`;
+  const ca = await createAuthority({ trustDomain });
+  const issue = async (name: string, id: string) => writeLeaf(join(dir, name), await issueLeaf(ca, id), ca.root.certPem);
+  const identityYaml = (f: { certFile: string; keyFile: string; caFile: string }) => `  identity: { certFile: "${f.certFile}", keyFile: "${f.keyFile}", trustAnchorsFile: "${f.caFile}" }\n`;
+  const serverFiles = await issue('server', serverId);
+  const callerFiles = await issue('caller', callerId);
+  const sidecar = await startSidecarProcess(`apiVersion: meshwork.dev/v1alpha1\nkind: Mesh\nspec:\n${identityYaml(serverFiles)}  sidecar: { inboundTls: strict }\n  services: {}\n`, [
+    '--outbound',
+    'none',
+    '--inbound',
+    '127.0.0.1:0',
+    '--app',
+    `127.0.0.1:${fleet.ports[0]}`,
+  ]);
+  const config = writeConfig(
+    `apiVersion: meshwork.dev/v1alpha1\nkind: Mesh\nspec:\n${identityYaml(callerFiles)}  services:\n    words:\n      endpoints: ["${sidecar.inbound}"]\n      tls: { identity: "${serverId}" }\n      connection: { maxRequestsPerConnection: 50 }\n`,
+    await mkdtemp(join(tmpdir(), 'meshwork-soak-rotation-client-')),
+  );
+  const mesh = createMesh({ config });
+  let running = true;
+  let requests = 0;
+  let failures = 0;
+  const samples: string[] = [];
+  const traffic = Array.from({ length: 8 }, async () => {
+    while (running) {
+      try {
+        const res = await mesh.client('words').request({ path: '/' });
+        await res.body.dump();
+        if (res.statusCode !== 200) throw new Error(`status ${res.statusCode} ${res.headers['x-meshwork-error'] ?? ''}`);
+      } catch (err) {
+        failures++;
+        if (samples.length < 5) samples.push((err as Error).message);
+      }
+      requests++;
+    }
+  });
+  let rotations = 0;
+  const until = performance.now() + seconds * 1000;
+  while (performance.now() < until) {
+    await settle(3_000);
+    if (rotations % 2 === 0) await issue('caller', callerId);
+    else await issue('server', serverId);
+    rotations++;
+  }
+  await settle(1_000);
+  running = false;
+  await Promise.all(traffic);
+  const serverRotations = sidecar.logs.filter((l) => l.msg === 'identity rotated').length;
+  await mesh.close();
+  await sidecar.stop();
+  await rm(dir, { recursive: true, force: true });
+  row('certificate rotation', `failed requests of ${requests} (${rotations} rotations in ${seconds} s)`, String(failures), '0', failures === 0);
+  row('certificate rotation', 'sidecar certificate rotations it reported', `${serverRotations} of ${Math.floor(rotations / 2)}`, 'all', serverRotations >= Math.floor(rotations / 2));
+  if (samples.length) console.log(`  failures: ${samples.join('; ')}`);
+}
+
 // ---- the run -------------------------------------------------------------------------------------
 
 const fleet = await startFleet(6, 0);
@@ -378,8 +482,10 @@ try {
   await throughSidecar(fleet);
   await configChurn(fleet);
   await endpointChurn(fleet);
+  await kubernetesChurn();
   await discoveryDown(fleet);
   await hostileAndFuzz();
+  await certificateRotation(fleet);
 } finally {
   fleet.stop();
 }
