@@ -275,6 +275,15 @@ async function configChurn(fleet: BackendFleet): Promise<void> {
 /** Steady GETs against a service discovered from `file` (or by `discovery`), while `change` runs; returns what the callers saw. */
 async function underLoad(file: string | Record<string, unknown>, change: () => Promise<void>): Promise<{ requests: number; failures: number; samples: string[] }> {
   const client = meshClient('churn', { discovery: typeof file === 'string' ? { type: 'file', path: file, pollIntervalMs: 200 } : file });
+  try {
+    return await steadyGets(client, change);
+  } finally {
+    await client.close();
+  }
+}
+
+/** GETs from 8 callers through `client` while `change` runs; anything but a 200 is a failure. */
+async function steadyGets(client: Pick<MeshClient, 'request'>, change: () => Promise<void>): Promise<{ requests: number; failures: number; samples: string[] }> {
   let running = true;
   let requests = 0;
   let failures = 0;
@@ -284,7 +293,7 @@ async function underLoad(file: string | Record<string, unknown>, change: () => P
       try {
         const res = await client.request({ path: '/' });
         await res.body.dump();
-        if (res.statusCode !== 200) throw new Error(`status ${res.statusCode}`);
+        if (res.statusCode !== 200) throw new Error(`status ${res.statusCode} ${res.headers['x-meshwork-error'] ?? ''}`);
       } catch (err) {
         failures++;
         if (samples.length < 5) samples.push((err as Error).message);
@@ -297,7 +306,6 @@ async function underLoad(file: string | Record<string, unknown>, change: () => P
   } finally {
     running = false;
     await Promise.all(traffic);
-    await client.close();
   }
   return { requests, failures, samples };
 }
@@ -437,34 +445,17 @@ async function certificateRotation(fleet: BackendFleet): Promise<void> {
     await mkdtemp(join(tmpdir(), 'meshwork-soak-rotation-client-')),
   );
   const mesh = createMesh({ config });
-  let running = true;
-  let requests = 0;
-  let failures = 0;
-  const samples: string[] = [];
-  const traffic = Array.from({ length: 8 }, async () => {
-    while (running) {
-      try {
-        const res = await mesh.client('words').request({ path: '/' });
-        await res.body.dump();
-        if (res.statusCode !== 200) throw new Error(`status ${res.statusCode} ${res.headers['x-meshwork-error'] ?? ''}`);
-      } catch (err) {
-        failures++;
-        if (samples.length < 5) samples.push((err as Error).message);
-      }
-      requests++;
-    }
-  });
   let rotations = 0;
-  const until = performance.now() + seconds * 1000;
-  while (performance.now() < until) {
-    await settle(3_000);
-    if (rotations % 2 === 0) await issue('caller', callerId);
-    else await issue('server', serverId);
-    rotations++;
-  }
-  await settle(1_000);
-  running = false;
-  await Promise.all(traffic);
+  const { requests, failures, samples } = await steadyGets(mesh.client('words'), async () => {
+    const until = performance.now() + seconds * 1000;
+    while (performance.now() < until) {
+      await settle(3_000);
+      if (rotations % 2 === 0) await issue('caller', callerId);
+      else await issue('server', serverId);
+      rotations++;
+    }
+    await settle(1_000);
+  });
   const serverRotations = sidecar.logs.filter((l) => l.msg === 'identity rotated').length;
   await mesh.close();
   await sidecar.stop();

@@ -139,14 +139,18 @@ export async function listenProxy(address: HostPort, options: ProxyListenerOptio
       if (socket.writable && !(socket as Socket).destroyed && !current?.headersSent) endWithStatus(socket, status, `${STATUS_CODES[status]}: ${err.code ?? 'malformed request'}`);
       else socket.destroy();
     };
-    // The bad request was pipelined behind one that is whole and still being answered: that answer
-    // goes first, then the 4xx. Answering at once would hand the 4xx to the earlier request (whose
-    // app did run it), and cutting would lose its answer.
-    if (response && response.req.complete && !response.writableFinished) {
-      response.once('close', answer);
-      return;
-    }
-    answer();
+    // The bad request was pipelined behind whole ones still being answered: their answers go first,
+    // in order, then the 4xx. Answering at once would hand the 4xx to an earlier request (whose app
+    // did run it), and cutting would lose its answer. Node gives the socket to the next queued
+    // response as the previous one finishes, so each is waited for in turn.
+    const afterPendingAnswers = () => {
+      const pending = (socket as { _httpMessage?: ServerResponse })._httpMessage;
+      // Finished is not enough: a response written while it waited its turn can be finished and still
+      // hold the socket until Node detaches it, just before its 'close'.
+      if (pending && pending.req.complete) pending.once('close', afterPendingAnswers);
+      else answer();
+    };
+    afterPendingAnswers();
   });
   if (options.onUpgrade) http1.on('upgrade', options.onUpgrade);
 

@@ -132,3 +132,18 @@ test('a malformed request pipelined behind a valid one: the valid one gets its a
     assert.deepEqual(appSeen.slice(seenBefore).map((r) => r.url), ['/first']);
   }
 });
+
+test('two valid requests pipelined ahead of a malformed one: both get their answers, in order, then the 400', async () => {
+  for (const address of [sidecar.outbound, sidecar.inbound!]) {
+    const seenBefore = appSeen.length;
+    const { statuses, appAnswers } = await exchange(
+      address,
+      'POST /first HTTP/1.1\r\nHost: words\r\nContent-Length: 2\r\n\r\nokGET /second HTTP/1.1\r\nHost: words\r\n\r\nGET /third HTTP/1.1\r\nHost: words\r\nBad Header\r\n\r\n',
+    );
+    assert.deepEqual(statuses, [200, 200, 400]);
+    assert.equal(appAnswers, 2);
+    // The sidecar forwards pipelined requests side by side, so the app may see them in either order;
+    // the caller's answers are in its order.
+    assert.deepEqual(appSeen.slice(seenBefore).map((r) => r.url).sort(), ['/first', '/second']);
+  }
+});
