@@ -1,7 +1,8 @@
 /**
  * deploy/grafana/meshwork.json against what the code exports: every metric its PromQL names must be
- * one a mesh registers (golden metrics, stack events, identity, config reloads, span export), so the
- * dashboard and the metric names cannot drift apart. The mesh here has every optional part on.
+ * one a mesh registers (golden metrics, stack events, identity, config reloads, span export, the
+ * adaptive limit, egress refusals), so the dashboard and the metric names cannot drift apart. The
+ * mesh here has every optional part on.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -51,8 +52,9 @@ kind: Mesh
 spec:
   identity: { certFile: ${files.certFile}, keyFile: ${files.keyFile}, trustAnchorsFile: ${files.caFile} }
   tracing: { otlp: { endpoint: "http://127.0.0.1:9/v1/traces" } }
+  egress: { allow: [{ host: partner.example.test }] }
   services:
-    words: { endpoints: ["127.0.0.1:9"] }
+    words: { endpoints: ["127.0.0.1:9"], limits: { adaptive: true } }
 `,
     );
     const mesh = createMesh({ config });
