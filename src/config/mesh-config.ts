@@ -119,9 +119,6 @@ function invalidConfigMessage(fileName: string, problems: string[]): string {
   return `${fileName}: invalid config (${problems.length} problem${problems.length > 1 ? 's' : ''}); nothing was applied:\n  ${problems.join('\n  ')}`;
 }
 
-/** What a gateway route takes from a VirtualService's `http[]` entry. */
-const GATEWAY_ONLY_HTTP_FIELDS = new Set(['name', 'match', 'route']);
-
 export function parseMeshConfig(text: string, fileName: string): MeshConfig {
   const { documents, problems: yamlProblems } = parseYamlFile(text, fileName);
   if (documents.length === 0 && yamlProblems.length === 0) throw new EmptyConfigError(fileName);
@@ -274,23 +271,14 @@ export function parseMeshConfig(text: string, fileName: string): MeshConfig {
       gatewayRef = ref;
     }
   }
+  const serviceNames = [...services.keys()];
   for (const { doc, label, value } of forGateways) {
     if (gateway === undefined || gatewayRef === undefined || !boundToGateway(value, gatewayRef)) {
       const named = value.spec.gateways!.filter((g) => g !== 'mesh').join('", "');
       report(doc, label, ['spec', 'gateways'], `no kind: Gateway named "${named}" in this config${gatewayRef ? ` (the Gateway here is "${gatewayRef.namespace ?? 'default'}/${gatewayRef.name}")` : ''}`);
       continue;
     }
-    if (!value.spec.gateways!.includes('mesh')) {
-      // Bound to the gateway alone, nothing else would apply these: the gateway route only picks the service.
-      value.spec.http.forEach((http, i) => {
-        for (const [field, v] of Object.entries(http)) {
-          if (v !== undefined && !GATEWAY_ONLY_HTTP_FIELDS.has(field)) {
-            report(doc, label, ['spec', 'http', i, field], `a VirtualService bound only to a gateway picks the service by host and path; ${field} would not apply: put it in a VirtualService for the service (gateways: [mesh]) or add mesh to gateways`);
-          }
-        }
-      });
-    }
-    const { routes, problems: routeProblems } = gatewayRoutesOf(value, (host) => serviceForProfile(host, [...services.keys()]));
+    const { routes, problems: routeProblems } = gatewayRoutesOf(value, (host) => serviceForProfile(host, serviceNames));
     for (const p of routeProblems) report(doc, label, p.path, p.message);
     for (const route of routes) {
       gateway.routes.push(route);

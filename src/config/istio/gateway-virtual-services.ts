@@ -18,11 +18,11 @@ export interface GatewayBoundVirtualService {
   spec: {
     hosts: string[];
     gateways?: string[] | undefined;
-    http: {
+    http: ({
       name?: string | undefined;
       match?: ({ uri?: { exact?: string | undefined; prefix?: string | undefined; regex?: string | undefined } | undefined } & Record<string, unknown>)[] | undefined;
       route: { destination: { host: string }; weight?: number | undefined }[];
-    }[];
+    } & Record<string, unknown>)[];
   };
 }
 
@@ -49,6 +49,9 @@ export function boundToGateway(vs: GatewayBoundVirtualService, gateway: GatewayR
 /** Fields of an HTTP match that a gateway route can take; the others are refused. */
 const GATEWAY_MATCH_FIELDS = new Set(['uri', 'name']);
 
+/** What a gateway route takes from an `http[]` entry; the rest applies only where the mesh routes the service. */
+const GATEWAY_HTTP_FIELDS = new Set(['name', 'match', 'route']);
+
 export function gatewayRoutesOf(vs: GatewayBoundVirtualService, serviceFor: (host: string) => string | undefined): { routes: GatewayRoute[]; problems: VirtualServiceProblem[] } {
   const routes: GatewayRoute[] = [];
   const problems: VirtualServiceProblem[] = [];
@@ -58,7 +61,17 @@ export function gatewayRoutesOf(vs: GatewayBoundVirtualService, serviceFor: (hos
     if (host.success) hosts.push(host.data);
     else problems.push({ path: ['spec', 'hosts', i], message: `expected a host name (shop.example.com), a wildcard (*.example.com) or *, got ${JSON.stringify(written)}` });
   });
+  // Bound to the mesh too, the entry's other fields become the service's own route; bound to
+  // gateways alone, nothing would apply them.
+  const meshToo = vs.spec.gateways?.includes('mesh') ?? false;
   vs.spec.http.forEach((http, i) => {
+    if (!meshToo) {
+      for (const [field, value] of Object.entries(http)) {
+        if (value !== undefined && !GATEWAY_HTTP_FIELDS.has(field)) {
+          problems.push({ path: ['spec', 'http', i, field], message: `a VirtualService bound only to a gateway picks the service by host and path; ${field} would not apply: put it in a VirtualService for the service (gateways: [mesh]) or add mesh to gateways` });
+        }
+      }
+    }
     const destinations = http.route.filter((d) => d.weight === undefined || d.weight > 0);
     if (destinations.length !== 1) {
       problems.push({ path: ['spec', 'http', i, 'route'], message: 'a gateway route goes to one service: give one destination, and split traffic on that service (its own VirtualService or split)' });
