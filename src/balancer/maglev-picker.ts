@@ -12,8 +12,8 @@
 import type { Random } from '../core/clock.js';
 import { ENDPOINT_DEFAULTS } from '../core/policy.js';
 import { hashString } from './hash-string.js';
+import { hashedPicker } from './hashed-picker.js';
 import type { Pickable, Picker } from './picker.js';
-import { sampleIndex } from './weighted-sample.js';
 
 export interface MaglevOptions {
   /** The lookup table's size; must be a prime well above the endpoint count. Default 65 537 (Envoy's). */
@@ -23,16 +23,7 @@ export interface MaglevOptions {
 export function maglevPicker(random: Random, options: MaglevOptions = {}): Picker {
   const tableSize = options.tableSize ?? ENDPOINT_DEFAULTS.consistentHash.tableSize;
   if (!isPrime(tableSize)) throw new RangeError(`a Maglev table size must be a prime (such as 65537), got ${tableSize}`);
-  const tables = new WeakMap<readonly Pickable[], Uint32Array>();
-  return {
-    pick(candidates, _cost, hash) {
-      if (candidates.length === 1) return candidates[0]!;
-      if (hash === undefined) return candidates[sampleIndex(candidates, random)]!;
-      let table = tables.get(candidates);
-      if (table === undefined) tables.set(candidates, (table = buildTable(candidates, tableSize)));
-      return candidates[table[hash % tableSize]!]!;
-    },
-  };
+  return hashedPicker(random, (candidates) => buildTable(candidates, tableSize), (table, hash) => table[hash % tableSize]!);
 }
 
 export function buildTable(candidates: readonly Pickable[], size: number): Uint32Array {

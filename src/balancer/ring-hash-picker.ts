@@ -16,8 +16,8 @@
 import type { Random } from '../core/clock.js';
 import { ENDPOINT_DEFAULTS } from '../core/policy.js';
 import { hashString } from './hash-string.js';
+import { hashedPicker } from './hashed-picker.js';
 import type { Pickable, Picker } from './picker.js';
-import { sampleIndex } from './weighted-sample.js';
 
 export interface RingHashOptions {
   /** Points on the ring at least; more points spread the load more evenly. Default 1024 (Envoy's). */
@@ -38,16 +38,7 @@ interface Ring {
 
 export function ringHashPicker(random: Random, options: RingHashOptions = {}): Picker {
   const minimumRingSize = options.minimumRingSize ?? ENDPOINT_DEFAULTS.consistentHash.minimumRingSize;
-  const rings = new WeakMap<readonly Pickable[], Ring>();
-  return {
-    pick(candidates, _cost, hash) {
-      if (candidates.length === 1) return candidates[0]!;
-      if (hash === undefined) return candidates[sampleIndex(candidates, random)]!;
-      let ring = rings.get(candidates);
-      if (ring === undefined) rings.set(candidates, (ring = buildRing(candidates, minimumRingSize)));
-      return candidates[ring.owners[pointAtOrAfter(ring.points, hash)]!]!;
-    },
-  };
+  return hashedPicker(random, (candidates) => buildRing(candidates, minimumRingSize), (ring, hash) => ring.owners[pointAtOrAfter(ring.points, hash)]!);
 }
 
 export function buildRing(candidates: readonly Pickable[], minimumRingSize: number): Ring {
