@@ -9,13 +9,14 @@
  * the breaker, open or closed, with its window, so a reload cannot close an open circuit. Changed
  * settings start a new, closed breaker.
  */
+import { PerService } from './per-service.js';
 import type { Clock } from '../core/clock.js';
 import type { CircuitBreakerPolicy } from '../core/policy.js';
 import { breakerOptions, FailureRateBreaker, type FailureRateBreakerOptions } from './failure-rate-breaker.js';
 
 export class ServiceBreakers {
   readonly #clock: Clock;
-  readonly #byService = new Map<string, FailureRateBreaker>();
+  readonly #breakers = new PerService<FailureRateBreaker>();
 
   constructor(clock: Clock) {
     this.#clock = clock;
@@ -23,13 +24,8 @@ export class ServiceBreakers {
 
   /** The breaker of `service` for these settings: the one it has if they are unchanged, else a new one. */
   breakerFor(service: string, policy: CircuitBreakerPolicy = {}): FailureRateBreaker {
-    const key = service.toLowerCase();
     const options = breakerOptions(policy);
-    const held = this.#byService.get(key);
-    if (held !== undefined && sameOptions(held.options, options)) return held;
-    const breaker = new FailureRateBreaker(options, this.#clock.now());
-    this.#byService.set(key, breaker);
-    return breaker;
+    return this.#breakers.get(service, (held) => sameOptions(held.options, options), () => new FailureRateBreaker(options, this.#clock.now()));
   }
 }
 

@@ -8,13 +8,14 @@
  * keeps the budget, with the requests and retries it has recorded, so a reload cannot refill an
  * exhausted budget. Changed settings start a new budget.
  */
+import { PerService } from './per-service.js';
 import type { Clock } from '../core/clock.js';
 import { RETRY_DEFAULTS, type RetryBudgetPolicy } from '../core/policy.js';
 import { RetryBudget } from './retry-budget.js';
 
 export class ServiceRetryBudgets {
   readonly #clock: Clock;
-  readonly #byService = new Map<string, RetryBudget>();
+  readonly #budgets = new PerService<RetryBudget>();
 
   constructor(clock: Clock) {
     this.#clock = clock;
@@ -22,12 +23,7 @@ export class ServiceRetryBudgets {
 
   /** The budget of `service` for these settings: the one it has if they are unchanged, else a new one. */
   budgetFor(service: string, policy: RetryBudgetPolicy = {}): RetryBudget {
-    const key = service.toLowerCase();
-    const held = this.#byService.get(key);
-    if (held !== undefined && hasSettings(held, policy)) return held;
-    const budget = new RetryBudget(policy, this.#clock);
-    this.#byService.set(key, budget);
-    return budget;
+    return this.#budgets.get(service, (held) => hasSettings(held, policy), () => new RetryBudget(policy, this.#clock));
   }
 }
 
