@@ -38,6 +38,7 @@ import { HEDGING_DEFAULTS } from '../core/policy.js';
 import type { CallContext } from '../core/service.js';
 import type { HttpModule, HttpService } from '../http/http-stack.js';
 import type { MeshRequest, MeshResponse } from '../http/http-types.js';
+import { isReplayableBody } from '../policy/replayable-body.js';
 import { LatencyPercentileTracker } from '../policy/latency-percentile-tracker.js';
 import { HedgingParam, RoutesParam } from '../policy/policy-params.js';
 import { isFailureResponse } from '../policy/response-classifier.js';
@@ -102,7 +103,7 @@ export const hedgeModule: HttpModule = {
 
 function isReplayable(req: MeshRequest): boolean {
   const body = req.body;
-  return req.upgrade === undefined && (body === undefined || body === null || typeof body === 'string' || body instanceof Uint8Array);
+  return req.upgrade === undefined && isReplayableBody(body);
 }
 
 interface Attempt {

@@ -33,7 +33,7 @@ import { headerValue, withHeader } from '../http/header-shapes.js';
 import type { HttpModule, HttpService } from '../http/http-stack.js';
 import type { MeshRequest, MeshResponse } from '../http/http-types.js';
 import { MirrorParam, RetryPolicyParam, RoutesParam } from '../policy/policy-params.js';
-import { bufferBody } from '../policy/replayable-body.js';
+import { bufferBody, isReplayableBody } from '../policy/replayable-body.js';
 import { isFailureResponse } from '../policy/response-classifier.js';
 
 /** Where copies are sent: a service that sends a request to the endpoints of `ctx.destination` (the client's destinations). */
@@ -85,7 +85,7 @@ export const mirrorModule: HttpModule = {
     return {
       call(req, ctx) {
         const routeMirror = ctx.routePolicy?.mirror;
-        const mirror = routeMirror === undefined ? service : routeMirror === false ? undefined : mirrorFor(routeMirror, `route "${ctx.route}" mirror`);
+        const mirror = routeMirror === undefined ? service : routeMirror === false ? undefined : (mirrors.get(routeMirror) ?? mirrorFor(routeMirror, `route "${ctx.route}" mirror`));
         // An upgrade (WebSocket) is a connection, not a request that can be copied.
         if (mirror === undefined || req.upgrade !== undefined || !(deps.random() * 100 < mirror.percent)) return next.call(req, ctx);
         if (mirror.inFlight >= mirror.maxInFlight) {
@@ -93,7 +93,7 @@ export const mirrorModule: HttpModule = {
           return next.call(req, ctx);
         }
         const body = req.body;
-        if (body === undefined || body === null || typeof body === 'string' || body instanceof Uint8Array) {
+        if (isReplayableBody(body)) {
           sendCopy(mirror, req, ctx, deps);
           return next.call(req, ctx);
         }

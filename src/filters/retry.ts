@@ -37,7 +37,7 @@ import type { MeshRequest, MeshResponse } from '../http/http-types.js';
 import { ExponentialBackoff, sleep } from '../policy/backoff.js';
 import { isGrpcContentType } from '../policy/grpc-over-http.js';
 import { isFailureResponse } from '../policy/response-classifier.js';
-import { bufferBody } from '../policy/replayable-body.js';
+import { bufferBody, isReplayableBody } from '../policy/replayable-body.js';
 import { isInjectedFault } from '../policy/injected-fault.js';
 import { RetryBudget, RetryBudgetParam } from '../policy/retry-budget.js';
 import { RetryPolicyParam } from '../policy/policy-params.js';
@@ -191,7 +191,7 @@ export function retryFilter(policy: RetryPolicy, deps: RetryFilterDeps): Filter<
     budget.deposit();
     const body = req.body;
     // Strings and byte arrays are replayed as they are; only streams need buffering (an await less).
-    if (body === undefined || body === null || typeof body === 'string' || body instanceof Uint8Array) {
+    if (isReplayableBody(body)) {
       // The common case, a first attempt that succeeds, costs one then-callback and no async frame.
       return next.call(req, ctx).then(
         (response) => {

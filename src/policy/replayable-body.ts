@@ -7,6 +7,11 @@
 import { Readable } from 'node:stream';
 import { MeshError } from '../core/errors.js';
 
+/** Whether a body can be sent again as it is (absent, a string or bytes): only a stream needs buffering. */
+export function isReplayableBody(body: unknown): body is string | Uint8Array | null | undefined {
+  return body === undefined || body === null || typeof body === 'string' || body instanceof Uint8Array;
+}
+
 /** Buffered whole, or too large: then a stream of the same bytes, for one attempt. */
 export type BufferedBody = { kind: 'buffered'; body: Buffer } | { kind: 'too-large'; body: Readable };
 
