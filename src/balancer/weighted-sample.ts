@@ -42,3 +42,19 @@ function indexAt(cumulative: Float64Array, x: number): number {
   }
   return low;
 }
+
+/**
+ * An index drawn by weight from a fixed list of weights (a traffic split's destinations): one
+ * random draw and a scan of the cumulative weights, which are few.
+ */
+export function weightedChoice(weights: readonly number[], random: Random): () => number {
+  const cumulative: number[] = [];
+  let total = 0;
+  for (const w of weights) cumulative.push((total += w));
+  return () => {
+    const x = random() * total;
+    let i = 0;
+    while (i < cumulative.length - 1 && x >= cumulative[i]!) i++;
+    return i;
+  };
+}

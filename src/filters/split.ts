@@ -16,6 +16,7 @@ import type { RoutePolicy, SplitDestination } from '../core/policy.js';
 import type { CallContext } from '../core/service.js';
 import type { HttpModule } from '../http/http-stack.js';
 import { RoutesParam, SplitParam } from '../policy/policy-params.js';
+import { weightedChoice } from '../balancer/weighted-sample.js';
 
 type Chooser = (ctx: CallContext) => void;
 
@@ -46,9 +47,6 @@ export const splitModule: HttpModule = {
 function chooser(split: readonly SplitDestination[], where: string, random: Random): Chooser {
   const total = split.reduce((sum, d) => sum + d.weight, 0);
   if (!(total > 0)) throw new MeshError('INVALID_CONFIG', `${where}: at least one destination needs a weight above 0 (${split.map((d) => `${d.service}=${d.weight}`).join(', ')})`);
-  const cumulative: number[] = [];
-  let running = 0;
-  for (const d of split) cumulative.push((running += d.weight));
   if (split.length === 1) {
     const only = split[0]!;
     return (ctx) => {
@@ -56,11 +54,9 @@ function chooser(split: readonly SplitDestination[], where: string, random: Rand
       ctx.subset = only.subset;
     };
   }
+  const choose = weightedChoice(split.map((d) => d.weight), random);
   return (ctx) => {
-    const x = random() * total;
-    let i = 0;
-    while (i < cumulative.length - 1 && x >= cumulative[i]!) i++;
-    const chosen = split[i]!;
+    const chosen = split[choose()]!;
     ctx.destination = chosen.service;
     ctx.subset = chosen.subset;
   };

@@ -34,6 +34,7 @@ import { newOutlierState, OutlierDetector, type OutlierDetectionOptions, type Ou
 import { PeakEwmaLoad } from '../balancer/peak-ewma-load.js';
 import { isGrpcEndpointFailure } from '../policy/grpc-failure-statuses.js';
 import { p2cPicker } from '../balancer/p2c-picker.js';
+import { weightedChoice } from '../balancer/weighted-sample.js';
 import type { Picker } from '../balancer/picker.js';
 import { SPLIT_ATTRIBUTE, WEIGHTS_ATTRIBUTE, type SplitGroup } from './mesh-name-resolver.js';
 
@@ -302,25 +303,19 @@ interface PickTarget {
 /** Chooses a split destination by weight for each pick, then picks among its endpoints as P2C does. */
 class SplitPicker implements experimental.Picker {
   readonly #targets: PickTarget[];
-  readonly #cumulative: number[] = [];
-  readonly #total: number;
+  readonly #choose: () => number;
 
   constructor(
     targets: PickTarget[],
     private readonly p2c: P2cPicker,
-    private readonly random: Random,
+    random: Random,
   ) {
     this.#targets = targets;
-    let running = 0;
-    for (const t of targets) this.#cumulative.push((running += t.weight));
-    this.#total = running;
+    this.#choose = weightedChoice(targets.map((t) => t.weight), random);
   }
 
   pick(args: experimental.PickArgs): experimental.PickResult {
-    const x = this.random() * this.#total;
-    let i = 0;
-    while (i < this.#cumulative.length - 1 && x >= this.#cumulative[i]!) i++;
-    const target = this.#targets[i]!;
+    const target = this.#targets[this.#choose()]!;
     return target.otherwise !== undefined ? target.otherwise.pick(args) : this.p2c.pickFrom(target.ready, args);
   }
 }
