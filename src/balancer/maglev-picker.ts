@@ -61,7 +61,7 @@ export function buildTable(candidates: readonly Pickable[], size: number): Uint3
   return table;
 }
 
-function isPrime(n: number): boolean {
+export function isPrime(n: number): boolean {
   if (!Number.isInteger(n) || n < 2) return false;
   for (let d = 2; d * d <= n; d++) if (n % d === 0) return false;
   return true;

@@ -6,6 +6,7 @@
 import { MeshError, type MeshErrorCode } from '../core/errors.js';
 import { formatPath } from '../core/field-path.js';
 import { ENDPOINT_DEFAULTS, type AdaptiveConcurrencyPolicy, type ConsistentHashKey, type FaultPolicy, type MirrorPolicy, type ServicePolicy, type SplitDestination } from '../core/policy.js';
+import { isPrime } from '../balancer/maglev-picker.js';
 import { schemaProblems, type SchemaProblem } from './schema-problems.js';
 import { serviceConfigSchema, type ParsedServiceConfig as Parsed } from './service-schema.js';
 
@@ -85,10 +86,6 @@ function crossFieldProblems(c: Parsed): SchemaProblem[] {
   return problems;
 }
 
-function isPrime(n: number): boolean {
-  for (let d = 2; d * d <= n; d++) if (n % d === 0) return false;
-  return n >= 2;
-}
 
 /** Validates a service's options and throws one MeshError that lists every problem. */
 export function validateServiceConfig(name: string, input: unknown, where: string, code: MeshErrorCode = 'INVALID_OPTIONS'): ServiceSettings {

@@ -71,7 +71,7 @@ export class FailureRateBreaker {
   #probing = false;
 
   constructor(options: FailureRateBreakerOptions, now: number) {
-    const buckets = options.buckets ?? 10;
+    const buckets = options.buckets ?? BUCKETS;
     this.options = options;
     this.#sliceMs = options.rollingWindowMs / buckets;
     this.#calls = new Int32Array(buckets);
