@@ -18,8 +18,8 @@ import { DEADLINE_HEADER } from '../policy/deadline-header.js';
 import type { Logger } from '../core/logger.js';
 import type { MeshRequest } from '../http/http-types.js';
 import type { HeaderRecord, MeshResponse, ResponseBodySink } from '../http/mesh-response.js';
-import { addForwardedHeaders, endToEndHeaders, endToEndRawHeaders, forwardedRequestHeaders, rawHeader } from './proxy-headers.js';
-import { HOPS_HEADER, nextHop } from './hop-limit.js';
+import { addForwardedHeaders, CLIENT_ID_HEADER, endToEndHeaders, endToEndRawHeaders, forwardedRequestHeaders, HOPS_HEADER, rawHeader } from './proxy-headers.js';
+import { nextHop } from './hop-limit.js';
 import { proxyFailure } from './proxy-errors.js';
 
 export type ProxyRequest = IncomingMessage | Http2ServerRequest;
@@ -48,7 +48,6 @@ export interface ForwardOptions {
 }
 
 /** The header that tells the app who called it (like Linkerd's l5d-client-id). */
-export const CLIENT_ID_HEADER = 'x-meshwork-client-id';
 
 const GRPC_STATUS_FIELDS = ['grpc-status', 'grpc-message', 'grpc-status-details-bin'];
 

@@ -5,9 +5,7 @@
  * of them with 508 Loop Detected (RFC 5842), as Via and Max-Forwards do for HTTP proxies.
  */
 import type { ProxyFailure } from './proxy-errors.js';
-import { rawHeader } from './proxy-headers.js';
-
-export const HOPS_HEADER = 'x-meshwork-hops';
+import { HOPS_HEADER, rawHeader } from './proxy-headers.js';
 
 /** The hop count to send on, or why the request is refused. */
 export function nextHop(req: { httpVersionMajor: number; rawHeaders: string[]; headers: Record<string, unknown> }, maxHops: number): number | ProxyFailure {

@@ -76,7 +76,7 @@ function localAddresses(): Set<string> {
   return new Set(Object.values(networkInterfaces()).flatMap((list) => (list ?? []).map((i) => i.address)));
 }
 
-export function routeOutbound(req: ProxyRequest, res: ProxyResponse, mesh: Mesh, passthrough: Dispatcher, own: readonly HostPort[], settings: SidecarSettings, logger: Logger): void {
+export function routeOutbound(req: ProxyRequest, res: ProxyResponse, mesh: Mesh, passthrough: Dispatcher, ownListeners: () => readonly HostPort[], settings: SidecarSettings, logger: Logger): void {
   const target = requestTarget(req);
   if ('problem' in target) {
     respondWithFailure(res, 400, 'INVALID_REQUEST', target.problem);
@@ -105,7 +105,7 @@ export function routeOutbound(req: ProxyRequest, res: ProxyResponse, mesh: Mesh,
   }
   // Sending a request for ourselves to ourselves would loop until sockets run out (outbound), or
   // reach the app or the admin port by a path no policy was written for.
-  const self = namesOwnListener(parsed, own);
+  const self = namesOwnListener(parsed, ownListeners());
   if (self !== undefined) {
     respondWithFailure(res, 508, 'LOOP_DETECTED', `${target.authority} is this sidecar's own listener (${formatHostPort(self)}); name a service instead`);
     return;

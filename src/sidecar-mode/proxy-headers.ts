@@ -149,7 +149,7 @@ export function forwardedRequestHeaders(raw: readonly string[], by: ForwardedBy)
         if (TE_TRAILERS.test(value)) out.push('te', 'trailers');
         continue;
       }
-      if (HOP_BY_HOP.has(lower) || named?.has(lower) || lower === identity || lower === HOPS || (edge && lower === DEADLINE_HEADER)) continue;
+      if (HOP_BY_HOP.has(lower) || named?.has(lower) || lower === identity || lower === HOPS_HEADER || (edge && lower === DEADLINE_HEADER)) continue;
       if (lower === 'host') {
         if (host || edge) continue;
         host = true;
@@ -171,11 +171,15 @@ export function forwardedRequestHeaders(raw: readonly string[], by: ForwardedBy)
   if (forwardedFor !== undefined) out.push('x-forwarded-for', forwardedFor);
   if (!proto) out.push('x-forwarded-proto', by.edgeProto ?? 'http');
   if (!forwardedHost) out.push('x-forwarded-host', by.authority);
-  out.push(HOPS, String(by.hops));
+  out.push(HOPS_HEADER, String(by.hops));
   if (identity !== undefined && by.clientIdHeader!.value !== undefined) out.push(identity, by.clientIdHeader!.value);
   return out;
 }
 
 const TE_TRAILERS = /(^|,)\s*trailers\s*(;|,|$)/i;
-const HOPS = 'x-meshwork-hops';
-const REQUEST_SPECIAL_LENGTHS = new Set([...HOP_BY_HOP, 'host', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-meshwork-client-id', DEADLINE_HEADER, HOPS].map((name) => name.length));
+/** How many sidecars a request has passed (hop-limit.ts). */
+export const HOPS_HEADER = 'x-meshwork-hops';
+/** The caller's verified SPIFFE ID, given to the app; a value the caller sent is always replaced. */
+export const CLIENT_ID_HEADER = 'x-meshwork-client-id';
+// The lengths of every name the forwarding rewrites: others are copied without a lower-casing.
+const REQUEST_SPECIAL_LENGTHS = new Set([...HOP_BY_HOP, 'host', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', CLIENT_ID_HEADER, DEADLINE_HEADER, HOPS_HEADER].map((name) => name.length));

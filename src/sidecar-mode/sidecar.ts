@@ -124,7 +124,7 @@ export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
         limits: settings.limits,
         refused: listenerRefusals('outbound', logger, metrics.registry),
         logger,
-        handler: (req, res) => routeOutbound(req, res, mesh, passthrough, ownListeners(), live.settings, logger),
+        handler: (req, res) => routeOutbound(req, res, mesh, passthrough, ownListeners, live.settings, logger),
         onUpgrade: (req, socket, head) => upgradeOutbound(req, socket, head, mesh, live.settings, logger),
       });
     }
