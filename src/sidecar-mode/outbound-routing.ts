@@ -17,6 +17,7 @@ import { formatHostPort, isLoopbackHost, parseHostPort, type HostPort } from '..
 import type { SidecarSettings } from '../config/sidecar-schema.js';
 import type { MeshRequest, MeshResponse } from '../http/http-types.js';
 import { forward, isHttp2, respondWithFailure, type ForwardTarget, type ProxyRequest, type ProxyResponse } from './forward.js';
+import { proxyFailure, type ProxyFailure } from './proxy-errors.js';
 import { rawHeader } from './proxy-headers.js';
 import { endWithStatus } from './raw-response.js';
 import { forwardUpgrade } from './upgrade-tunnel.js';
@@ -83,15 +84,10 @@ export function routeOutbound(req: ProxyRequest, res: ProxyResponse, mesh: Mesh,
     return;
   }
   const forwardOptions = { direction: 'outbound' as const, authority: target.authority, path: target.path, logger, accessLog: settings.accessLog, maxHops: settings.maxHops };
-  const service = mesh.serviceFor(target.authority);
-  if (service !== undefined) {
-    forward(req, res, mesh.client(service), { ...forwardOptions, label: service });
-    return;
-  }
-  const egress = mesh.egressFor(target.authority);
-  if (egress !== undefined) {
-    if ('client' in egress) forward(req, res, egress.client, { ...forwardOptions, label: egress.client.name });
-    else respondWithFailure(res, 403, 'EGRESS_DENIED', 'denied' in egress ? egress.denied.message : 'refused');
+  const meshed = outboundClient(mesh, target.authority);
+  if (meshed !== undefined) {
+    if ('client' in meshed) forward(req, res, meshed.client, { ...forwardOptions, label: meshed.label });
+    else respondWithFailure(res, meshed.status, meshed.code, meshed.message);
     return;
   }
   if (mesh.unknownHosts === 'refuse') {
@@ -132,11 +128,22 @@ export function upgradeOutbound(req: IncomingMessage, socket: Duplex, head: Buff
   const refuse = (status: number, code: string, message: string) => endWithStatus(socket, status, message, code);
   if ('problem' in target) return refuse(400, 'INVALID_REQUEST', target.problem);
   const options = { direction: 'outbound' as const, authority: target.authority, path: target.path, logger, accessLog: settings.accessLog, maxHops: settings.maxHops };
-  const service = mesh.serviceFor(target.authority);
-  if (service !== undefined) return forwardUpgrade(req, socket, head, mesh.client(service), { ...options, label: service });
-  const egress = mesh.egressFor(target.authority);
-  if (egress !== undefined && 'client' in egress) return forwardUpgrade(req, socket, head, egress.client, { ...options, label: egress.client.name });
-  if (egress !== undefined) return refuse(403, 'EGRESS_DENIED', 'denied' in egress ? egress.denied.message : 'refused');
-  return refuse(502, 'UNKNOWN_SERVICE', `no mesh service is named "${target.authority}"`);
+  const meshed = outboundClient(mesh, target.authority);
+  if (meshed === undefined) return refuse(502, 'UNKNOWN_SERVICE', `no mesh service is named "${target.authority}"`);
+  if ('client' in meshed) return forwardUpgrade(req, socket, head, meshed.client, { ...options, label: meshed.label });
+  return refuse(meshed.status, meshed.code, meshed.message);
+}
+
+/**
+ * The client an outbound request goes through: its mesh service's, else an allowed external host's
+ * (egress); the refusal when the egress policy denies the host; undefined when neither applies.
+ */
+function outboundClient(mesh: Mesh, authority: string): { client: ForwardTarget; label: string } | ProxyFailure | undefined {
+  const service = mesh.serviceFor(authority);
+  if (service !== undefined) return { client: mesh.client(service), label: service };
+  const egress = mesh.egressFor(authority);
+  if (egress === undefined) return undefined;
+  if ('client' in egress) return { client: egress.client, label: egress.client.name };
+  return 'denied' in egress ? proxyFailure(egress.denied) : { status: 403, code: 'EGRESS_DENIED', message: 'refused' };
 }
 
