@@ -32,7 +32,7 @@ import type { EndpointLoad } from '../balancer/endpoint-load.js';
 import { LeastRequestLoad } from '../balancer/least-request-load.js';
 import { newOutlierState, OutlierDetector, type OutlierDetectionOptions, type OutlierState } from '../balancer/outlier-detector.js';
 import { PeakEwmaLoad } from '../balancer/peak-ewma-load.js';
-import { isGrpcEndpointFailure } from '../policy/grpc-failure-statuses.js';
+import { grpcEndpointOutcome } from '../policy/grpc-failure-statuses.js';
 import { p2cPicker } from '../balancer/p2c-picker.js';
 import { weightedChoice } from '../balancer/weighted-sample.js';
 import type { Picker } from '../balancer/picker.js';
@@ -43,10 +43,6 @@ export const P2C_LEAST_REQUEST = 'meshwork_p2c_least_request';
 
 /** A channel option: `(endpoint: string) => void`, told of each endpoint the balancer ejects. */
 export const OUTLIER_EVENTS_OPTION = 'meshwork.on_endpoint_ejected';
-
-const OK = 0;
-const CANCELLED = 1;
-const DEADLINE_EXCEEDED = 4;
 
 type LoadKind = 'peak-ewma' | 'least-request';
 
@@ -93,13 +89,12 @@ class Ejection {
   record(child: Child, code: Status): void {
     const detector = this.detector;
     if (detector === undefined) return;
-    if (code === OK) detector.onSuccess(child.outlier);
-    else if (isGrpcEndpointFailure(code)) {
-      if (this.all.includes(child) && detector.onFailure(child.outlier, this.all.length, this.ejected)) {
-        this.ejected++;
-        this.#onEjected?.(child.key);
-      }
-    } else if (code !== CANCELLED && code !== DEADLINE_EXCEEDED) detector.onSuccess(child.outlier);
+    const outcome = grpcEndpointOutcome(code);
+    if (outcome === 'answered') detector.onSuccess(child.outlier);
+    else if (outcome === 'failure' && this.all.includes(child) && detector.onFailure(child.outlier, this.all.length, this.ejected)) {
+      this.ejected++;
+      this.#onEjected?.(child.key);
+    }
   }
 }
 

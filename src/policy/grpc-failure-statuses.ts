@@ -17,6 +17,7 @@
  * what steers calls away from a slow one).
  */
 
+const CANCELLED = 1;
 const UNKNOWN = 2;
 const DEADLINE_EXCEEDED = 4;
 const INTERNAL = 13;
@@ -31,4 +32,14 @@ export function isGrpcServiceFailure(code: number): boolean {
 /** Whether a call that ended with `code` counts against the endpoint that answered (outlier ejection's view). */
 export function isGrpcEndpointFailure(code: number): boolean {
   return code !== DEADLINE_EXCEEDED && isGrpcServiceFailure(code);
+}
+
+/**
+ * What a call that ended with `code` tells outlier ejection about the endpoint that answered: a
+ * failure; nothing, when the caller cancelled or its deadline ran out; else that the endpoint
+ * answered (which clears its streak of failures).
+ */
+export function grpcEndpointOutcome(code: number): 'failure' | 'neutral' | 'answered' {
+  if (isGrpcEndpointFailure(code)) return 'failure';
+  return code === CANCELLED || code === DEADLINE_EXCEEDED ? 'neutral' : 'answered';
 }
