@@ -49,7 +49,7 @@ export class MeshDispatcher extends Dispatcher {
   readonly #route: DispatchRoute;
   readonly #fallback: () => Dispatcher | undefined;
   readonly #egress: MeshDispatcherOptions['egress'];
-  readonly #hostnames = new Map<string, string>();
+  readonly #origins = new Map<string, ParsedOrigin>();
   #closed = false;
 
   constructor(route: DispatchRoute | (() => DispatchTarget), options: MeshDispatcherOptions = {}) {
@@ -61,10 +61,11 @@ export class MeshDispatcher extends Dispatcher {
   }
 
   override dispatch(options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
-    const hostname = this.#hostnameOf(options.origin);
+    const origin = this.#originOf(options.origin);
+    const hostname = origin?.hostname ?? '';
     let target = this.#closed ? undefined : this.#route(hostname);
-    if (target === undefined && !this.#closed && this.#egress !== undefined && options.origin !== undefined) {
-      const decision = this.#egress(options.origin instanceof URL ? options.origin : new URL(String(options.origin)));
+    if (target === undefined && !this.#closed && this.#egress !== undefined && origin !== undefined) {
+      const decision = this.#egress(origin.url);
       if (decision instanceof MeshError) {
         queueMicrotask(() => failHandler(handler as AnyHandler, decision));
         return true;
@@ -99,17 +100,24 @@ export class MeshDispatcher extends Dispatcher {
     this.#closed = true;
   }
 
-  #hostnameOf(origin: Dispatcher.DispatchOptions['origin']): string {
-    if (origin === undefined) return '';
+  /** The origin parsed once per distinct origin string: most calls name the same few. */
+  #originOf(origin: Dispatcher.DispatchOptions['origin']): ParsedOrigin | undefined {
+    if (origin === undefined) return undefined;
     const key = String(origin);
-    let hostname = this.#hostnames.get(key);
-    if (hostname === undefined) {
-      hostname = (origin instanceof URL ? origin : new URL(key)).hostname.toLowerCase();
-      if (this.#hostnames.size > 1024) this.#hostnames.clear();
-      this.#hostnames.set(key, hostname);
+    let parsed = this.#origins.get(key);
+    if (parsed === undefined) {
+      const url = new URL(key);
+      parsed = { url, hostname: url.hostname.toLowerCase() };
+      if (this.#origins.size > 1024) this.#origins.clear();
+      this.#origins.set(key, parsed);
     }
-    return hostname;
+    return parsed;
   }
+}
+
+interface ParsedOrigin {
+  url: URL;
+  hostname: string;
 }
 
 function forward(target: DispatchTarget, options: Dispatcher.DispatchOptions, handler: AnyHandler): void {
