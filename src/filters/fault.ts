@@ -9,22 +9,15 @@
  */
 import type { Clock, Random } from '../core/clock.js';
 import { ClockParam, CountersParam, RandomParam } from '../core/core-params.js';
-import { MeshError } from '../core/errors.js';
-import type { FaultPolicy, RoutePolicy } from '../core/policy.js';
+import type { RoutePolicy } from '../core/policy.js';
 import type { HttpModule } from '../http/http-stack.js';
 import { sleep } from '../policy/backoff.js';
 import { grpcStatusForHttp, isGrpcMessage } from '../policy/grpc-over-http.js';
-import { compileRequestMatch, type RequestPredicate } from '../policy/request-match.js';
+import { compileFaults, type CompiledFault } from '../policy/compiled-faults.js';
 import { FAULT_HEADER } from '../policy/injected-fault.js';
 import { syntheticResponse } from '../policy/synthetic-response.js';
 import { FaultPolicyParam, RoutesParam } from '../policy/policy-params.js';
 
-
-interface CompiledFault {
-  matches: RequestPredicate;
-  delay: FaultPolicy['delay'];
-  abort: FaultPolicy['abort'];
-}
 
 export const faultModule: HttpModule = {
   role: 'fault',
@@ -43,7 +36,7 @@ export const faultModule: HttpModule = {
     return {
       async call(req, ctx) {
         const faults = (ctx.routePolicy === undefined ? undefined : byRoute.get(ctx.routePolicy)) ?? compiled;
-        const fault = faults.find((f) => f.matches(req));
+        const fault = faults.find((f) => f.matches === undefined || f.matches(req));
         if (fault === undefined) return next.call(req, ctx);
         if (fault.delay && random() * 100 < fault.delay.percent) {
           counters.inc('faults_delayed_total');
@@ -64,11 +57,3 @@ export const faultModule: HttpModule = {
     };
   },
 };
-
-
-function compileFaults(faults: readonly FaultPolicy[], where: string): CompiledFault[] {
-  return faults.map((f, i) => {
-    if (!f.delay && !f.abort) throw new MeshError('INVALID_OPTIONS', `${where}[${i}]: give a delay, an abort, or both`);
-    return { matches: f.match ? compileRequestMatch(f.match, `${where}[${i}].match`) : () => true, delay: f.delay, abort: f.abort };
-  });
-}

@@ -7,11 +7,10 @@
  */
 import { Metadata, type StatusObject } from '@grpc/grpc-js';
 import { systemClock, systemRandom, type Clock, type Random } from '../../core/clock.js';
-import { MeshError } from '../../core/errors.js';
 import type { FaultPolicy } from '../../core/policy.js';
 import type { MeshRequest } from '../../http/http-types.js';
 import { grpcStatusForHttp } from '../../policy/grpc-over-http.js';
-import { compileRequestMatch } from '../../policy/request-match.js';
+import { compileFaults } from '../../policy/compiled-faults.js';
 import type { GrpcCall, GrpcCallStep } from '../grpc-call-step.js';
 
 export interface GrpcFaultOptions {
@@ -23,10 +22,7 @@ export interface GrpcFaultOptions {
 export function faultStep(faults: FaultPolicy[], options: GrpcFaultOptions = {}): GrpcCallStep {
   const clock = options.clock ?? systemClock;
   const random = options.random ?? systemRandom;
-  const compiled = faults.map((f, i) => {
-    if (!f.delay && !f.abort) throw new MeshError('INVALID_OPTIONS', `faults[${i}]: give a delay, an abort, or both`);
-    return { delay: f.delay, abort: f.abort, matches: f.match ? compileRequestMatch(f.match, `faults[${i}].match`) : undefined };
-  });
+  const compiled = compileFaults(faults, 'faults');
   const abortWith = (call: GrpcCall, abort: NonNullable<FaultPolicy['abort']>) => {
     options.onEvent?.('faults_aborted_total');
     const status: StatusObject = { code: abort.grpcStatus ?? grpcStatusForHttp(abort.httpStatus), details: 'fault injected by meshwork', metadata: new Metadata() };
